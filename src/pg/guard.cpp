@@ -1,0 +1,59 @@
+#include <cstdio>
+#include <new>
+
+#include "core/error.hpp"
+#include "pg/guard.hpp"
+
+namespace lifecycle::pg {
+
+namespace {
+
+int sqlstate_of(ErrorKind kind) {
+    switch (kind) {
+        case ErrorKind::invalid_parameter: return ERRCODE_INVALID_PARAMETER_VALUE;
+        case ErrorKind::date_out_of_range: return ERRCODE_DATETIME_VALUE_OUT_OF_RANGE;
+    }
+    return ERRCODE_INTERNAL_ERROR;
+}
+
+void copy_message(char* buffer, size_t size, const char* prefix, const char* text) {
+    snprintf(buffer, size, "%s%s", prefix, text);
+}
+
+}  // namespace
+
+void throw_pg_error(MemoryContext caller) {
+    // Still inside PostgreSQL's error handling: copy the error out of ErrorContext
+    // before clearing it, then leave as a C++ exception.
+    MemoryContextSwitchTo(caller);
+    ErrorData* data = CopyErrorData();
+    FlushErrorState();
+    throw PgError(data);
+}
+
+Datum call_guarded(FunctionBody body, FunctionCallInfo fcinfo) {
+    int sqlstate = ERRCODE_INTERNAL_ERROR;
+    char message[1024];
+    ErrorData* pg_error = nullptr;
+    try {
+        return body(fcinfo);
+    } catch (const Error& e) {
+        sqlstate = sqlstate_of(e.kind());
+        copy_message(message, sizeof message, "", e.what());
+    } catch (const PgError& e) {
+        pg_error = e.data();
+    } catch (const std::bad_alloc&) {
+        sqlstate = ERRCODE_OUT_OF_MEMORY;
+        copy_message(message, sizeof message, "", "out of memory in lifecycle");
+    } catch (const std::exception& e) {
+        copy_message(message, sizeof message, "lifecycle internal error: ", e.what());
+    } catch (...) {
+        copy_message(message, sizeof message, "lifecycle internal error: ", "unknown exception");
+    }
+    // Out of every catch scope: no C++ object is alive in this frame any more.
+    if (pg_error != nullptr) ReThrowError(pg_error);
+    ereport(ERROR, (errcode(sqlstate), errmsg("%s", message)));
+    pg_unreachable();
+}
+
+}  // namespace lifecycle::pg

@@ -1,0 +1,6 @@
+// The shared library's identity.
+#include "pg/postgres_headers.hpp"
+
+extern "C" {
+PG_MODULE_MAGIC;
+}

@@ -1,0 +1,34 @@
+# Sourced by the scripts: a throwaway PostgreSQL cluster in a temporary folder.
+#   cluster_start DIR PORT [extra postgresql.conf lines...]   then PGHOST/PGPORT are set
+#   cluster_stop DIR
+# initdb refuses root, so as root the server runs as the `postgres` account.
+PG_BIN=$(pg_config --bindir)
+
+as_server_user() {
+    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+cluster_start() {
+    local dir=$1 port=$2
+    shift 2
+    mkdir -p "$dir"
+    [ "$(id -u)" -eq 0 ] && chown postgres "$dir"
+    as_server_user "$PG_BIN/initdb" -D "$dir/data" -U postgres -A trust --no-sync >"$dir/initdb.log" 2>&1
+    {
+        echo "listen_addresses = ''"
+        echo "unix_socket_directories = '$dir'"
+        echo "port = $port"
+        for line in "$@"; do echo "$line"; done
+    } | as_server_user tee -a "$dir/data/postgresql.conf" >/dev/null
+    as_server_user "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
+    export PGHOST=$dir PGPORT=$port PGUSER=postgres
+}
+
+cluster_stop() {
+    local dir=$1
+    [ -d "$dir/data" ] && as_server_user "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+install_extension() {
+    if [ "$(id -u)" -eq 0 ]; then make -s install >/dev/null; else sudo make -s install >/dev/null; fi
+}

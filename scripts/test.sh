@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Runs every test suite of lifecycle and ends with one line "N passed, N failed":
+#   1. unit      GoogleTest tests of the C++ core (CMake + CTest)
+#   2. regress   pg_regress against a temporary instance (make installcheck)
+#   3. sqlsmith  random SQL against the extension for SQLSMITH_SECONDS; fails on a crash
+# Installs missing Debian packages first (scripts/deps.sh). Safe to run as root.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+. scripts/cluster.sh
+SQLSMITH_SECONDS=${SQLSMITH_SECONDS:-150}
+passed=0
+failed=0
+failures=()
+
+count() {  # suite passed failed
+    passed=$((passed + $2))
+    failed=$((failed + $3))
+    [ "$3" -eq 0 ] || failures+=("$1")
+    echo "== $1: $2 passed, $3 failed"
+}
+
+scripts/deps.sh || { echo "could not install the dependencies"; exit 1; }
+
+echo "== unit: building the core and its GoogleTest tests"
+if cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLIFECYCLE_WERROR=ON >build.log 2>&1 &&
+   cmake --build build -j"$(nproc)" >>build.log 2>&1; then
+    ctest --test-dir build --output-on-failure >build/ctest.log 2>&1
+    tail -n 3 build/ctest.log
+    total=$(sed -n 's/.* tests failed out of \([0-9]*\)/\1/p' build/ctest.log)
+    bad=$(sed -n 's/.*, \([0-9]*\) tests failed out of.*/\1/p' build/ctest.log)
+    [ -n "$total" ] || { total=1; bad=1; cat build/ctest.log; }
+    count unit $((total - bad)) "$bad"
+    [ "$bad" -eq 0 ] || grep -E 'Failed|FAILED' build/ctest.log
+else
+    cat build.log
+    count unit 0 1
+fi
+
+echo "== regress: building and installing the extension"
+if make -s WERROR=1 -j"$(nproc)" >build.log 2>&1 && install_extension; then
+    # pg_regress starts its own instance, which cannot run as root: run it from a copy
+    # owned by the server account.
+    work=$(mktemp -d /tmp/lifecycle-regress.XXXXXX)
+    cp -r Makefile lifecycle.control src sql expected data test "$work/"
+    [ "$(id -u)" -eq 0 ] && chown -R postgres "$work"
+    (cd "$work" && as_server_user make -s installcheck) >"$work/installcheck.log" 2>&1
+    grep -E '^(test| ?[a-z0-9_]+ +\.\.\.)|^(ok|not ok) ' "$work/installcheck.log" || true
+    ok=$(grep -cE '\.\.\. ok ' "$work/installcheck.log")
+    bad=$(grep -cE '\.\.\. FAILED ' "$work/installcheck.log")
+    if [ "$ok" -eq 0 ] && [ "$bad" -eq 0 ]; then cat "$work/installcheck.log"; bad=1; fi
+    [ -f "$work/regression.diffs" ] && cat "$work/regression.diffs"
+    count regress "$ok" "$bad"
+    rm -rf "$work"
+else
+    cat build.log
+    count regress 0 1
+fi
+
+echo "== sqlsmith: ${SQLSMITH_SECONDS}s of random SQL, failing on any backend crash"
+if test/sqlsmith.sh "$SQLSMITH_SECONDS"; then count sqlsmith 1 0; else count sqlsmith 0 1; fi
+
+[ ${#failures[@]} -eq 0 ] || echo "failed suites: ${failures[*]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -2,7 +2,8 @@
 # Runs every test suite of lifecycle and ends with one line "N passed, N failed":
 #   1. unit      GoogleTest tests of the C++ core (CMake + CTest)
 #   2. regress   pg_regress against a temporary instance (make installcheck)
-#   3. sqlsmith  random SQL against the extension for SQLSMITH_SECONDS; fails on a crash
+#   3. dump_restore  pg_dump/pg_restore keeps what the user changed (test/dump_restore.sh)
+#   4. sqlsmith  random SQL against the extension for SQLSMITH_SECONDS; fails on a crash
 # Installs missing Debian packages first (scripts/deps.sh). Safe to run as root.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -56,6 +57,9 @@ else
     cat build.log
     count regress 0 1
 fi
+
+echo "== dump_restore: pg_dump keeps the user's policies and segment rules"
+if test/dump_restore.sh; then count dump_restore 1 0; else count dump_restore 0 1; fi
 
 echo "== sqlsmith: ${SQLSMITH_SECONDS}s of random SQL, failing on any backend crash"
 if test/sqlsmith.sh "$SQLSMITH_SECONDS"; then count sqlsmith 1 0; else count sqlsmith 0 1; fi

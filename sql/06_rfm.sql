@@ -71,29 +71,32 @@ SELECT lifecycle.rfm_breakpoints(recency, frequency, monetary) IS NULL AS empty_
 -- The segment rules: total and non-overlapping (every one of the 125 cells named once).
 SELECT count(*) AS bad_cells FROM lifecycle.rfm_segments_check();
 SELECT segment, count(*) AS cells FROM (
-    SELECT (SELECT s.segment FROM lifecycle.rfm_segments s
+    SELECT (SELECT s.segment FROM lifecycle.rfm_segment_rules s
             WHERE r BETWEEN r_low AND r_high AND f BETWEEN f_low AND f_high AND m BETWEEN m_low AND m_high) AS segment
     FROM generate_series(1, 5) r, generate_series(1, 5) f, generate_series(1, 5) m) c
 GROUP BY segment ORDER BY segment;
 
--- Broken rules are found by the check and refused by the functions.
+-- Your own rules start as a copy of the defaults; broken rules are found by the check
+-- and refused by the functions.
+SELECT count(*) AS own_rules FROM lifecycle.rfm_segments;
 BEGIN;
+INSERT INTO lifecycle.rfm_segments SELECT * FROM lifecycle.rfm_default_segments;
 UPDATE lifecycle.rfm_segments SET r_high = 2 WHERE segment = 'lost';  -- overlaps hibernating
 SELECT * FROM lifecycle.rfm_segments_check() LIMIT 3;
 SELECT expect_error($$SELECT lifecycle.rfm_score(recency, frequency, monetary) OVER () FROM rfm_small$$);
 ROLLBACK;
 BEGIN;
-DELETE FROM lifecycle.rfm_segments WHERE segment = 'champions';
+INSERT INTO lifecycle.rfm_segments SELECT * FROM lifecycle.rfm_default_segments WHERE segment <> 'champions';
 SELECT count(*) AS unnamed_cells FROM lifecycle.rfm_segments_check();
 SELECT expect_error($$SELECT lifecycle.rfm_score(recency, frequency, monetary) OVER () FROM rfm_small$$);
 ROLLBACK;
 
 -- Replaceable: a user's own table (three segments by recency alone).
 BEGIN;
-DELETE FROM lifecycle.rfm_segments;
 INSERT INTO lifecycle.rfm_segments VALUES
     ('low', 1, 2, 1, 5, 1, 5), ('mid', 3, 4, 1, 5, 1, 5), ('top', 5, 5, 1, 5, 1, 5);
 SELECT count(*) AS bad_cells FROM lifecycle.rfm_segments_check();
+SELECT * FROM lifecycle.rfm_segment_rules ORDER BY r_low;
 SELECT id, (s).segment FROM (
     SELECT id, lifecycle.rfm_score(recency, frequency, monetary) OVER (PARTITION BY grp) AS s FROM rfm_small) t
 ORDER BY id;

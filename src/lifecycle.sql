@@ -91,7 +91,12 @@ COMMENT ON TYPE lifecycle.rfm IS 'RFM scores 1..5, the three-digit code and the 
 -- Segment rules: each row names a box of (R, F, M) cells. The rules must cover each of
 -- the 125 cells exactly once; lifecycle.rfm_segments_check() lists the cells that are
 -- not, and the RFM functions refuse rules that fail it.
-CREATE TABLE lifecycle.rfm_segments (
+--
+-- lifecycle.rfm_default_segments holds the shipped rules (part of the extension, not
+-- dumped). lifecycle.rfm_segments holds a user's own rules, empty at first and dumped
+-- by pg_dump; when it has any row, it replaces the defaults as a whole.
+-- lifecycle.rfm_segment_rules shows the rules in force.
+CREATE TABLE lifecycle.rfm_default_segments (
     segment text PRIMARY KEY,
     r_low   integer NOT NULL CHECK (r_low BETWEEN 1 AND 5),
     r_high  integer NOT NULL CHECK (r_high BETWEEN 1 AND 5),
@@ -101,10 +106,15 @@ CREATE TABLE lifecycle.rfm_segments (
     m_high  integer NOT NULL DEFAULT 5 CHECK (m_high BETWEEN 1 AND 5),
     CHECK (r_low <= r_high AND f_low <= f_high AND m_low <= m_high)
 );
-COMMENT ON TABLE lifecycle.rfm_segments IS 'Named RFM segments: boxes of (R, F, M) scores, total and non-overlapping';
+COMMENT ON TABLE lifecycle.rfm_default_segments IS 'The shipped RFM segment rules: the classic R x F grid';
+
+CREATE TABLE lifecycle.rfm_segments (LIKE lifecycle.rfm_default_segments INCLUDING ALL);
+COMMENT ON TABLE lifecycle.rfm_segments IS
+    'Your own RFM segment rules; when not empty they replace lifecycle.rfm_default_segments';
+SELECT pg_catalog.pg_extension_config_dump('lifecycle.rfm_segments', '');
 
 -- The classic R x F grid (M does not matter).
-INSERT INTO lifecycle.rfm_segments (segment, r_low, r_high, f_low, f_high) VALUES
+INSERT INTO lifecycle.rfm_default_segments (segment, r_low, r_high, f_low, f_high) VALUES
     ('champions',           5, 5, 4, 5),
     ('loyal customers',     3, 4, 4, 5),
     ('potential loyalists', 4, 5, 2, 3),
@@ -117,8 +127,12 @@ INSERT INTO lifecycle.rfm_segments (segment, r_low, r_high, f_low, f_high) VALUE
     ('hibernating',         2, 2, 1, 2),
     ('lost',                1, 1, 1, 2);
 
--- Replacing the rules (DELETE + INSERT) replaces the dump of them too.
-SELECT pg_catalog.pg_extension_config_dump('lifecycle.rfm_segments', '');
+CREATE VIEW lifecycle.rfm_segment_rules AS
+    SELECT segment, r_low, r_high, f_low, f_high, m_low, m_high FROM lifecycle.rfm_segments
+    UNION ALL
+    SELECT segment, r_low, r_high, f_low, f_high, m_low, m_high FROM lifecycle.rfm_default_segments
+    WHERE NOT EXISTS (SELECT FROM lifecycle.rfm_segments);
+COMMENT ON VIEW lifecycle.rfm_segment_rules IS 'The RFM segment rules in force';
 
 CREATE FUNCTION lifecycle.rfm_segments_check()
 RETURNS TABLE (r integer, f integer, m integer, segments text[])
@@ -128,7 +142,7 @@ BEGIN ATOMIC
     FROM generate_series(1, 5) AS cr(r)
     CROSS JOIN generate_series(1, 5) AS cf(f)
     CROSS JOIN generate_series(1, 5) AS cm(m)
-    LEFT JOIN lifecycle.rfm_segments s
+    LEFT JOIN lifecycle.rfm_segment_rules s
            ON cr.r BETWEEN s.r_low AND s.r_high
           AND cf.f BETWEEN s.f_low AND s.f_high
           AND cm.m BETWEEN s.m_low AND s.m_high

@@ -1,4 +1,4 @@
-// Named RFM segments from a rule table (lifecycle.rfm_segments): each rule names a box
+// Named RFM segments from a rule table (lifecycle.rfm_segment_rules): each rule names a box
 // of (R, F, M) scores. A rule table is usable only if it is total and non-overlapping:
 // each of the 125 cells falls in exactly one box. The grid is checked once when loaded.
 //

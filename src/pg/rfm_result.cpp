@@ -9,12 +9,12 @@ namespace {
 void load_rules(RfmCache* cache, MemoryContext memory) {
     SPI_connect();
     SPI_execute("SELECT segment, r_low, r_high, f_low, f_high, m_low, m_high "
-                "FROM lifecycle.rfm_segments ORDER BY segment",
+                "FROM lifecycle.rfm_segment_rules ORDER BY segment",
                 true, 0);
     const int count = static_cast<int>(SPI_processed);
     if (count > kMaxSegmentRules)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("lifecycle.rfm_segments has more than %d rules", kMaxSegmentRules)));
+                        errmsg("lifecycle.rfm_segment_rules has more than %d rules", kMaxSegmentRules)));
     SegmentBox boxes[kMaxSegmentRules];
     const char* names[kMaxSegmentRules];
     for (int i = 0; i < count; ++i) {

@@ -1,5 +1,5 @@
 // What the RFM functions share: the lifecycle.rfm result row (r, f, m, code, segment)
-// and the segment rules loaded from lifecycle.rfm_segments, cached per call site.
+// and the segment rules in force (lifecycle.rfm_segment_rules), cached per call site.
 #pragma once
 
 #include "core/segments.hpp"

@@ -6,7 +6,7 @@ EXTVERSION  = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" lifecycle.cont
 MODULE_big  = lifecycle
 OBJS        = $(patsubst %.cpp,%.o,$(sort $(wildcard src/core/*.cpp src/pg/*.cpp)))
 DATA_built  = lifecycle--$(EXTVERSION).sql
-DATA        = $(wildcard sql/upgrade/lifecycle--*--*.sql)
+DATA        = $(wildcard src/upgrade/lifecycle--*--*.sql)
 
 # pg_regress tests are discovered: every sql/*.sql runs, in name order.
 REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))

@@ -23,6 +23,8 @@ ifeq ($(WERROR),1)
 PG_CXXFLAGS += -Werror
 endif
 SHLIB_LINK  = -lstdc++
+# Rebuild objects when a header they include changes (PGXS writes .deps/*.Po).
+override autodepend := yes
 
 include $(PGXS)
 

@@ -69,3 +69,15 @@ SELECT expect_error(sql) FROM (VALUES
 -- NULL arguments of the churn aggregates skip the row (like every strict aggregate).
 SELECT lifecycle.churn_status(d, date '2024-01-01', date '2024-02-01', 60, 90) AS all_rows_null
 FROM (VALUES (NULL::date), (NULL)) v(d);
+
+-- The extension's result types altered by hand: an ERROR, not a write past their end.
+BEGIN;
+ALTER TYPE lifecycle.churn_counts ALTER ATTRIBUTE base TYPE text;
+ALTER TYPE lifecycle.rfm ADD ATTRIBUTE extra integer;
+ALTER TYPE lifecycle.rfm_breakpoints DROP ATTRIBUTE monetary;
+SELECT expect_error(sql) FROM (VALUES
+    ($$SELECT lifecycle.churn_counts(1)$$),
+    ($$SELECT lifecycle.rfm_score(1, 2, 3) OVER () FROM generate_series(1, 3)$$),
+    ($$SELECT lifecycle.rfm_breakpoints(g, g, g) FROM generate_series(1, 10) g$$)
+) AS cases(sql);
+ROLLBACK;

@@ -45,6 +45,19 @@ UPDATE lifecycle.policies SET lapsed_days = 50, inactive_days = 40, at_risk_days
 SELECT lifecycle.lifecycle_stage(date '2024-01-01', date '2024-03-01', 9, date '2024-04-25', 'weekly_box');
 ROLLBACK;
 
+-- Rows that alternate between more policies than a call site caches (8): each row still
+-- gets its own policy's windows (checked against the windows form).
+INSERT INTO lifecycle.policies (name, onboarding_days, at_risk_days, inactive_days, lapsed_days)
+SELECT 'p' || i, 5 * i, 10 * i, 15 * i, 20 * i FROM generate_series(1, 12) i;
+SELECT count(*) AS rows, count(*) FILTER (WHERE
+           lifecycle.lifecycle_stage(date '2024-01-01', date '2024-01-01' + g % 40, 1 + g % 4, date '2024-03-01', 'p' || (1 + g % 12))
+         = lifecycle.lifecycle_stage(date '2024-01-01', date '2024-01-01' + g % 40, 1 + g % 4, date '2024-03-01',
+                                     5 * (1 + g % 12), 10 * (1 + g % 12), 15 * (1 + g % 12), 20 * (1 + g % 12), 2.0, 3)) AS equal,
+       count(DISTINCT lifecycle.lifecycle_stage(date '2024-01-01', date '2024-01-01' + g % 40, 1 + g % 4,
+                                                date '2024-03-01', 'p' || (1 + g % 12))) AS stages
+FROM generate_series(1, 1000) g;
+DELETE FROM lifecycle.policies WHERE name ~ '^p[0-9]+$';
+
 -- Back to the shipped state for the tests that follow.
 DELETE FROM lifecycle.policies WHERE name IN ('weekly_box');
 UPDATE lifecycle.policies SET lapsed_days = 90 WHERE name = 'default';

@@ -64,18 +64,49 @@ void start_state(StatusState* s, const ChurnPeriod& period) {
     store_days(s, CustomerDays{});
 }
 
-// The shared transition: args (state, order_date, period_start, period_end, ...).
-Datum status_step(FunctionCallInfo fcinfo, int32 inactive_days, int32 lapsed_days) {
+// Where a customer's first row finds the windows: its arguments or a named policy.
+using WindowsSource = void (*)(FunctionCallInfo fcinfo, int32* inactive_days, int32* lapsed_days);
+
+// The shared transition: args (state, order_date, period_start, period_end, ...). The
+// period and windows are read on the group's first row only.
+Datum status_step(FunctionCallInfo fcinfo, WindowsSource windows) {
     ArrayType* array = state_array(fcinfo, 0, INT4OID, kStatusLength);
     StatusState* s = status_of(array);
-    if (!s->initialized)
+    if (!s->initialized) {
+        int32 inactive_days, lapsed_days;
+        windows(fcinfo, &inactive_days, &lapsed_days);
         start_state(s, ChurnPeriod{lifecycle::pg::to_day(PG_GETARG_DATEADT(2), "period_start"),
                                    lifecycle::pg::to_day(PG_GETARG_DATEADT(3), "period_end"),
                                    inactive_days, lapsed_days});
+    }
     CustomerDays days = days_of(s);
     lifecycle::observe(days, lifecycle::pg::to_day(PG_GETARG_DATEADT(1), "order_date"), period_of(s));
     store_days(s, days);
     PG_RETURN_ARRAYTYPE_P(array);
+}
+
+void windows_from_arguments(FunctionCallInfo fcinfo, int32* inactive_days, int32* lapsed_days) {
+    *inactive_days = PG_GETARG_INT32(4);
+    *lapsed_days = PG_GETARG_INT32(5);
+}
+
+// The windows of a named policy, cached per call site.
+void windows_of_policy(FunctionCallInfo fcinfo, text* name, int32* inactive_days, int32* lapsed_days) {
+    if (fcinfo->flinfo->fn_extra == nullptr)
+        fcinfo->flinfo->fn_extra =
+            MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(lifecycle::pg::PolicyCache));
+    const lifecycle::Policy& policy = lifecycle::pg::cached_policy(
+        static_cast<lifecycle::pg::PolicyCache*>(fcinfo->flinfo->fn_extra), name);
+    *inactive_days = policy.inactive_days;
+    *lapsed_days = policy.lapsed_days;
+}
+
+void windows_from_policy_argument(FunctionCallInfo fcinfo, int32* inactive_days, int32* lapsed_days) {
+    windows_of_policy(fcinfo, PG_GETARG_TEXT_PP(4), inactive_days, lapsed_days);
+}
+
+void windows_from_default_policy(FunctionCallInfo fcinfo, int32* inactive_days, int32* lapsed_days) {
+    windows_of_policy(fcinfo, cstring_to_text("default"), inactive_days, lapsed_days);
 }
 
 bool same_period(const StatusState* a, const StatusState* b) {
@@ -105,27 +136,17 @@ void store_counts(CountsState* s, const ChurnCounts& counts) {
 
 // churn_status(order_date, period_start, period_end, inactive_days, lapsed_days)
 LIFECYCLE_FUNCTION(lifecycle_churn_status_transfn) {
-    return status_step(fcinfo, PG_GETARG_INT32(4), PG_GETARG_INT32(5));
-}
-
-// The windows of a named policy, cached per call site.
-Datum status_step_with_policy(FunctionCallInfo fcinfo, text* name) {
-    if (fcinfo->flinfo->fn_extra == nullptr)
-        fcinfo->flinfo->fn_extra =
-            MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(lifecycle::pg::PolicyCache));
-    const lifecycle::Policy& policy = lifecycle::pg::cached_policy(
-        static_cast<lifecycle::pg::PolicyCache*>(fcinfo->flinfo->fn_extra), name);
-    return status_step(fcinfo, policy.inactive_days, policy.lapsed_days);
+    return status_step(fcinfo, windows_from_arguments);
 }
 
 // churn_status(order_date, period_start, period_end, policy text)
 LIFECYCLE_FUNCTION(lifecycle_churn_status_policy_transfn) {
-    return status_step_with_policy(fcinfo, PG_GETARG_TEXT_PP(4));
+    return status_step(fcinfo, windows_from_policy_argument);
 }
 
 // churn_status(order_date, period_start, period_end): the "default" policy
 LIFECYCLE_FUNCTION(lifecycle_churn_status_default_transfn) {
-    return status_step_with_policy(fcinfo, cstring_to_text("default"));
+    return status_step(fcinfo, windows_from_default_policy);
 }
 
 LIFECYCLE_FUNCTION(lifecycle_churn_status_combine) {
@@ -185,10 +206,8 @@ LIFECYCLE_FUNCTION(lifecycle_churn_rate_final) {
 LIFECYCLE_FUNCTION(lifecycle_churn_counts_final) {
     ArrayType* array = state_array(fcinfo, 0, INT8OID, kCountsLength);
     const ChurnCounts counts = read_counts(counts_of(array));
-    TupleDesc desc;
-    if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
-        elog(ERROR, "churn_counts must return lifecycle.churn_counts");
-    desc = BlessTupleDesc(desc);
+    static const Oid columns[] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, FLOAT8OID, FLOAT8OID};
+    TupleDesc desc = lifecycle::pg::result_descriptor(fcinfo, columns, 7, "lifecycle.churn_counts");
     Datum values[7];
     bool nulls[7] = {false, false, false, false, false, counts.base <= 0, counts.base <= 0};
     values[0] = Int64GetDatum(counts.base);

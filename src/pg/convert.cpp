@@ -21,6 +21,22 @@ double finite_arg(double value, const char* argument) {
     return value;
 }
 
+TupleDesc result_descriptor(FunctionCallInfo fcinfo, const Oid* types, int count, const char* type_name) {
+    TupleDesc desc;
+    if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
+        elog(ERROR, "lifecycle: function must return the composite type %s", type_name);
+    bool matches = desc->natts == count;
+    for (int i = 0; matches && i < count; ++i) {
+        const Form_pg_attribute column = TupleDescAttr(desc, i);
+        matches = !column->attisdropped && column->atttypid == types[i];
+    }
+    if (!matches)
+        ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+                        errmsg("type %s does not have the columns this version of lifecycle fills", type_name),
+                        errhint("The extension's types must not be altered; recreate the extension.")));
+    return BlessTupleDesc(desc);
+}
+
 Oid extension_namespace() { return get_namespace_oid("lifecycle", false); }
 
 namespace {
@@ -68,18 +84,21 @@ const Policy& cached_policy(PolicyCache* cache, text* name) {
     // Compared in place, without a palloc: this runs once per row.
     const size_t length = VARSIZE_ANY_EXHDR(name);
     const char* bytes = VARDATA_ANY(name);
-    if (cache->valid && length == strlen(cache->name) && memcmp(cache->name, bytes, length) == 0)
-        return cache->policy;
-    if (length >= sizeof cache->name)
+    for (CachedPolicy& entry : cache->entry)
+        if (entry.valid && strlen(entry.name) == length && memcmp(entry.name, bytes, length) == 0)
+            return entry.policy;
+    if (length > kPolicyNameMax)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("argument \"policy\" is too long")));
+                        errmsg("argument \"policy\" is too long (at most %d bytes)", kPolicyNameMax)));
     char* wanted = text_to_cstring(name);
-    cache->valid = false;
-    cache->policy = lookup_policy(wanted);
-    strcpy(cache->name, wanted);
-    cache->valid = true;
+    CachedPolicy& entry = cache->entry[cache->next_victim];
+    cache->next_victim = (cache->next_victim + 1) % kCachedPolicies;
+    entry.valid = false;
+    entry.policy = lookup_policy(wanted);
+    strcpy(entry.name, wanted);
+    entry.valid = true;
     pfree(wanted);
-    return cache->policy;
+    return entry.policy;
 }
 
 }  // namespace lifecycle::pg

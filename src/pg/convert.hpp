@@ -17,15 +17,29 @@ double finite_arg(double value, const char* argument);
 // The namespace "lifecycle", where the extension lives (it is not relocatable).
 Oid extension_namespace();
 
+// The function's composite result type, blessed, after checking that it still has the
+// columns (count and types) the caller fills: an extension type altered by hand would
+// otherwise be written past its end. SQLSTATE 42804 when it does not.
+TupleDesc result_descriptor(FunctionCallInfo fcinfo, const Oid* types, int count, const char* type_name);
+
 // A policy from lifecycle.policies by name (22023 when there is no such policy).
 // Validated by the core before it is returned.
 Policy lookup_policy(const char* name);
 
-// A policy cached in a function's fn_extra, looked up again only when the name changes.
-struct PolicyCache {
+// Policies cached in a function's fn_extra (zeroed memory), so that a query reads each
+// policy it names once, even when rows alternate between a few policies.
+constexpr int kCachedPolicies = 8;
+constexpr int kPolicyNameMax = 127;
+
+struct CachedPolicy {
     bool valid;
-    char name[NAMEDATALEN * 2];
+    char name[kPolicyNameMax + 1];
     Policy policy;
+};
+
+struct PolicyCache {
+    CachedPolicy entry[kCachedPolicies];
+    int next_victim;
 };
 
 const Policy& cached_policy(PolicyCache* cache, text* name);

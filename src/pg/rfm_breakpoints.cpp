@@ -81,10 +81,8 @@ LIFECYCLE_FUNCTION(lifecycle_rfm_breakpoints_transfn) {
 LIFECYCLE_FUNCTION(lifecycle_rfm_breakpoints_final) {
     if (PG_ARGISNULL(0)) PG_RETURN_NULL();
     auto* population = reinterpret_cast<Population*>(PG_GETARG_POINTER(0));
-    TupleDesc desc;
-    if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
-        elog(ERROR, "rfm_breakpoints must return lifecycle.rfm_breakpoints");
-    desc = BlessTupleDesc(desc);
+    static const Oid columns[] = {INT8OID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID};
+    TupleDesc desc = lifecycle::pg::result_descriptor(fcinfo, columns, 1 + kMeasures, "lifecycle.rfm_breakpoints");
     Datum values[1 + kMeasures];
     bool nulls[1 + kMeasures] = {false, true, true, true};
     int64 rows = 0;

@@ -1,5 +1,6 @@
 #include "core/rfm.hpp"
 #include "core/segments.hpp"
+#include "pg/convert.hpp"
 #include "pg/rfm_result.hpp"
 
 namespace lifecycle::pg {
@@ -56,9 +57,8 @@ RfmCache* rfm_cache(FunctionCallInfo fcinfo) {
     if (fcinfo->flinfo->fn_extra != nullptr) return static_cast<RfmCache*>(fcinfo->flinfo->fn_extra);
     MemoryContext memory = fcinfo->flinfo->fn_mcxt;
     auto* cache = static_cast<RfmCache*>(MemoryContextAllocZero(memory, sizeof(RfmCache)));
-    TupleDesc desc;
-    if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
-        elog(ERROR, "lifecycle: RFM function must return the composite lifecycle.rfm");
+    static const Oid columns[] = {INT4OID, INT4OID, INT4OID, TEXTOID, TEXTOID};
+    TupleDesc desc = result_descriptor(fcinfo, columns, 5, "lifecycle.rfm");
     MemoryContext old = MemoryContextSwitchTo(memory);
     cache->result = BlessTupleDesc(CreateTupleDescCopy(desc));
     MemoryContextSwitchTo(old);

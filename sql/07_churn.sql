@@ -126,11 +126,15 @@ FROM (
         FROM churn_big GROUP BY customer_id) t) s;
 RESET max_parallel_workers_per_gather;
 
--- The states are plain arrays whose text form round-trips (how Citus ships partials).
+-- The states are a bigint and a bigint[] whose text forms round-trip (how Citus ships
+-- partials): customer 1 above, its two purchases in two partial states.
 SELECT lifecycle._churn_status_final(
            lifecycle._churn_status_combine(
-               (lifecycle._churn_status_transfn('{0,0,0,0,0,0,0,0}', date '2024-01-10', date '2024-03-01', date '2024-04-15', 60, 90)::text)::integer[],
-               (lifecycle._churn_status_transfn('{0,0,0,0,0,0,0,0}', date '2024-03-05', date '2024-03-01', date '2024-04-15', 60, 90)::text)::integer[])) AS combined_flags;
+               (lifecycle._churn_status_transfn(0, date '2024-01-10', date '2024-03-01', date '2024-04-15', 60, 90)::text)::bigint,
+               (lifecycle._churn_status_transfn(0, date '2024-03-05', date '2024-03-01', date '2024-04-15', 60, 90)::text)::bigint)) AS combined_flags,
+       lifecycle._churn_rate_final(lifecycle._churn_counts_combine(
+           (lifecycle._churn_counts_transfn('{0,0,0,0}', 3)::text)::bigint[],
+           (lifecycle._churn_counts_transfn('{0,0,0,0}', 1)::text)::bigint[])) AS combined_rate;
 
 DROP FUNCTION plain_sql_churn(date, date, integer, integer);
 DROP TABLE churn_orders, churn_random, churn_big, churn_big_status;

@@ -197,28 +197,29 @@ LANGUAGE C STABLE PARALLEL SAFE;
 ------------------------------------------------------------------------------------
 
 -- Step 1, per customer (GROUP BY customer): integer flags, 1 base, 2 churned,
--- 4 reactivated, 8 new.
-CREATE FUNCTION lifecycle._churn_status_transfn(integer[], date, date, date, integer, integer)
-RETURNS integer[]
+-- 4 reactivated, 8 new. The state is a bigint packing the customer's idle times and the
+-- windows (src/core/churn.hpp).
+CREATE FUNCTION lifecycle._churn_status_transfn(bigint, date, date, date, integer, integer)
+RETURNS bigint
 AS 'MODULE_PATHNAME', 'lifecycle_churn_status_transfn'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
-CREATE FUNCTION lifecycle._churn_status_policy_transfn(integer[], date, date, date, text)
-RETURNS integer[]
+CREATE FUNCTION lifecycle._churn_status_policy_transfn(bigint, date, date, date, text)
+RETURNS bigint
 AS 'MODULE_PATHNAME', 'lifecycle_churn_status_policy_transfn'
 LANGUAGE C STABLE STRICT PARALLEL SAFE;
 
-CREATE FUNCTION lifecycle._churn_status_default_transfn(integer[], date, date, date)
-RETURNS integer[]
+CREATE FUNCTION lifecycle._churn_status_default_transfn(bigint, date, date, date)
+RETURNS bigint
 AS 'MODULE_PATHNAME', 'lifecycle_churn_status_default_transfn'
 LANGUAGE C STABLE STRICT PARALLEL SAFE;
 
-CREATE FUNCTION lifecycle._churn_status_combine(integer[], integer[])
-RETURNS integer[]
+CREATE FUNCTION lifecycle._churn_status_combine(bigint, bigint)
+RETURNS bigint
 AS 'MODULE_PATHNAME', 'lifecycle_churn_status_combine'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
-CREATE FUNCTION lifecycle._churn_status_final(integer[])
+CREATE FUNCTION lifecycle._churn_status_final(bigint)
 RETURNS integer
 AS 'MODULE_PATHNAME', 'lifecycle_churn_status_final'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
@@ -226,8 +227,8 @@ LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE AGGREGATE lifecycle.churn_status(order_date date, period_start date, period_end date,
                                         inactive_days integer, lapsed_days integer) (
     SFUNC = lifecycle._churn_status_transfn,
-    STYPE = integer[],
-    INITCOND = '{0,0,0,0,0,0,0,0}',
+    STYPE = bigint,
+    INITCOND = '0',
     COMBINEFUNC = lifecycle._churn_status_combine,
     FINALFUNC = lifecycle._churn_status_final,
     PARALLEL = SAFE
@@ -236,8 +237,8 @@ CREATE AGGREGATE lifecycle.churn_status(order_date date, period_start date, peri
 CREATE AGGREGATE lifecycle.churn_status(order_date date, period_start date, period_end date,
                                         policy text) (
     SFUNC = lifecycle._churn_status_policy_transfn,
-    STYPE = integer[],
-    INITCOND = '{0,0,0,0,0,0,0,0}',
+    STYPE = bigint,
+    INITCOND = '0',
     COMBINEFUNC = lifecycle._churn_status_combine,
     FINALFUNC = lifecycle._churn_status_final,
     PARALLEL = SAFE
@@ -245,8 +246,8 @@ CREATE AGGREGATE lifecycle.churn_status(order_date date, period_start date, peri
 
 CREATE AGGREGATE lifecycle.churn_status(order_date date, period_start date, period_end date) (
     SFUNC = lifecycle._churn_status_default_transfn,
-    STYPE = integer[],
-    INITCOND = '{0,0,0,0,0,0,0,0}',
+    STYPE = bigint,
+    INITCOND = '0',
     COMBINEFUNC = lifecycle._churn_status_combine,
     FINALFUNC = lifecycle._churn_status_final,
     PARALLEL = SAFE

@@ -363,26 +363,16 @@ INSERT INTO stored_breakpoints VALUES
     ('large array', ROW(1000, array_fill(1.5::float8, ARRAY[1000]), '{1,2,3,4}', '{1,2,3,4}'));
 
 -- Aggregate states as users could hand them to the internal functions.
-CREATE TABLE churn_states (label text PRIMARY KEY, state integer[]);
+CREATE TABLE churn_states (label text PRIMARY KEY, state bigint);
 INSERT INTO churn_states VALUES
-    ('initial', '{0,0,0,0,0,0,0,0}'),
-    ('empty', '{}'),
+    ('initial', 0),
     ('null', NULL),
-    ('short', '{1,2}'),
-    ('nine', '{1,7305,7671,30,90,0,0,0,0}'),
-    ('null element', '{1,7305,7671,30,90,NULL,0,0}'),
-    ('all null', '{NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL}'),
-    ('2-D', '{{1,7305,7671,30},{90,0,0,0}}'),
-    ('3-D', '{{{1,2},{3,4}},{{5,6},{7,8}}}'),
-    ('lower bound 5', '[5:12]={1,7305,7671,30,90,7000,7300,7600}'),
-    ('valid', '{1,7305,7671,30,90,7000,7300,7600}'),
-    ('valid, no purchase', '{1,7305,7671,30,90,-2147483648,-2147483648,-2147483648}'),
-    ('end before start', '{1,7671,7305,30,90,0,0,0}'),
-    ('negative windows', '{1,7305,7671,-1,-5,0,0,0}'),
-    ('extreme', '{1,-2147483648,2147483647,2147483647,2147483647,2147483647,-2147483648,2147483647}'),
-    ('uninitialized garbage', '{0,-2147483648,2147483647,-1,-1,5,5,5}'),
-    ('initialized -1', '{-1,1,2,3,4,5,6,7}'),
-    ('long', array_fill(1, ARRAY[10000]));
+    ('all ones', -1),
+    ('max', 9223372036854775807),
+    ('min', -9223372036854775808),
+    ('one', 1),
+    ('made', lifecycle._churn_status_transfn(0, DATE '2020-03-01', DATE '2020-01-01', DATE '2021-01-01', 30, 90)),
+    ('made, wide', lifecycle._churn_status_transfn(0, DATE '1500-03-01', DATE '2020-01-01', DATE '2021-01-01', 0, 32765));
 CREATE TABLE churn_count_states (label text PRIMARY KEY, state bigint[]);
 INSERT INTO churn_count_states VALUES
     ('initial', '{0,0,0,0}'),
@@ -610,30 +600,21 @@ BEGIN
                   'DEFAULT', 'default ', E'\\x', 'défault'])[1 + floor(random() * 19)::int];
 END $$;
 
--- An integer[] churn state: valid, nearly valid or malformed.
-CREATE FUNCTION fuzz_internal.rstate() RETURNS integer[] LANGUAGE plpgsql VOLATILE AS $$
+-- A bigint churn_status state: made by the functions, or any 64-bit value.
+CREATE FUNCTION fuzz_internal.rstate() RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-    k integer := floor(random() * 14)::int;
-    s integer := 7305 + floor(random() * 1000)::int;
+    k integer := floor(random() * 8)::int;
+    s date := DATE '2020-01-01' + floor(random() * 1000)::int;
 BEGIN
     CASE k
-    WHEN 0 THEN RETURN '{}';
-    WHEN 1 THEN RETURN NULL;
-    WHEN 2 THEN RETURN ARRAY[fuzz_internal.rint(), fuzz_internal.rint()];
-    WHEN 3 THEN RETURN '{0,0,0,0,0,0,0,0}';
-    WHEN 4 THEN RETURN ARRAY[1, s, s + 365, 30, 90, s - 400, s - 10, s + 100];
-    WHEN 5 THEN RETURN ARRAY[1, s, s + 365, 30, 90, -2147483648, -2147483648, -2147483648];
-    WHEN 6 THEN RETURN ARRAY[1, s, s + 365, 30, 90, NULL, 0, 0];
-    WHEN 7 THEN RETURN ARRAY[ARRAY[1, s, s + 365, 30], ARRAY[90, 0, 0, 0]];
-    WHEN 8 THEN RETURN ('[0:7]={1,' || s || ',' || s + 365 || ',30,90,0,0,0}')::integer[];
-    WHEN 9 THEN RETURN ARRAY[1, s, s + 365, 30, 90, 0, 0, 0, 0];
-    WHEN 10 THEN RETURN ARRAY[fuzz_internal.rint(), fuzz_internal.rint(), fuzz_internal.rint(),
-                              fuzz_internal.rint(), fuzz_internal.rint(), fuzz_internal.rint(),
-                              fuzz_internal.rint(), fuzz_internal.rint()];
-    WHEN 11 THEN RETURN array_fill(fuzz_internal.rint(), ARRAY[1 + floor(random() * 100000)::int]);
-    WHEN 12 THEN RETURN array_fill(0, ARRAY[2, 2, 2]);
-    ELSE RETURN ARRAY[floor(random() * 3)::int - 1, s, s + floor(random() * 800)::int - 400,
-                      fuzz_internal.rint(), fuzz_internal.rint(), s, s, s];
+    WHEN 0 THEN RETURN NULL;
+    WHEN 1 THEN RETURN 0;
+    WHEN 2 THEN RETURN -1;
+    WHEN 3 THEN RETURN (random() * 9223372036854775807)::bigint;
+    WHEN 4 THEN RETURN -(random() * 9223372036854775807)::bigint;
+    WHEN 5 THEN RETURN lifecycle._churn_status_transfn(0, s - floor(random() * 500)::int, s, s + 30, 30, 90);
+    WHEN 6 THEN RETURN lifecycle._churn_status_transfn(0, s, s, s + 1 + floor(random() * 400)::int, 0, 32765);
+    ELSE RETURN fuzz_internal.rint()::bigint << floor(random() * 40)::int;
     END CASE;
 END $$;
 
@@ -752,7 +733,7 @@ BEGIN
                 PERFORM lifecycle._churn_status_final(lifecycle._churn_status_combine(
                     lifecycle._churn_status_transfn(fuzz_internal.rstate(), d, DATE '2020-01-01',
                         DATE '2021-01-01', fuzz_internal.rint(), fuzz_internal.rint()),
-                    lifecycle._churn_status_default_transfn('{0,0,0,0,0,0,0,0}', d - 30,
+                    lifecycle._churn_status_default_transfn(0, d - 30,
                         DATE '2020-01-01', DATE '2021-01-01')));
             WHEN 12 THEN
                 PERFORM lifecycle._churn_counts_transfn(fuzz_internal.rcounts(), fuzz_internal.rint());

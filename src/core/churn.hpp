@@ -1,6 +1,6 @@
 // Churn over a period [start, end) (DESIGN.md, "Churn rate"), split in two steps so that
 // both parallel query and Citus can divide the work:
-//   1. per customer: fold their purchase days into CustomerDays, then classify it into
+//   1. per customer: fold their purchase days into a CustomerIdle, then classify it into
 //      flags (base, churned, reactivated, new);
 //   2. over customers: add the flags up into ChurnCounts.
 // Both steps have a merge, so partial results from workers combine.
@@ -8,11 +8,13 @@
 #include "core/no_postgres.hpp"
 
 #include <cstdint>
-#include <limits>
 
 #include "core/calendar.hpp"
 
 namespace lifecycle {
+
+// The longest window churn accepts: idle times are kept in 15 bits (see pack()).
+constexpr std::int32_t kMaxChurnWindow = 32765;
 
 struct ChurnPeriod {
     Day start;
@@ -21,21 +23,42 @@ struct ChurnPeriod {
     std::int32_t lapsed_days;    // stage lapsed when d > this
 };
 
-// Throws invalid_parameter: end <= start, negative or disordered windows;
+// Throws invalid_parameter: end <= start, negative, disordered or too long windows;
 // date_out_of_range for days outside the supported range.
 void validate(const ChurnPeriod& period);
 
-constexpr Day kNoDay = std::numeric_limits<Day>::min();
+// What step 1 keeps of one customer: how many days before start and before end they
+// last bought, and whether they bought during the period. Idle times only meet windows
+// of at most kMaxChurnWindow days, so they saturate at kLongAgo without changing any
+// answer; kNever means no purchase. Purchases on or after end are ignored.
+constexpr std::int32_t kLongAgo = kMaxChurnWindow + 1;
+constexpr std::int32_t kNever = kMaxChurnWindow + 2;
 
-// What step 1 keeps of one customer's purchases before `end` (later ones are ignored).
-struct CustomerDays {
-    Day first = kNoDay;              // first purchase before end
-    Day last_before_start = kNoDay;  // last purchase before start
-    Day last_before_end = kNoDay;    // last purchase before end
+struct CustomerIdle {
+    std::int32_t idle_at_start = kNever;  // start - last purchase before start
+    std::int32_t idle_at_end = kNever;    // end - last purchase before end
+    bool bought_during = false;
 };
 
-void observe(CustomerDays& days, Day purchase, const ChurnPeriod& period);
-void merge(CustomerDays& into, const CustomerDays& other);
+void observe(CustomerIdle& idle, Day purchase, const ChurnPeriod& period);
+void merge(CustomerIdle& into, const CustomerIdle& other);
+
+// A customer's idle times and the period's windows in one 64-bit value, so that step 1's
+// aggregate state is a by-value bigint: no allocation per customer, and a text form that
+// round-trips (what Citus needs to ship partial states). Any 64-bit value unpacks to
+// in-range fields; `initialized` is false for 0, the state before the first row.
+struct PackedIdle {
+    bool initialized;
+    CustomerIdle idle;
+    std::int32_t inactive_days;
+    std::int32_t lapsed_days;
+};
+
+std::int64_t pack(const PackedIdle& state);
+PackedIdle unpack(std::int64_t packed);
+
+// The state of a customer's first row: the windows, and no purchase seen yet.
+PackedIdle first_state(std::int32_t inactive_days, std::int32_t lapsed_days);
 
 enum ChurnFlag : std::int32_t {
     kBase = 1,         // new, active, at_risk or inactive at start
@@ -44,7 +67,8 @@ enum ChurnFlag : std::int32_t {
     kNew = 8,          // first purchase during the period
 };
 
-std::int32_t classify(const CustomerDays& days, const ChurnPeriod& period);
+// Only the period's windows matter here: the idle times are already relative to it.
+std::int32_t classify(const CustomerIdle& idle, std::int32_t inactive_days, std::int32_t lapsed_days);
 
 struct ChurnCounts {
     std::int64_t base = 0;

@@ -1,22 +1,19 @@
 // Churn aggregates, in two steps (see core/churn.hpp):
 //   churn_status(order_date, period_start, period_end, ...)  per customer -> integer flags
 //   churn_rate(flags), churn_counts(flags)                   over customers
-// Both transition states are ordinary SQL arrays (integer[] and bigint[]) updated in
-// place, with combine functions: parallel query splits them, and so does Citus, which
-// ships such states between nodes as text.
+// Step 1's state is a by-value bigint (core pack()); step 2's an ordinary bigint[] updated
+// in place. Both have combine functions: parallel query splits them, and so does Citus,
+// which ships such states between nodes as text.
 #include "core/churn.hpp"
 #include "pg/convert.hpp"
 #include "pg/guard.hpp"
 
 using lifecycle::ChurnCounts;
 using lifecycle::ChurnPeriod;
-using lifecycle::CustomerDays;
+using lifecycle::PackedIdle;
 
 namespace {
 
-// churn_status state, integer[8]: {initialized, start, end, inactive_days, lapsed_days,
-// first, last_before_start, last_before_end}.
-constexpr int kStatusLength = 8;
 // churn_rate / churn_counts state, bigint[4]: {base, churned, reactivated, new}.
 constexpr int kCountsLength = 4;
 
@@ -33,56 +30,25 @@ ArrayType* state_array(FunctionCallInfo fcinfo, int argno, Oid element, int leng
     return array;
 }
 
-struct StatusState {
-    int32 initialized, start, end, inactive_days, lapsed_days, first, last_before_start, last_before_end;
-};
-static_assert(sizeof(StatusState) == kStatusLength * sizeof(int32), "integer[8] layout");
-
-StatusState* status_of(ArrayType* array) { return reinterpret_cast<StatusState*>(ARR_DATA_PTR(array)); }
-
-ChurnPeriod period_of(const StatusState* s) {
-    return ChurnPeriod{s->start, s->end, s->inactive_days, s->lapsed_days};
-}
-
-CustomerDays days_of(const StatusState* s) {
-    return CustomerDays{s->first, s->last_before_start, s->last_before_end};
-}
-
-void store_days(StatusState* s, const CustomerDays& days) {
-    s->first = days.first;
-    s->last_before_start = days.last_before_start;
-    s->last_before_end = days.last_before_end;
-}
-
-void start_state(StatusState* s, const ChurnPeriod& period) {
-    lifecycle::validate(period);
-    s->initialized = 1;
-    s->start = period.start;
-    s->end = period.end;
-    s->inactive_days = period.inactive_days;
-    s->lapsed_days = period.lapsed_days;
-    store_days(s, CustomerDays{});
-}
-
-// Where a customer's first row finds the windows: its arguments or a named policy.
+// Where a customer's rows find the windows: the arguments or a named policy.
 using WindowsSource = void (*)(FunctionCallInfo fcinfo, int32* inactive_days, int32* lapsed_days);
 
-// The shared transition: args (state, order_date, period_start, period_end, ...). The
-// period and windows are read on the group's first row only.
+// The shared transition: args (state bigint, order_date, period_start, period_end, ...).
+// The period is the same on every row of a group (as documented); it and the windows
+// are checked on the group's first row. Later rows cannot break anything if it is not:
+// observe() only subtracts a purchase from a later day and saturates.
 Datum status_step(FunctionCallInfo fcinfo, WindowsSource windows) {
-    ArrayType* array = state_array(fcinfo, 0, INT4OID, kStatusLength);
-    StatusState* s = status_of(array);
-    if (!s->initialized) {
+    PackedIdle state = lifecycle::unpack(PG_GETARG_INT64(0));
+    const ChurnPeriod period{lifecycle::pg::to_day(PG_GETARG_DATEADT(2), "period_start"),
+                             lifecycle::pg::to_day(PG_GETARG_DATEADT(3), "period_end"), 0, 0};
+    if (!state.initialized) {
         int32 inactive_days, lapsed_days;
         windows(fcinfo, &inactive_days, &lapsed_days);
-        start_state(s, ChurnPeriod{lifecycle::pg::to_day(PG_GETARG_DATEADT(2), "period_start"),
-                                   lifecycle::pg::to_day(PG_GETARG_DATEADT(3), "period_end"),
-                                   inactive_days, lapsed_days});
+        lifecycle::validate(ChurnPeriod{period.start, period.end, inactive_days, lapsed_days});
+        state = lifecycle::first_state(inactive_days, lapsed_days);
     }
-    CustomerDays days = days_of(s);
-    lifecycle::observe(days, lifecycle::pg::to_day(PG_GETARG_DATEADT(1), "order_date"), period_of(s));
-    store_days(s, days);
-    PG_RETURN_ARRAYTYPE_P(array);
+    lifecycle::observe(state.idle, lifecycle::pg::to_day(PG_GETARG_DATEADT(1), "order_date"), period);
+    PG_RETURN_INT64(lifecycle::pack(state));
 }
 
 void windows_from_arguments(FunctionCallInfo fcinfo, int32* inactive_days, int32* lapsed_days) {
@@ -107,11 +73,6 @@ void windows_from_policy_argument(FunctionCallInfo fcinfo, int32* inactive_days,
 
 void windows_from_default_policy(FunctionCallInfo fcinfo, int32* inactive_days, int32* lapsed_days) {
     windows_of_policy(fcinfo, cstring_to_text("default"), inactive_days, lapsed_days);
-}
-
-bool same_period(const StatusState* a, const StatusState* b) {
-    return a->start == b->start && a->end == b->end && a->inactive_days == b->inactive_days &&
-           a->lapsed_days == b->lapsed_days;
 }
 
 struct CountsState {
@@ -150,31 +111,21 @@ LIFECYCLE_FUNCTION(lifecycle_churn_status_default_transfn) {
 }
 
 LIFECYCLE_FUNCTION(lifecycle_churn_status_combine) {
-    ArrayType* into = state_array(fcinfo, 0, INT4OID, kStatusLength);
-    ArrayType* other = state_array(fcinfo, 1, INT4OID, kStatusLength);
-    StatusState* a = status_of(into);
-    const StatusState* b = status_of(other);
-    if (!b->initialized) PG_RETURN_ARRAYTYPE_P(into);
-    if (!a->initialized) {
-        *a = *b;
-        PG_RETURN_ARRAYTYPE_P(into);
-    }
-    if (!same_period(a, b))
+    PackedIdle into = lifecycle::unpack(PG_GETARG_INT64(0));
+    const PackedIdle other = lifecycle::unpack(PG_GETARG_INT64(1));
+    if (!other.initialized) PG_RETURN_INT64(lifecycle::pack(into));
+    if (!into.initialized) PG_RETURN_INT64(lifecycle::pack(other));
+    if (into.inactive_days != other.inactive_days || into.lapsed_days != other.lapsed_days)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("churn_status: partial states of different periods cannot be combined")));
-    CustomerDays days = days_of(a);
-    lifecycle::merge(days, days_of(b));
-    store_days(a, days);
-    PG_RETURN_ARRAYTYPE_P(into);
+                        errmsg("churn_status: partial states with different windows cannot be combined")));
+    lifecycle::merge(into.idle, other.idle);
+    PG_RETURN_INT64(lifecycle::pack(into));
 }
 
 LIFECYCLE_FUNCTION(lifecycle_churn_status_final) {
-    ArrayType* array = state_array(fcinfo, 0, INT4OID, kStatusLength);
-    const StatusState* s = status_of(array);
-    if (!s->initialized) PG_RETURN_NULL();
-    const ChurnPeriod period = period_of(s);
-    lifecycle::validate(period);  // the state may have come from outside
-    PG_RETURN_INT32(lifecycle::classify(days_of(s), period));
+    const PackedIdle state = lifecycle::unpack(PG_GETARG_INT64(0));
+    if (!state.initialized) PG_RETURN_NULL();
+    PG_RETURN_INT32(lifecycle::classify(state.idle, state.inactive_days, state.lapsed_days));
 }
 
 LIFECYCLE_FUNCTION(lifecycle_churn_counts_transfn) {

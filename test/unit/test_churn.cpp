@@ -9,7 +9,8 @@
 
 using lifecycle::ChurnCounts;
 using lifecycle::ChurnPeriod;
-using lifecycle::CustomerDays;
+using lifecycle::CustomerIdle;
+using lifecycle::PackedIdle;
 using lifecycle::Day;
 
 namespace {
@@ -18,10 +19,14 @@ const Day kStart = lifecycle::from_ymd(2024, 3, 1);
 const Day kEnd = lifecycle::from_ymd(2024, 4, 15);
 const ChurnPeriod kPeriod{kStart, kEnd, 60, 90};
 
+std::int32_t classify(const CustomerIdle& idle, const ChurnPeriod& period) {
+    return lifecycle::classify(idle, period.inactive_days, period.lapsed_days);
+}
+
 std::int32_t flags_of(const std::vector<Day>& purchases, const ChurnPeriod& period = kPeriod) {
-    CustomerDays days;
-    for (Day d : purchases) lifecycle::observe(days, d, period);
-    return lifecycle::classify(days, period);
+    CustomerIdle idle;
+    for (Day d : purchases) lifecycle::observe(idle, d, period);
+    return classify(idle, period);
 }
 
 // The brief's definition, written out directly over the purchase list.
@@ -82,14 +87,60 @@ TEST(Churn, RandomHistoriesMatchTheDefinitionAndMergeInAnyOrder) {
         p.lapsed_days = p.inactive_days + static_cast<std::int32_t>(rng() % 60);
         std::vector<Day> purchases(rng() % 6);
         for (Day& d : purchases) d = kStart - 300 + static_cast<Day>(rng() % 600);
+        if (trial % 10 == 0) purchases.push_back(kStart - 40000 - static_cast<Day>(rng() % 100000));  // saturates
         EXPECT_EQ(flags_of(purchases, p), brief_flags(purchases, p));
         // Split the purchases between two partial states: the merge gives the same answer.
-        CustomerDays left, right;
+        CustomerIdle left, right;
         for (std::size_t i = 0; i < purchases.size(); ++i)
             lifecycle::observe(i % 2 ? left : right, purchases[i], p);
         lifecycle::merge(left, right);
-        EXPECT_EQ(lifecycle::classify(left, p), brief_flags(purchases, p));
+        EXPECT_EQ(classify(left, p), brief_flags(purchases, p));
+        // And through the packed bigint state.
+        const PackedIdle packed = lifecycle::unpack(lifecycle::pack(PackedIdle{true, left, p.inactive_days, p.lapsed_days}));
+        EXPECT_EQ(lifecycle::classify(packed.idle, packed.inactive_days, packed.lapsed_days), brief_flags(purchases, p));
     }
+}
+
+TEST(Churn, PackRoundTripsEveryField) {
+    std::mt19937 rng(99);
+    for (int trial = 0; trial < 10000; ++trial) {
+        PackedIdle s;
+        s.initialized = rng() % 2;
+        s.idle.idle_at_start = static_cast<std::int32_t>(rng() % (lifecycle::kNever + 1));
+        s.idle.idle_at_end = static_cast<std::int32_t>(rng() % (lifecycle::kNever + 1));
+        s.idle.bought_during = rng() % 2;
+        s.inactive_days = static_cast<std::int32_t>(rng() % (lifecycle::kMaxChurnWindow + 1));
+        s.lapsed_days = static_cast<std::int32_t>(rng() % (lifecycle::kMaxChurnWindow + 1));
+        const PackedIdle back = lifecycle::unpack(lifecycle::pack(s));
+        EXPECT_EQ(back.initialized, s.initialized);
+        EXPECT_EQ(back.idle.idle_at_start, s.idle.idle_at_start);
+        EXPECT_EQ(back.idle.idle_at_end, s.idle.idle_at_end);
+        EXPECT_EQ(back.idle.bought_during, s.idle.bought_during);
+        EXPECT_EQ(back.inactive_days, s.inactive_days);
+        EXPECT_EQ(back.lapsed_days, s.lapsed_days);
+    }
+    EXPECT_FALSE(lifecycle::unpack(0).initialized);  // the aggregate's INITCOND
+    // A group's first row starts from "no purchase", not from the zeros of INITCOND.
+    PackedIdle first = lifecycle::unpack(lifecycle::pack(lifecycle::first_state(60, 90)));
+    EXPECT_TRUE(first.initialized);
+    EXPECT_EQ(first.idle.idle_at_start, lifecycle::kNever);
+    EXPECT_EQ(first.idle.idle_at_end, lifecycle::kNever);
+    lifecycle::observe(first.idle, kStart, kPeriod);
+    EXPECT_EQ(lifecycle::classify(first.idle, 60, 90), lifecycle::kNew);
+    // Any 64-bit value unpacks to fields in range.
+    const PackedIdle junk = lifecycle::unpack(-1);
+    EXPECT_LE(junk.idle.idle_at_start, lifecycle::kNever);
+    EXPECT_LE(junk.lapsed_days, 0x7fff);
+}
+
+// Idle times beyond any window saturate without changing an answer.
+TEST(Churn, VeryOldPurchasesSaturate) {
+    const ChurnPeriod widest{kStart, kEnd, lifecycle::kMaxChurnWindow - 1, lifecycle::kMaxChurnWindow};
+    EXPECT_EQ(flags_of({kStart - lifecycle::kMaxChurnWindow}, widest), lifecycle::kBase | lifecycle::kChurned);
+    EXPECT_EQ(flags_of({kStart - lifecycle::kMaxChurnWindow - 1}, widest), 0);
+    EXPECT_EQ(flags_of({kStart - 200000, kStart + 1}, widest), lifecycle::kReactivated);
+    EXPECT_THROW(lifecycle::validate(ChurnPeriod{kStart, kEnd, 60, lifecycle::kMaxChurnWindow + 1}),
+                 lifecycle::Error);
 }
 
 TEST(Churn, CountsAddAndMerge) {

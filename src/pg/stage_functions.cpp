@@ -59,38 +59,45 @@ bool read_history(FunctionCallInfo fcinfo, History* history, Day* as_of, bool* p
     return true;
 }
 
+// Where the windows come from: the arguments or a named policy. NULL when an argument
+// they need is NULL (the stage is then NULL).
+using PolicySource = const Policy* (*)(FunctionCallInfo fcinfo, Policy* scratch);
+
+const Policy* policy_from_arguments(FunctionCallInfo fcinfo, Policy* scratch) {
+    for (int i = 4; i < 10; ++i)
+        if (PG_ARGISNULL(i)) return nullptr;
+    scratch->onboarding_days = PG_GETARG_INT32(4);
+    scratch->at_risk_days = PG_GETARG_INT32(5);
+    scratch->inactive_days = PG_GETARG_INT32(6);
+    scratch->lapsed_days = PG_GETARG_INT32(7);
+    scratch->rhythm_factor = PG_GETARG_FLOAT8(8);
+    scratch->rhythm_min_purchases = PG_GETARG_INT32(9);
+    lifecycle::validate(*scratch);
+    return scratch;
+}
+
+const Policy* policy_by_name(FunctionCallInfo fcinfo, Policy*) {
+    if (PG_ARGISNULL(4)) return nullptr;
+    return &lifecycle::pg::cached_policy(&stage_cache(fcinfo)->policy, PG_GETARG_TEXT_PP(4));
+}
+
+Datum stage_of(FunctionCallInfo fcinfo, PolicySource source) {
+    History history;
+    Day as_of;
+    bool prospect;
+    if (!read_history(fcinfo, &history, &as_of, &prospect)) PG_RETURN_NULL();
+    if (prospect) return stage_datum(fcinfo, lifecycle::stage_without_purchases());
+    Policy scratch;
+    const Policy* policy = source(fcinfo, &scratch);
+    if (policy == nullptr) PG_RETURN_NULL();
+    return stage_datum(fcinfo, lifecycle::classify(history, as_of, *policy));
+}
+
 }  // namespace
 
 // lifecycle_stage(first, last, n, as_of, onboarding_days, at_risk_days, inactive_days,
 //                 lapsed_days, rhythm_factor, rhythm_min_purchases): IMMUTABLE.
-LIFECYCLE_FUNCTION(lifecycle_stage_windows) {
-    History history;
-    Day as_of;
-    bool prospect;
-    if (!read_history(fcinfo, &history, &as_of, &prospect)) PG_RETURN_NULL();
-    if (prospect) return stage_datum(fcinfo, lifecycle::stage_without_purchases());
-    for (int i = 4; i < 10; ++i)
-        if (PG_ARGISNULL(i)) PG_RETURN_NULL();
-    Policy policy;
-    policy.onboarding_days = PG_GETARG_INT32(4);
-    policy.at_risk_days = PG_GETARG_INT32(5);
-    policy.inactive_days = PG_GETARG_INT32(6);
-    policy.lapsed_days = PG_GETARG_INT32(7);
-    policy.rhythm_factor = PG_GETARG_FLOAT8(8);
-    policy.rhythm_min_purchases = PG_GETARG_INT32(9);
-    lifecycle::validate(policy);
-    return stage_datum(fcinfo, lifecycle::classify(history, as_of, policy));
-}
+LIFECYCLE_FUNCTION(lifecycle_stage_windows) { return stage_of(fcinfo, policy_from_arguments); }
 
 // lifecycle_stage(first, last, n, as_of, policy text): STABLE, reads lifecycle.policies.
-LIFECYCLE_FUNCTION(lifecycle_stage_policy) {
-    History history;
-    Day as_of;
-    bool prospect;
-    if (!read_history(fcinfo, &history, &as_of, &prospect)) PG_RETURN_NULL();
-    if (prospect) return stage_datum(fcinfo, lifecycle::stage_without_purchases());
-    if (PG_ARGISNULL(4)) PG_RETURN_NULL();
-    const Policy& policy =
-        lifecycle::pg::cached_policy(&stage_cache(fcinfo)->policy, PG_GETARG_TEXT_PP(4));
-    return stage_datum(fcinfo, lifecycle::classify(history, as_of, policy));
-}
+LIFECYCLE_FUNCTION(lifecycle_stage_policy) { return stage_of(fcinfo, policy_by_name); }

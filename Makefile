@@ -22,7 +22,7 @@ PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Wno-register -Wno-missing-field-initiali
 ifeq ($(WERROR),1)
 PG_CXXFLAGS += -Werror
 endif
-SHLIB_LINK  = -lstdc++
+SHLIB_LINK  = -lnlopt -lstdc++
 # Rebuild objects when a header they include changes (PGXS writes .deps/*.Po).
 override autodepend := yes
 

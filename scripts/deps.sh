@@ -6,7 +6,7 @@ PG_MAJOR=${PG_MAJOR:-15}
 packages=(
     g++ make cmake pkg-config
     "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" postgresql-client libpq-dev
-    libboost-date-time-dev libboost-math-dev
+    libboost-date-time-dev libboost-math-dev libnlopt-cxx-dev
     libgtest-dev
     sqlsmith
 )

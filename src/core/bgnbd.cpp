@@ -1,0 +1,200 @@
+#include "core/bgnbd.hpp"
+
+#include <boost/math/special_functions/digamma.hpp>
+// Boost 1.74's hypergeometric_pFq.hpp uses lgamma and expm1 without including their
+// definitions: without these two lines the object (and the extension's .so) is left with
+// undefined symbols.
+#include <boost/math/special_functions/expm1.hpp>
+#include <boost/math/special_functions/gamma.hpp>
+#include <boost/math/special_functions/hypergeometric_pFq.hpp>
+
+#include <cmath>
+#include <new>
+#include <stdexcept>
+#include <string>
+
+#include "core/error.hpp"
+
+namespace lifecycle::bgnbd {
+namespace {
+
+// Beyond this, counts and times are surely in the wrong unit, and (r + x)·log(α + T) starts
+// to lose the digits the log-likelihood needs.
+constexpr double kMaxValue = 1e9;
+
+void check_positive(double value, const char* name) {
+    if (!(std::isfinite(value) && value > 0.0))
+        throw_invalid(std::string("argument \"") + name + "\" must be a finite number > 0");
+}
+
+void add_scaled(Gradient& into, const Gradient& g, double weight) {
+    for (std::size_t i = 0; i < into.size(); ++i) into[i] += weight * g[i];
+}
+
+// The parts of log L that depend on the parameters and x only, so that a fit computes the
+// gamma and digamma functions once per distinct x rather than once per customer.
+struct XTerms {
+    double x;
+    double log_front;    // log[Γ(r+x) α^r / Γ(r)] + log[B(a, b+x) / B(a, b)]
+    double log_dropout;  // log[a / (b+x−1)]: the weight of "dropped out after the last purchase"
+    Gradient front_gradient;
+};
+
+XTerms x_terms(const Params& p, double x) {
+    using boost::math::digamma;
+    const double ab = p.a + p.b;
+    XTerms t;
+    t.x = x;
+    t.log_front = std::lgamma(p.r + x) - std::lgamma(p.r) + p.r * std::log(p.alpha) +
+                  std::lgamma(ab) + std::lgamma(p.b + x) - std::lgamma(p.b) - std::lgamma(ab + x);
+    t.log_dropout = x > 0.0 ? std::log(p.a) - std::log(p.b + x - 1.0) : 0.0;
+    t.front_gradient = {digamma(p.r + x) - digamma(p.r) + std::log(p.alpha), p.r / p.alpha,
+                        digamma(ab) - digamma(ab + x),
+                        digamma(ab) + digamma(p.b + x) - digamma(p.b) - digamma(ab + x)};
+    return t;
+}
+
+// L = front · [(α+T)^−(r+x) + δ(x>0) a/(b+x−1) (α+t_x)^−(r+x)]: the customer is alive at T,
+// or dropped out right after the last purchase. The sum is taken by log-sum-exp, since
+// for large x both terms underflow while their ratio stays moderate.
+double row_log_likelihood(const Params& p, const XTerms& xt, const Customer& c, Gradient* gradient) {
+    const double n = p.r + xt.x;
+    const double alive = -n * std::log(p.alpha + c.T);
+    if (gradient) *gradient = xt.front_gradient;
+    if (xt.x == 0.0) {
+        if (gradient) add_scaled(*gradient, {-std::log(p.alpha + c.T), -n / (p.alpha + c.T), 0, 0}, 1.0);
+        return xt.log_front + alive;
+    }
+    const double dropped = xt.log_dropout - n * std::log(p.alpha + c.t_x);
+    const double top = std::max(alive, dropped);
+    const double e_alive = std::exp(alive - top), e_dropped = std::exp(dropped - top);
+    const double sum = e_alive + e_dropped;
+    if (gradient) {
+        const double s_alive = e_alive / sum, s_dropped = e_dropped / sum;
+        add_scaled(*gradient, {-std::log(p.alpha + c.T), -n / (p.alpha + c.T), 0, 0}, s_alive);
+        add_scaled(*gradient,
+                   {-std::log(p.alpha + c.t_x), -n / (p.alpha + c.t_x), 1.0 / p.a, -1.0 / (p.b + xt.x - 1.0)},
+                   s_dropped);
+    }
+    return xt.log_front + top + std::log(sum);
+}
+
+// log of the odds "dropped out after the last purchase" : "alive", given the data.
+double log_odds_dead(const Params& p, const Customer& c) {
+    const double n = p.r + c.x;
+    return std::log(p.a) - std::log(p.b + c.x - 1.0) + n * std::log1p((c.T - c.t_x) / (p.alpha + c.t_x));
+}
+
+// (1 − e^{eL}) / e, which tends to −L as e → 0 (a = 1 in the expectation below).
+double one_minus_power_over(double e, double log_base) {
+    return e == 0.0 ? -log_base : -std::expm1(e * log_base) / e;
+}
+
+// The longest horizon, in multiples of α + T. The 3F2 series below shrinks like z^n with
+// 1 − z = (α+T)/(α+T+t) ≥ 1e-4 here, so it is summed to full precision well within the
+// million terms Boost allows (z^n ≈ e^−100 by then); longer horizons would leave its
+// accuracy to chance. α is the time scale of the purchase rates (a mean rate is r/α), so
+// 10,000 α lies far beyond any planning horizon.
+constexpr double kMaxHorizon = 1e4;
+
+// 3F2(A+1, a, 1; c+1, 2; z), summed by Boost's generic pFq: a few dozen terms for the
+// usual horizons. Boost's errors (none expected within kMaxHorizon) become ours.
+double hypergeometric_3f2(double a1, double a2, double b1, double z) {
+    try {
+        return boost::math::hypergeometric_pFq({a1, a2, 1.0}, {b1, 2.0}, z);
+    } catch (const std::bad_alloc&) {
+        throw;
+    } catch (const std::exception& e) {
+        throw_invalid(std::string("the series of the expected purchases failed: ") + e.what());
+    }
+}
+
+}  // namespace
+
+void validate(const Params& p) {
+    check_positive(p.r, "r");
+    check_positive(p.alpha, "alpha");
+    check_positive(p.a, "a");
+    check_positive(p.b, "b");
+}
+
+void validate(const Customer& c) {
+    if (!(std::isfinite(c.x) && c.x >= 0.0 && c.x <= kMaxValue && c.x == std::floor(c.x)))
+        throw_invalid("argument \"frequency\" must be a whole number between 0 and 1e9");
+    if (!(std::isfinite(c.T) && c.T >= 0.0 && c.T <= kMaxValue))
+        throw_invalid("argument \"T\" must be a number between 0 and 1e9");
+    if (!(std::isfinite(c.t_x) && c.t_x >= 0.0 && c.t_x <= c.T))
+        throw_invalid("argument \"recency\" must be between 0 and T");
+    if (c.x == 0.0 && c.t_x != 0.0)
+        throw_invalid("argument \"recency\" must be 0 when \"frequency\" is 0");
+    if (c.x > 0.0 && c.t_x == 0.0)
+        throw_invalid("argument \"recency\" must be > 0 when \"frequency\" is > 0 "
+                      "(a repeat purchase comes after the first)");
+}
+
+double log_likelihood(const Params& params, const Customer& customer, Gradient* gradient) {
+    validate(params);
+    validate(customer);
+    return row_log_likelihood(params, x_terms(params, customer.x), customer, gradient);
+}
+
+double log_likelihood(const Params& params, const std::vector<Row>& rows, Gradient* gradient) {
+    validate(params);
+    if (gradient) gradient->fill(0.0);
+    XTerms xt{};
+    bool have_terms = false;
+    double total = 0.0;
+    Gradient g{};
+    for (const Row& row : rows) {
+        validate(row.customer);
+        if (!have_terms || row.customer.x != xt.x) xt = x_terms(params, row.customer.x);
+        have_terms = true;
+        total += row.weight * row_log_likelihood(params, xt, row.customer, gradient ? &g : nullptr);
+        if (gradient) add_scaled(*gradient, g, row.weight);
+    }
+    return total;
+}
+
+// A customer without a repeat purchase cannot have dropped out in this model (dropping out
+// happens right after a purchase), so they are alive for sure.
+double probability_alive(const Params& params, const Customer& customer) {
+    validate(params);
+    validate(customer);
+    if (customer.x == 0.0) return 1.0;
+    const double log_odds = log_odds_dead(params, customer);
+    // 1 / (1 + e^L), written so that neither branch overflows.
+    return log_odds > 0.0 ? std::exp(-log_odds) / (1.0 + std::exp(-log_odds))
+                          : 1.0 / (1.0 + std::exp(log_odds));
+}
+
+// Eq. (10): (c/(a−1)) [1 − (1−z)^{r+x} 2F1(r+x, b+x; c; z)] · P(alive), with c = a+b+x−1 and
+// z = t/(α+T+t). As written, 2F1 grows like (1−z)^−(r+x), overflowing for large x, and the
+// bracket cancels to 0/0 as a → 1. Euler's transformation turns (1−z)^{r+x} 2F1(...) into
+// (1−z)^{a−1} 2F1(A, a−1; c; z) with A = a+b−1−r, whose series is 1 + (a−1) G with
+// c·G = A z 3F2(A+1, a, 1; c+1, 2; z). Hence
+//   E = [c (1 − (1−z)^{a−1})/(a−1) − (1−z)^{a−1} A z 3F2(...)] · P(alive),
+// a short series of moderate terms, with no division by a − 1 or by c.
+double expected_purchases(const Params& params, const Customer& customer, double t) {
+    if (!(std::isfinite(t) && t >= 0.0)) throw_invalid("argument \"t\" must be a finite number >= 0");
+    const double p_alive = probability_alive(params, customer);
+    if (t == 0.0) return 0.0;
+    const double base = params.alpha + customer.T;
+    if (t > kMaxHorizon * base)
+        throw_invalid("argument \"t\" must be at most 10000 times alpha + T (" +
+                      std::to_string(kMaxHorizon * base) + " here)");
+    const double log_one_minus_z = -std::log1p(t / base);
+    const double z = t / (base + t);
+    const double e = params.a - 1.0;
+    const double A = params.a + params.b - 1.0 - params.r;
+    const double c = params.a + params.b + customer.x - 1.0;
+    const double series = hypergeometric_3f2(A + 1.0, params.a, c + 1.0, z);
+    const double bracket = c * one_minus_power_over(e, log_one_minus_z) -
+                           std::exp(e * log_one_minus_z) * A * z * series;
+    return bracket * p_alive;
+}
+
+double expected_purchases_new(const Params& params, double t) {
+    return expected_purchases(params, Customer{0.0, 0.0, 0.0}, t);
+}
+
+}  // namespace lifecycle::bgnbd

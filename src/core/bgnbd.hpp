@@ -1,0 +1,84 @@
+// The BG/NBD model of repeat buying (Fader, Hardie & Lee 2005, "Counting Your Customers
+// the Easy Way"): while alive, a customer buys as a Poisson process with rate λ ~
+// Gamma(r, α); after each purchase they drop out with probability p ~ Beta(a, b). A
+// customer is summarized by x (repeat purchases), t_x (time from the first to the last
+// purchase; 0 when x = 0) and T (time from the first purchase to the end of the
+// calibration period), all in one time unit; α is in that unit too.
+//
+// Everything is computed in log space so that large x and T neither overflow nor lose
+// the small terms (DESIGN.md, "Churn risk and value (predictive)").
+#pragma once
+#include "core/no_postgres.hpp"
+
+#include <array>
+#include <vector>
+
+#include "core/mle.hpp"
+
+namespace lifecycle::bgnbd {
+
+struct Params {
+    double r;
+    double alpha;
+    double a;
+    double b;
+};
+
+struct Customer {
+    double x;    // repeat purchases: a whole number >= 0
+    double t_x;  // recency: 0 <= t_x <= T, and 0 when x = 0
+    double T;    // age: >= 0
+};
+
+// Throw invalid_parameter naming the offending argument.
+void validate(const Params& params);
+void validate(const Customer& customer);
+
+// ∂/∂r, ∂/∂α, ∂/∂a, ∂/∂b
+using Gradient = std::array<double, 4>;
+
+// log L(r, α, a, b | x, t_x, T), eq. (6) of the paper; with `gradient`, also its gradient.
+double log_likelihood(const Params& params, const Customer& customer, Gradient* gradient = nullptr);
+
+// P(alive | x, t_x, T) (Fader, Hardie & Lee, "Computing P(alive) using the BG/NBD
+// model", 2008); churn risk is 1 − this.
+double probability_alive(const Params& params, const Customer& customer);
+
+// E[Y(t) | x, t_x, T]: expected purchases in the next t time units (eq. (10)).
+// Throws invalid_parameter for a negative t, or one longer than 10,000 (α + T), beyond
+// which the hypergeometric series is not summed reliably.
+double expected_purchases(const Params& params, const Customer& customer, double t);
+
+// E[X(t)]: expected purchases of a new customer in their first t time units (eq. (7)),
+// the conditional expectation at x = t_x = T = 0.
+double expected_purchases_new(const Params& params, double t);
+
+// Identical customers fitted together: `weight` of them (a count, or any weight >= 0).
+struct Row {
+    Customer customer;
+    double weight;
+};
+
+// Sorts by (x, t_x, T), merges identical customers adding their weights and drops zero
+// weights. Throws invalid_parameter for a bad customer or weight.
+std::vector<Row> compress(std::vector<Row> rows);
+
+// The weighted sum of the rows' log-likelihoods (and of their gradients). Rows sorted by x,
+// as compress() leaves them, are faster: the gamma functions are computed once per x.
+double log_likelihood(const Params& params, const std::vector<Row>& rows, Gradient* gradient = nullptr);
+
+struct Fit {
+    Params params;
+    double log_likelihood;  // at params, without the penalty
+    int evaluations;
+    bool converged;
+};
+
+// Maximum likelihood. The rows need not be compressed. Times are rescaled internally so
+// that the longest T is 10 (as `lifetimes` does), so the penalizer applies to r, a, b and
+// α in that unit. Throws invalid_parameter when the data cannot identify the model: no
+// customers, a single one, or no repeat buyer. A fit that does not converge is returned
+// with converged = false and finite parameters.
+Fit fit(const std::vector<Row>& rows, const mle::FitOptions& options = {});
+
+}  // namespace lifecycle::bgnbd

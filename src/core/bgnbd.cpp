@@ -13,19 +13,11 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/argument_checks.hpp"
 #include "core/error.hpp"
 
 namespace lifecycle::bgnbd {
 namespace {
-
-// Beyond this, counts and times are surely in the wrong unit, and (r + x)·log(α + T) starts
-// to lose the digits the log-likelihood needs.
-constexpr double kMaxValue = 1e9;
-
-void check_positive(double value, const char* name) {
-    if (!(std::isfinite(value) && value > 0.0))
-        throw_invalid(std::string("argument \"") + name + "\" must be a finite number > 0");
-}
 
 void add_scaled(Gradient& into, const Gradient& g, double weight) {
     for (std::size_t i = 0; i < into.size(); ++i) into[i] += weight * g[i];
@@ -112,16 +104,15 @@ double hypergeometric_3f2(double a1, double a2, double b1, double z) {
 }  // namespace
 
 void validate(const Params& p) {
-    check_positive(p.r, "r");
-    check_positive(p.alpha, "alpha");
-    check_positive(p.a, "a");
-    check_positive(p.b, "b");
+    require_positive(p.r, "r");
+    require_positive(p.alpha, "alpha");
+    require_positive(p.a, "a");
+    require_positive(p.b, "b");
 }
 
 void validate(const Customer& c) {
-    if (!(std::isfinite(c.x) && c.x >= 0.0 && c.x <= kMaxValue && c.x == std::floor(c.x)))
-        throw_invalid("argument \"frequency\" must be a whole number between 0 and 1e9");
-    if (!(std::isfinite(c.T) && c.T >= 0.0 && c.T <= kMaxValue))
+    require_purchase_count(c.x);
+    if (!(std::isfinite(c.T) && c.T >= 0.0 && c.T <= kMaxModelValue))
         throw_invalid("argument \"T\" must be a number between 0 and 1e9");
     if (!(std::isfinite(c.t_x) && c.t_x >= 0.0 && c.t_x <= c.T))
         throw_invalid("argument \"recency\" must be between 0 and T");

@@ -6,27 +6,16 @@
 #include <cmath>
 #include <string>
 
+#include "core/argument_checks.hpp"
 #include "core/error.hpp"
 
 namespace lifecycle::gamma_gamma {
 namespace {
 
-constexpr double kMaxCount = 1e9;
-
-void check_positive(double value, const char* name) {
-    if (!(std::isfinite(value) && value > 0.0))
-        throw_invalid(std::string("argument \"") + name + "\" must be a finite number > 0");
-}
-
-void check_count(double x) {
-    if (!(std::isfinite(x) && x >= 0.0 && x <= kMaxCount && x == std::floor(x)))
-        throw_invalid("argument \"frequency\" must be a whole number between 0 and 1e9");
-}
-
 void check_repeat_buyer(const Customer& c) {
-    check_count(c.x);
+    require_purchase_count(c.x);
     if (c.x == 0.0) throw_invalid("argument \"frequency\" must be > 0 for the Gamma-Gamma likelihood");
-    check_positive(c.zbar, "monetary_value");
+    require_positive(c.zbar, "monetary_value");
 }
 
 // The parts of log f that depend on the parameters and x only, computed once per distinct x
@@ -81,7 +70,7 @@ double weighted_log_likelihood(const Params& p, const std::vector<Row>& rows, Gr
 std::vector<Row> repeat_buyers(const std::vector<Row>& rows) {
     std::vector<Row> kept;
     for (const Row& row : rows) {
-        check_count(row.customer.x);
+        require_purchase_count(row.customer.x);
         if (!(std::isfinite(row.weight) && row.weight >= 0.0))
             throw_invalid("argument \"weight\" must be a finite number >= 0");
         if (row.customer.x == 0.0 || row.weight == 0.0) continue;
@@ -96,9 +85,9 @@ std::vector<Row> repeat_buyers(const std::vector<Row>& rows) {
 }  // namespace
 
 void validate(const Params& p) {
-    check_positive(p.p, "p");
-    check_positive(p.q, "q");
-    check_positive(p.gamma, "gamma");
+    require_positive(p.p, "p");
+    require_positive(p.q, "q");
+    require_positive(p.gamma, "gamma");
 }
 
 double log_likelihood(const Params& params, const Customer& customer, Gradient* gradient) {
@@ -111,7 +100,7 @@ double log_likelihood(const Params& params, const Customer& customer, Gradient* 
 // is p/ν, whose expectation is finite only when q + px > 1.
 double expected_average_value(const Params& params, const Customer& customer) {
     validate(params);
-    check_count(customer.x);
+    require_purchase_count(customer.x);
     if (customer.x > 0.0 && !(std::isfinite(customer.zbar) && customer.zbar >= 0.0))
         throw_invalid("argument \"monetary_value\" must be a finite number >= 0");
     const double shape = params.q + params.p * customer.x;

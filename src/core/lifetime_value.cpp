@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "core/argument_checks.hpp"
 #include "core/error.hpp"
 
 namespace lifecycle {
@@ -11,8 +12,7 @@ namespace {
 constexpr int kMaxSteps = 100000;
 
 void validate(const ClvHorizon& h) {
-    if (!(std::isfinite(h.length) && h.length > 0.0))
-        throw_invalid("argument \"horizon\" must be a finite number > 0");
+    require_positive(h.length, "horizon");
     if (h.steps < 1 || h.steps > kMaxSteps)
         throw_invalid("argument \"steps\" must be between 1 and 100000");
     if (!(std::isfinite(h.discount_rate) && h.discount_rate >= 0.0))

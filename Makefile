@@ -2,11 +2,14 @@
 # The pure C++ core and its unit tests also build with CMake (see CMakeLists.txt).
 
 EXTENSION   = lifecycle
-EXTVERSION  = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" lifecycle.control)
 MODULE_big  = lifecycle
 OBJS        = $(patsubst %.cpp,%.o,$(sort $(wildcard src/core/*.cpp src/pg/*.cpp)))
-DATA_built  = lifecycle--$(EXTVERSION).sql
-DATA        = $(wildcard src/upgrade/lifecycle--*--*.sql)
+# The install scripts are put together from the SQL sources. src/lifecycle.sql is the
+# released 0.1.0 and stays as it was; what 0.2.0 adds lives in its own files, which make
+# both the 0.2.0 install script and the 0.1.0 -> 0.2.0 upgrade (ALTER EXTENSION UPDATE).
+SQL_0_1_0   = src/lifecycle.sql
+SQL_0_2_0   = src/models.sql src/engine.sql
+DATA_built  = lifecycle--0.1.0.sql lifecycle--0.2.0.sql lifecycle--0.1.0--0.2.0.sql
 
 # pg_regress tests are discovered: every sql/*.sql runs, in name order.
 REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
@@ -33,5 +36,11 @@ override CPPFLAGS := -I$(srcdir)/src $(patsubst -I%,-isystem %,$(CPPFLAGS))
 # PGXS compiles LLVM bitcode with clang and without our C++ flags.
 override BITCODE_CXXFLAGS += -std=c++17
 
-lifecycle--$(EXTVERSION).sql: src/lifecycle.sql lifecycle.control
-	cp $< $@
+# 0.1.0 is released: its script must not change (new objects and changes go in 0.2.0's files).
+lifecycle--0.1.0.sql: $(SQL_0_1_0)
+	echo '81e2493027a7aa5e8088c45766d7616883baec5123f675728c0698cb152af95e  $<' | sha256sum --quiet -c || { echo '$< changed after its release; put changes in $(SQL_0_2_0)'; exit 1; }
+	cat $^ >$@
+lifecycle--0.2.0.sql: $(SQL_0_1_0) $(SQL_0_2_0)
+	cat $^ >$@
+lifecycle--0.1.0--0.2.0.sql: $(SQL_0_2_0)
+	{ printf '%s\n' '\echo Use "ALTER EXTENSION lifecycle UPDATE" to load this file. \quit'; cat $^; } >$@

@@ -2,7 +2,9 @@
 #   cluster_start DIR PORT [extra postgresql.conf lines...]   then PGHOST/PGPORT are set
 #   cluster_stop DIR
 # initdb refuses root, so as root the server runs as the `postgres` account.
-PG_BIN=$(pg_config --bindir)
+# PG_CONFIG picks the PostgreSQL installation (default: the one on PATH).
+PG_CONFIG=${PG_CONFIG:-pg_config}
+PG_BIN=$("$PG_CONFIG" --bindir)
 
 as_server_user() {
     if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
@@ -30,5 +32,6 @@ cluster_stop() {
 }
 
 install_extension() {
-    if [ "$(id -u)" -eq 0 ]; then make -s install >/dev/null; else sudo make -s install >/dev/null; fi
+    if [ "$(id -u)" -eq 0 ]; then make -s install PG_CONFIG="$PG_CONFIG" >/dev/null
+    else sudo make -s install PG_CONFIG="$PG_CONFIG" >/dev/null; fi
 }

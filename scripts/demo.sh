@@ -10,7 +10,7 @@ AS_OF=${AS_OF:-1998-06-30}   # the day the CDNOW data ends
 
 scripts/deps.sh
 echo "Building and installing lifecycle ..."
-make -s -j"$(nproc)" >/dev/null
+make -s PG_CONFIG="$PG_CONFIG" -j"$(nproc)" >/dev/null
 install_extension
 
 dir=$(mktemp -d /tmp/lifecycle-demo.XXXXXX)

@@ -124,7 +124,7 @@ trap 'say "interrupted"; RESULT=fail; finish' INT TERM
 
 command -v sqlsmith >/dev/null || { say "sqlsmith is not installed"; finish; }
 command -v psql >/dev/null || { say "psql is not installed"; finish; }
-PGBIN=$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
+PGBIN=$(${PG_CONFIG:-pg_config} --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
 
 WORK=$(mktemp -d /tmp/lifecycle-sqlsmith.XXXXXX) || { say "mktemp failed"; finish; }
 chmod 755 "$WORK"

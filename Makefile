@@ -3,7 +3,7 @@
 
 EXTENSION   = lifecycle
 MODULE_big  = lifecycle
-OBJS        = $(patsubst %.cpp,%.o,$(sort $(wildcard src/core/*.cpp src/pg/*.cpp)))
+OBJS        = $(patsubst %.cpp,%.o,$(sort $(wildcard src/core/*.cpp src/pg/*.cpp src/worker/*.cpp)))
 # The install scripts are put together from the SQL sources. src/lifecycle.sql is the
 # released 0.1.0 and stays as it was; what 0.2.0 adds lives in its own files, which make
 # both the 0.2.0 install script and the 0.1.0 -> 0.2.0 upgrade (ALTER EXTENSION UPDATE).

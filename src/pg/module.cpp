@@ -1,6 +1,28 @@
-// The shared library's identity.
+// The shared library's identity and its start: the settings are defined whenever the
+// library is loaded; the background worker is registered only from
+// shared_preload_libraries (the postmaster starts it).
 #include "pg/postgres_headers.hpp"
+#include "worker/launcher.hpp"
+#include "worker/settings.hpp"
 
 extern "C" {
+#include "miscadmin.h"
+
 PG_MODULE_MAGIC;
+
+PGDLLEXPORT void _PG_init(void);
+PGDLLEXPORT Datum lifecycle_load(PG_FUNCTION_ARGS);
+PG_FUNCTION_INFO_V1(lifecycle_load);
+}
+
+void _PG_init(void) {
+    lifecycle::worker::define_settings();
+    if (process_shared_preload_libraries_in_progress) lifecycle::worker::register_launcher();
+}
+
+// lifecycle._load(): does nothing; calling it loads the library, so that SQL code can
+// read the lifecycle.* settings with their defaults.
+Datum lifecycle_load(PG_FUNCTION_ARGS) {
+    (void)fcinfo;
+    PG_RETURN_VOID();
 }

@@ -1,0 +1,91 @@
+// The GUCs. Everything the worker does is set here; SIGHUP reloads them (PGC_SIGHUP),
+// and the per-session ones can also be changed by a superuser for a manual refresh().
+#include "worker/settings.hpp"
+
+#include "pg/postgres_headers.hpp"
+
+extern "C" {
+#include "utils/guc.h"
+}
+
+namespace lifecycle::worker {
+
+char* databases = nullptr;
+char* role = nullptr;
+int refresh_interval = 10000;
+int batch_size = 10000;
+int rfm_interval = 3600;
+char* notify_channel = nullptr;
+char* as_of = nullptr;
+
+namespace {
+
+// The channel is used as an identifier by LISTEN: a plain, non-empty name keeps it
+// usable unquoted from every client.
+bool check_channel(char** value, void**, GucSource) {
+    const char* s = *value;
+    if (s == nullptr || *s == '\0' || strlen(s) >= NAMEDATALEN) {
+        GUC_check_errdetail("lifecycle.notify_channel must be 1 to %d characters.", NAMEDATALEN - 1);
+        return false;
+    }
+    for (const char* c = s; *c; ++c)
+        if (!(isalnum(static_cast<unsigned char>(*c)) || *c == '_')) {
+            GUC_check_errdetail("lifecycle.notify_channel may hold only letters, digits and _.");
+            return false;
+        }
+    return true;
+}
+
+// '' or a date PostgreSQL can read; checked here so a typo fails at SET, not at a tick.
+bool check_as_of(char** value, void**, GucSource) {
+    if (*value == nullptr || **value == '\0') return true;
+    volatile bool ok = true;
+    MemoryContext caller = CurrentMemoryContext;
+    PG_TRY();
+    {
+        (void)DirectFunctionCall1(date_in, CStringGetDatum(*value));
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(caller);
+        FlushErrorState();
+        ok = false;
+    }
+    PG_END_TRY();
+    if (!ok) GUC_check_errdetail("lifecycle.as_of must be empty or a date, e.g. 2026-01-31.");
+    return ok;
+}
+
+}  // namespace
+
+void define_settings() {
+    DefineCustomStringVariable(
+        "lifecycle.databases", "Databases in which the lifecycle worker keeps stages fresh.",
+        "A comma-separated list of database names; empty: the worker idles.", &databases, "",
+        PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable(
+        "lifecycle.role", "Role the lifecycle worker connects as.",
+        "Empty: the bootstrap superuser.", &role, "", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "lifecycle.refresh_interval", "Time between two refresh ticks of the lifecycle worker.",
+        nullptr, &refresh_interval, 10000, 10, 24 * 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS,
+        nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "lifecycle.batch_size", "Most customers one refresh tick recomputes per tracked source.",
+        "A tick with more to do ends after this many; the worker runs the next one at once.",
+        &batch_size, 10000, 1, 100000000, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "lifecycle.rfm_interval", "Time between two RFM rescorings of the stage table.",
+        "Breakpoints are recomputed over all customers of a source this often.", &rfm_interval,
+        3600, 1, 366 * 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable(
+        "lifecycle.notify_channel", "NOTIFY channel on which stage transitions are announced.",
+        nullptr, &notify_channel, "lifecycle", PGC_SUSET, 0, check_channel, nullptr, nullptr);
+    DefineCustomStringVariable(
+        "lifecycle.as_of", "The date the stage engine takes as today.",
+        "Empty: the current date. For demos and tests that replay history.", &as_of, "",
+        PGC_SUSET, 0, check_as_of, nullptr, nullptr);
+    MarkGUCPrefixReserved("lifecycle");
+}
+
+}  // namespace lifecycle::worker

@@ -9,9 +9,667 @@
 CREATE FUNCTION lifecycle._load() RETURNS void
     LANGUAGE c PARALLEL SAFE AS 'MODULE_PATHNAME', 'lifecycle_load';
 
--- The worker's two calls (see src/worker/): one tick, and the report of a failed one.
--- (Placeholders until the engine lands: a tick does nothing and asks for no more.)
+-- When a customer's stage will next change if nothing is bought (the stage engine keeps
+-- it in customer_stage.next_change and wakes the customer then).
+CREATE FUNCTION lifecycle.next_stage_change(
+    first date, last date, n bigint, as_of date DEFAULT CURRENT_DATE, policy text DEFAULT 'default')
+RETURNS date
+AS 'MODULE_PATHNAME', 'lifecycle_next_stage_change'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+-- The engine's today: the setting lifecycle.as_of, or the current date.
+CREATE FUNCTION lifecycle.engine_date() RETURNS date
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+BEGIN
+    PERFORM lifecycle._load();
+    RETURN coalesce(nullif(current_setting('lifecycle.as_of'), '')::date, CURRENT_DATE);
+END
+$$;
+
+------------------------------------------------------------------------------------
+-- Tracked sources and the change queue
+------------------------------------------------------------------------------------
+
+-- An orders table the engine follows. Column names are stored as names and only ever
+-- put into SQL with format('%I'); the customer column's type, from format_type(), is
+-- how the engine casts the stored text ids back to use the source's index.
+CREATE TABLE lifecycle.sources (
+    id              serial PRIMARY KEY,
+    source          regclass NOT NULL UNIQUE,
+    customer_column name NOT NULL,
+    time_column     name NOT NULL,
+    amount_column   name,
+    customer_type   text NOT NULL,
+    time_type       text NOT NULL,
+    time_zone       text NOT NULL,   -- the zone in which timestamptz values become days
+    policy          text NOT NULL,
+    tracked_at      timestamptz NOT NULL DEFAULT now(),
+    rfm_breakpoints lifecycle.rfm_breakpoints,
+    rfm_scored_at   timestamptz
+);
+COMMENT ON TABLE lifecycle.sources IS 'Orders tables tracked by the stage engine (lifecycle.track)';
+
+-- Customers whose orders changed, written by statement-level triggers on the sources and
+-- consumed by refresh(). A NULL customer means the source was truncated.
+CREATE TABLE lifecycle.change_queue (
+    id        bigserial PRIMARY KEY,
+    source_id integer NOT NULL REFERENCES lifecycle.sources ON DELETE CASCADE,
+    customer  text,
+    queued_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX ON lifecycle.change_queue (source_id, id);
+
+------------------------------------------------------------------------------------
+-- The stage table and the transitions log
+------------------------------------------------------------------------------------
+
+CREATE TABLE lifecycle.customer_stage (
+    source_id      integer NOT NULL REFERENCES lifecycle.sources ON DELETE CASCADE,
+    customer       text NOT NULL,
+    first_purchase date,             -- NULL while all the customer's orders are in the future
+    last_purchase  date,
+    purchases      bigint NOT NULL,  -- distinct purchase days up to the engine's date
+    spend          double precision, -- total amount of those orders
+    stage          lifecycle.stage NOT NULL,
+    stage_since    date NOT NULL,
+    next_change    date,             -- when the stage changes if nothing is bought
+    next_order     date,             -- the first order dated after the engine's date
+    r              integer,
+    f              integer,
+    m              integer,
+    segment        text,
+    churn_risk     double precision, -- 1 - P(alive) from the current model, when there is one
+    expected_value double precision, -- lifetime value from the current model
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (source_id, customer)
+);
+CREATE INDEX customer_stage_due ON lifecycle.customer_stage (source_id, next_change)
+    WHERE next_change IS NOT NULL;
+COMMENT ON TABLE lifecycle.customer_stage IS
+    'Per tracked customer: purchases, stage, when it will change, RFM; kept by refresh()';
+
+CREATE TABLE lifecycle.transitions (
+    id         bigserial PRIMARY KEY,
+    source_id  integer NOT NULL REFERENCES lifecycle.sources ON DELETE CASCADE,
+    customer   text NOT NULL,
+    from_stage lifecycle.stage NOT NULL,
+    to_stage   lifecycle.stage NOT NULL,
+    effective  date NOT NULL,        -- the day the stage changed
+    cause      text NOT NULL CHECK (cause IN ('purchase', 'time', 'correction', 'initial')),
+    logged_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX ON lifecycle.transitions (source_id, customer, id);
+COMMENT ON TABLE lifecycle.transitions IS
+    'Every stage change, in order of id; NOTIFY announces each one when it commits';
+
+-- The worker's figures, one row per database (see the view worker_status).
+CREATE TABLE lifecycle.worker_state (
+    singleton          boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    pid                integer,
+    ticks              bigint NOT NULL DEFAULT 0,
+    errors             bigint NOT NULL DEFAULT 0,
+    consecutive_errors integer NOT NULL DEFAULT 0,
+    last_tick_at       timestamptz,
+    last_tick_ms       double precision,
+    last_customers     bigint,
+    last_transitions   bigint,
+    last_error         text,
+    last_error_at      timestamptz
+);
+
+-- What users create and change is kept by pg_dump (the worker's figures are not).
+SELECT pg_catalog.pg_extension_config_dump('lifecycle.sources', '');
+SELECT pg_catalog.pg_extension_config_dump('lifecycle.sources_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('lifecycle.change_queue', '');
+SELECT pg_catalog.pg_extension_config_dump('lifecycle.change_queue_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('lifecycle.customer_stage', '');
+SELECT pg_catalog.pg_extension_config_dump('lifecycle.transitions', '');
+SELECT pg_catalog.pg_extension_config_dump('lifecycle.transitions_id_seq', '');
+
+------------------------------------------------------------------------------------
+-- Capturing changes
+------------------------------------------------------------------------------------
+
+-- Statement-level trigger on a tracked source: queues the customers of the changed rows
+-- (from the transition tables) or, on TRUNCATE, the whole source. Runs as the
+-- extension's owner so writers need no rights on lifecycle's tables.
+-- TG_ARGV: source id, customer column.
+CREATE FUNCTION lifecycle._capture() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    source_id integer := TG_ARGV[0]::integer;
+    customer name := TG_ARGV[1];
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        INSERT INTO lifecycle.change_queue (source_id, customer) VALUES (source_id, NULL);
+    ELSIF TG_OP = 'INSERT' THEN
+        EXECUTE format('INSERT INTO lifecycle.change_queue (source_id, customer)
+                        SELECT DISTINCT %s, %I::text FROM lifecycle_new WHERE %I IS NOT NULL',
+                       source_id, customer, customer);
+    ELSIF TG_OP = 'DELETE' THEN
+        EXECUTE format('INSERT INTO lifecycle.change_queue (source_id, customer)
+                        SELECT DISTINCT %s, %I::text FROM lifecycle_old WHERE %I IS NOT NULL',
+                       source_id, customer, customer);
+    ELSE
+        EXECUTE format('INSERT INTO lifecycle.change_queue (source_id, customer)
+                        SELECT %s, c FROM (SELECT %I::text FROM lifecycle_new
+                                           UNION SELECT %I::text FROM lifecycle_old) AS u (c)
+                        WHERE c IS NOT NULL',
+                       source_id, customer, customer);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- How a source's time column becomes a day, as SQL over the column.
+CREATE FUNCTION lifecycle._day_sql(s lifecycle.sources) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE s.time_type
+    WHEN 'date' THEN format('%I', s.time_column)
+    WHEN 'timestamp with time zone' THEN
+        format('(%I AT TIME ZONE %L)::date', s.time_column, s.time_zone)
+    ELSE format('%I::date', s.time_column)
+END;
+
+-- Starts following an orders table: checks the columns, installs the triggers and fills
+-- the stage table (each customer's stage is logged as an 'initial' transition, without
+-- NOTIFY). Returns the source's id.
+CREATE FUNCTION lifecycle.track(source regclass, customer_column name, time_column name,
+                                amount_column name DEFAULT NULL, policy text DEFAULT 'default')
+RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s lifecycle.sources;
+    coltype text;
+BEGIN
+    PERFORM pg_advisory_xact_lock(lifecycle._refresh_lock());
+    IF NOT EXISTS (SELECT FROM lifecycle.policies p WHERE p.name = track.policy) THEN
+        RAISE EXCEPTION 'argument "policy": no policy named "%"', policy
+            USING ERRCODE = '22023', HINT = 'The policies are in lifecycle.policies.';
+    END IF;
+    IF EXISTS (SELECT FROM lifecycle.sources t WHERE t.source = track.source) THEN
+        RAISE EXCEPTION 'argument "source": % is tracked already', source
+            USING ERRCODE = '42710', HINT = 'Call lifecycle.untrack first to change how.';
+    END IF;
+    IF (SELECT relkind FROM pg_class WHERE oid = source) NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION 'argument "source": % is not a table', source USING ERRCODE = '42809';
+    END IF;
+    s.customer_type := lifecycle._column_type(source, customer_column, 'customer_column');
+    s.time_type := lifecycle._column_type(source, time_column, 'time_column');
+    IF s.time_type NOT IN ('date', 'timestamp without time zone', 'timestamp with time zone') THEN
+        RAISE EXCEPTION 'argument "time_column": column % of % is %, not a date or timestamp',
+            quote_ident(time_column), source, s.time_type USING ERRCODE = '42804';
+    END IF;
+    IF amount_column IS NOT NULL THEN
+        coltype := lifecycle._column_type(source, amount_column, 'amount_column');
+        IF (SELECT typcategory FROM pg_type WHERE oid = to_regtype(coltype)) <> 'N' THEN
+            RAISE EXCEPTION 'argument "amount_column": column % of % is %, not a number',
+                quote_ident(amount_column), source, coltype USING ERRCODE = '42804';
+        END IF;
+    END IF;
+    INSERT INTO lifecycle.sources (source, customer_column, time_column, amount_column,
+                                   customer_type, time_type, time_zone, policy)
+    VALUES (source, customer_column, time_column, amount_column, s.customer_type, s.time_type,
+            current_setting('TimeZone'), policy)
+    RETURNING * INTO s;
+    EXECUTE format('CREATE TRIGGER lifecycle_capture_insert AFTER INSERT ON %s
+                    REFERENCING NEW TABLE AS lifecycle_new FOR EACH STATEMENT
+                    EXECUTE FUNCTION lifecycle._capture(%L, %L)', source, s.id, customer_column);
+    EXECUTE format('CREATE TRIGGER lifecycle_capture_update AFTER UPDATE ON %s
+                    REFERENCING OLD TABLE AS lifecycle_old NEW TABLE AS lifecycle_new
+                    FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._capture(%L, %L)',
+                   source, s.id, customer_column);
+    EXECUTE format('CREATE TRIGGER lifecycle_capture_delete AFTER DELETE ON %s
+                    REFERENCING OLD TABLE AS lifecycle_old FOR EACH STATEMENT
+                    EXECUTE FUNCTION lifecycle._capture(%L, %L)', source, s.id, customer_column);
+    EXECUTE format('CREATE TRIGGER lifecycle_capture_truncate AFTER TRUNCATE ON %s
+                    FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._capture(%L, %L)',
+                   source, s.id, customer_column);
+    IF NOT EXISTS (SELECT FROM pg_index i JOIN pg_attribute a
+                       ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                   WHERE i.indrelid = source AND a.attname = customer_column) THEN
+        RAISE NOTICE 'no index on %(%): each refresh will scan the table',
+            source, quote_ident(customer_column)
+            USING HINT = format('CREATE INDEX ON %s (%I);', source, customer_column);
+    END IF;
+    PERFORM lifecycle._recompute(s, NULL, lifecycle.engine_date(), 'initial');
+    PERFORM lifecycle._rescore_rfm(s.id, lifecycle.engine_date());
+    RETURN s.id;
+END
+$$;
+
+-- The type of column `col` of `tab`, or an ERROR naming the argument.
+CREATE FUNCTION lifecycle._column_type(tab regclass, col name, argument text) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    t text;
+BEGIN
+    SELECT format_type(atttypid, atttypmod) INTO t FROM pg_attribute
+    WHERE attrelid = tab AND attname = col AND attnum > 0 AND NOT attisdropped;
+    IF t IS NULL THEN
+        RAISE EXCEPTION 'argument "%": % has no column %', argument, tab, quote_ident(col)
+            USING ERRCODE = '42703';
+    END IF;
+    RETURN t;
+END
+$$;
+
+-- Stops following a source: drops its triggers and its rows in the engine's tables.
+CREATE FUNCTION lifecycle.untrack(source regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    trig text;
+BEGIN
+    PERFORM pg_advisory_xact_lock(lifecycle._refresh_lock());
+    IF NOT EXISTS (SELECT FROM lifecycle.sources t WHERE t.source = untrack.source) THEN
+        RAISE EXCEPTION 'argument "source": % is not tracked', source USING ERRCODE = '22023';
+    END IF;
+    FOREACH trig IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
+        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', 'lifecycle_capture_' || trig, source);
+    END LOOP;
+    DELETE FROM lifecycle.sources t WHERE t.source = untrack.source;
+END
+$$;
+
+------------------------------------------------------------------------------------
+-- Refresh
+------------------------------------------------------------------------------------
+
+-- One refresh at a time per database: the transitions' ids then follow commit order,
+-- which is what lets a listener catch up with "WHERE id > last seen".
+CREATE FUNCTION lifecycle._refresh_lock() RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE RETURN 7810175542870287461;  -- any fixed key of our own
+
+-- Scratch rows of one refresh (per session, emptied at commit).
+CREATE FUNCTION lifecycle._work_table() RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF to_regclass('pg_temp.lifecycle_work') IS NOT NULL THEN
+        RETURN;
+    END IF;
+    CREATE TEMP TABLE lifecycle_work (
+        customer text PRIMARY KEY, first_purchase date, last_purchase date, purchases bigint,
+        spend double precision, next_order date, stage lifecycle.stage, next_change date)
+        ON COMMIT DELETE ROWS;
+    CREATE TEMP TABLE lifecycle_keys (customer text PRIMARY KEY)
+        ON COMMIT DELETE ROWS;
+END
+$$;
+
+-- Recomputes the given customers of source `s` (NULL: all of them) from the source table
+-- as of `as_of` and writes their rows, logging each stage change with `cause` (when NULL,
+-- 'purchase' if the last purchase moved forward, else 'correction'). Customers with no
+-- order left are removed. Returns (customers recomputed, transitions logged).
+CREATE FUNCTION lifecycle._recompute(s lifecycle.sources, customers text[], as_of date,
+                                     cause text, OUT recomputed bigint, OUT logged bigint)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM lifecycle._work_table();
+    TRUNCATE pg_temp.lifecycle_work, pg_temp.lifecycle_keys;
+    EXECUTE format(
+        'INSERT INTO pg_temp.lifecycle_work (customer, first_purchase, last_purchase, purchases,
+                                             spend, next_order)
+         SELECT c::text, min(d) FILTER (WHERE d <= $2), max(d) FILTER (WHERE d <= $2),
+                count(DISTINCT d) FILTER (WHERE d <= $2),
+                sum(a) FILTER (WHERE d <= $2), min(d) FILTER (WHERE d > $2)
+         FROM (SELECT %1$I AS c, %2$s AS d, %3$s::double precision AS a FROM %4$s
+               WHERE %1$I IS NOT NULL AND %2$s IS NOT NULL
+                 AND ($1 IS NULL OR %1$I = ANY ($1::%5$s[]))) AS o
+         GROUP BY c',
+        s.customer_column, lifecycle._day_sql(s), coalesce(quote_ident(s.amount_column), 'NULL'),
+        s.source, s.customer_type)
+    USING customers, as_of;
+    IF customers IS NULL THEN
+        INSERT INTO pg_temp.lifecycle_keys
+        SELECT customer FROM pg_temp.lifecycle_work
+        UNION SELECT customer FROM lifecycle.customer_stage WHERE source_id = s.id;
+    ELSE
+        INSERT INTO pg_temp.lifecycle_keys SELECT DISTINCT unnest(customers);
+    END IF;
+    ANALYZE pg_temp.lifecycle_work, pg_temp.lifecycle_keys;
+    UPDATE pg_temp.lifecycle_work w
+    SET stage = CASE WHEN w.purchases > 0
+                     THEN lifecycle.lifecycle_stage(w.first_purchase, w.last_purchase, w.purchases,
+                                                    as_of, s.policy)
+                     ELSE 'prospect' END,
+        next_change = CASE WHEN w.purchases > 0 THEN least(w.next_order,
+                          lifecycle.next_stage_change(w.first_purchase, w.last_purchase,
+                                                      w.purchases, as_of, s.policy))
+                      ELSE w.next_order END;
+    -- The log first, from the old rows (a missing row or a removed customer is a prospect).
+    INSERT INTO lifecycle.transitions (source_id, customer, from_stage, to_stage, effective, cause)
+    SELECT s.id, k.customer, coalesce(c.stage, 'prospect'), coalesce(w.stage, 'prospect'), as_of,
+           coalesce(_recompute.cause,
+                    CASE WHEN w.last_purchase > c.last_purchase
+                           OR (c.last_purchase IS NULL AND w.purchases > 0)
+                         THEN 'purchase' ELSE 'correction' END)
+    FROM pg_temp.lifecycle_keys k
+    LEFT JOIN lifecycle.customer_stage c ON c.source_id = s.id AND c.customer = k.customer
+    LEFT JOIN pg_temp.lifecycle_work w ON w.customer = k.customer
+    WHERE coalesce(c.stage, 'prospect') <> coalesce(w.stage, 'prospect')
+    ORDER BY k.customer;
+    GET DIAGNOSTICS logged = ROW_COUNT;
+    DELETE FROM lifecycle.customer_stage c
+    USING pg_temp.lifecycle_keys k
+    WHERE c.source_id = s.id AND c.customer = k.customer
+      AND NOT EXISTS (SELECT FROM pg_temp.lifecycle_work w WHERE w.customer = k.customer);
+    INSERT INTO lifecycle.customer_stage AS c
+        (source_id, customer, first_purchase, last_purchase, purchases, spend, stage,
+         stage_since, next_change, next_order, r, f, m, segment)
+    SELECT s.id, w.customer, w.first_purchase, w.last_purchase, w.purchases, w.spend, w.stage,
+           as_of, w.next_change, w.next_order, (x.rfm).r, (x.rfm).f, (x.rfm).m, (x.rfm).segment
+    FROM pg_temp.lifecycle_work w
+    CROSS JOIN LATERAL (SELECT CASE WHEN w.purchases > 0 AND s.rfm_breakpoints IS NOT NULL
+                                    THEN lifecycle.rfm_score((as_of - w.last_purchase)::float8,
+                                             w.purchases::float8, coalesce(w.spend, 0),
+                                             s.rfm_breakpoints) END AS rfm) AS x
+    ON CONFLICT (source_id, customer) DO UPDATE SET
+        first_purchase = excluded.first_purchase, last_purchase = excluded.last_purchase,
+        purchases = excluded.purchases, spend = excluded.spend, stage = excluded.stage,
+        stage_since = CASE WHEN c.stage = excluded.stage THEN c.stage_since ELSE excluded.stage_since END,
+        next_change = excluded.next_change, next_order = excluded.next_order,
+        r = excluded.r, f = excluded.f, m = excluded.m, segment = excluded.segment,
+        updated_at = now();
+    SELECT count(*) INTO recomputed FROM pg_temp.lifecycle_keys;
+END
+$$;
+
+-- Moves customers whose next_change has come through their stages, one step at a time,
+-- each logged with the day it took effect (cause 'time'). At most `budget` customers per
+-- step. Customers with an order coming due are left to _recompute. Returns (customers
+-- stepped, transitions logged).
+CREATE FUNCTION lifecycle._step_time(s lifecycle.sources, as_of date, budget bigint,
+                                     OUT stepped bigint, OUT logged bigint)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n bigint;
+    t bigint;
+BEGIN
+    stepped := 0;
+    logged := 0;
+    FOR i IN 1 .. 8 LOOP   -- a customer passes at most 4 boundaries without buying
+        WITH due AS (
+            SELECT c.customer, c.stage AS from_stage, c.next_change AS on_day,
+                   lifecycle.lifecycle_stage(c.first_purchase, c.last_purchase, c.purchases,
+                                             c.next_change, s.policy) AS to_stage,
+                   lifecycle.next_stage_change(c.first_purchase, c.last_purchase, c.purchases,
+                                               c.next_change, s.policy) AS next
+            FROM lifecycle.customer_stage c
+            WHERE c.source_id = s.id AND c.next_change <= as_of AND c.purchases > 0
+              AND (c.next_order IS NULL OR c.next_order > c.next_change)
+            ORDER BY c.next_change
+            LIMIT budget
+        ), moved AS (
+            UPDATE lifecycle.customer_stage c
+            SET stage = d.to_stage, next_change = least(d.next, c.next_order),
+                stage_since = CASE WHEN d.to_stage = c.stage THEN c.stage_since ELSE d.on_day END,
+                updated_at = now()
+            FROM due d WHERE c.source_id = s.id AND c.customer = d.customer
+            RETURNING 1
+        ), logged_rows AS (
+            INSERT INTO lifecycle.transitions (source_id, customer, from_stage, to_stage,
+                                               effective, cause)
+            SELECT s.id, d.customer, d.from_stage, d.to_stage, d.on_day, 'time'
+            FROM due d WHERE d.to_stage <> d.from_stage
+            ORDER BY d.on_day, d.customer
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM logged_rows) INTO n, t;
+        stepped := stepped + n;
+        logged := logged + t;
+        EXIT WHEN n = 0 OR stepped >= budget;
+    END LOOP;
+END
+$$;
+
+-- RFM breakpoints of source `id` from all its customers, and every customer rescored.
+CREATE FUNCTION lifecycle._rescore_rfm(id integer, as_of date) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    bp lifecycle.rfm_breakpoints;
+    n bigint;
+BEGIN
+    bp := (SELECT lifecycle.rfm_breakpoints((as_of - last_purchase)::float8, purchases::float8,
+                                            coalesce(spend, 0))
+           FROM lifecycle.customer_stage WHERE source_id = id AND purchases > 0);
+    UPDATE lifecycle.sources SET rfm_breakpoints = bp, rfm_scored_at = now() WHERE sources.id = _rescore_rfm.id;
+    UPDATE lifecycle.customer_stage c
+    SET r = (x.rfm).r, f = (x.rfm).f, m = (x.rfm).m, segment = (x.rfm).segment
+    FROM (SELECT customer, lifecycle.rfm_score((as_of - last_purchase)::float8,
+                                               purchases::float8, coalesce(spend, 0), bp) AS rfm
+          FROM lifecycle.customer_stage WHERE source_id = id AND purchases > 0) AS x
+    WHERE c.source_id = id AND c.customer = x.customer
+      AND (c.r, c.f, c.m, c.segment) IS DISTINCT FROM ((x.rfm).r, (x.rfm).f, (x.rfm).m, (x.rfm).segment);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+-- Announces the transitions with id > after_id on the channel lifecycle.notify_channel:
+-- a JSON payload per source and chunk, each under PostgreSQL's 8000-byte limit. Returns
+-- the number of NOTIFYs.
+CREATE FUNCTION lifecycle._announce(after_id bigint) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    channel text := current_setting('lifecycle.notify_channel');
+    chunk record;
+    sent integer := 0;
+BEGIN
+    FOR chunk IN
+        WITH items AS (
+            SELECT t.id, t.source_id,
+                   jsonb_build_object('id', t.id,
+                       -- a very long id would not fit: the listener reads it from the log
+                       'customer', CASE WHEN octet_length(t.customer) <= 200 THEN t.customer END,
+                       'from', t.from_stage, 'to', t.to_stage, 'cause', t.cause,
+                       'on', t.effective)::text AS item
+            FROM lifecycle.transitions t
+            WHERE t.id > after_id AND t.cause <> 'initial'
+        ), sized AS (
+            SELECT *, sum(octet_length(item) + 1) OVER (PARTITION BY source_id ORDER BY id) / 7000
+                      AS part
+            FROM items
+        )
+        SELECT s.source::text AS source, string_agg(sized.item, ',' ORDER BY sized.id) AS list
+        FROM sized JOIN lifecycle.sources s ON s.id = sized.source_id
+        GROUP BY s.source, sized.source_id, part
+        ORDER BY sized.source_id, part
+    LOOP
+        PERFORM pg_notify(channel, format('{"source":%s,"transitions":[%s]}',
+                                          to_json(chunk.source), chunk.list));
+        sent := sent + 1;
+    END LOOP;
+    RETURN sent;
+END
+$$;
+
+CREATE TYPE lifecycle.refresh_result AS (
+    sources       integer,          -- tracked sources looked at
+    queued        bigint,           -- customers taken from the change queue
+    due           bigint,           -- customers whose stage changed with time (steps)
+    recomputed    bigint,           -- customers recomputed from their orders
+    transitions   bigint,           -- rows added to the transitions log
+    notifications integer,          -- NOTIFYs sent
+    rfm_rescored  bigint,           -- customers whose RFM scores changed in a rescoring
+    more          boolean,          -- work was left for the next call
+    elapsed_ms    double precision
+);
+
+-- Brings the stage table up to date, incrementally: per source, the customers whose
+-- next_change has come (through the due index), then the customers in the change queue;
+-- every stage change is logged and announced. At most max_customers of each per source
+-- (NULL: all). RFM breakpoints are recomputed every lifecycle.rfm_interval.
+CREATE FUNCTION lifecycle.refresh(max_customers integer DEFAULT NULL)
+RETURNS lifecycle.refresh_result
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r lifecycle.refresh_result;
+    started timestamptz := clock_timestamp();
+    as_of date := lifecycle.engine_date();
+    budget bigint := coalesce(max_customers, 9223372036854775807);
+    last_id bigint;
+    s lifecycle.sources;
+    customers text[];
+    truncated boolean;
+    stepped record;
+    done record;
+BEGIN
+    IF max_customers < 1 THEN
+        RAISE EXCEPTION 'argument "max_customers" must be at least 1, got %', max_customers
+            USING ERRCODE = '22023';
+    END IF;
+    PERFORM pg_advisory_xact_lock(lifecycle._refresh_lock());
+    r := ROW(0, 0, 0, 0, 0, 0, 0, false, 0);
+    SELECT coalesce(max(id), 0) INTO last_id FROM lifecycle.transitions;
+    FOR s IN SELECT * FROM lifecycle.sources ORDER BY id LOOP
+        IF NOT EXISTS (SELECT FROM pg_class WHERE oid = s.source) THEN
+            CONTINUE;  -- dropped under us; untrack() cleans up
+        END IF;
+        r.sources := r.sources + 1;
+        stepped := lifecycle._step_time(s, as_of, budget);
+        r.due := r.due + stepped.stepped;
+        r.transitions := r.transitions + stepped.logged;
+        WITH claimed AS (
+            DELETE FROM lifecycle.change_queue q
+            WHERE q.id IN (SELECT id FROM lifecycle.change_queue
+                           WHERE source_id = s.id ORDER BY id LIMIT budget)
+            RETURNING q.customer)
+        SELECT array_agg(DISTINCT customer) FILTER (WHERE customer IS NOT NULL),
+               coalesce(bool_or(customer IS NULL), false)
+        INTO customers, truncated FROM claimed;
+        -- Customers with an order dated up to today that was in the future before.
+        customers := ARRAY(SELECT unnest(customers) UNION
+                           SELECT customer FROM lifecycle.customer_stage
+                           WHERE source_id = s.id AND next_change <= as_of
+                             AND next_order <= as_of);
+        r.queued := r.queued + cardinality(customers);
+        IF truncated OR cardinality(customers) > 0 THEN
+            done := lifecycle._recompute(s, CASE WHEN NOT truncated THEN customers END, as_of, NULL);
+            r.recomputed := r.recomputed + done.recomputed;
+            r.transitions := r.transitions + done.logged;
+        END IF;
+        IF s.rfm_scored_at IS NULL OR s.rfm_scored_at
+               < now() - current_setting('lifecycle.rfm_interval')::interval THEN
+            r.rfm_rescored := r.rfm_rescored + lifecycle._rescore_rfm(s.id, as_of);
+        END IF;
+        r.more := r.more
+            OR EXISTS (SELECT FROM lifecycle.change_queue WHERE source_id = s.id)
+            OR EXISTS (SELECT FROM lifecycle.customer_stage
+                       WHERE source_id = s.id AND next_change <= as_of);
+    END LOOP;
+    r.notifications := lifecycle._announce(last_id);
+    r.elapsed_ms := extract(epoch FROM clock_timestamp() - started) * 1000;
+    RETURN r;
+END
+$$;
+
+------------------------------------------------------------------------------------
+-- The worker's side (src/worker/ runs these)
+------------------------------------------------------------------------------------
+
+-- One tick: a refresh of at most batch_size customers per source, recorded in
+-- worker_state in the same transaction. Returns whether work is left.
 CREATE FUNCTION lifecycle._worker_tick(batch_size integer) RETURNS boolean
-    LANGUAGE sql AS $$ SELECT false $$;
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r lifecycle.refresh_result := lifecycle.refresh(batch_size);
+BEGIN
+    INSERT INTO lifecycle.worker_state AS w (pid, ticks, last_tick_at, last_tick_ms,
+                                             last_customers, last_transitions)
+    VALUES (pg_backend_pid(), 1, now(), r.elapsed_ms, r.queued + r.due, r.transitions)
+    ON CONFLICT (singleton) DO UPDATE SET
+        pid = excluded.pid, ticks = w.ticks + 1, consecutive_errors = 0,
+        last_tick_at = excluded.last_tick_at, last_tick_ms = excluded.last_tick_ms,
+        last_customers = excluded.last_customers, last_transitions = excluded.last_transitions;
+    RETURN r.more;
+END
+$$;
+
+-- A tick failed (and was rolled back): count it and keep the message.
 CREATE FUNCTION lifecycle._worker_failed(message text) RETURNS void
-    LANGUAGE sql AS $$ SELECT $$;
+LANGUAGE sql AS $$
+    INSERT INTO lifecycle.worker_state AS w (pid, errors, consecutive_errors, last_error,
+                                             last_error_at)
+    VALUES (pg_backend_pid(), 1, 1, message, now())
+    ON CONFLICT (singleton) DO UPDATE SET
+        pid = excluded.pid, errors = w.errors + 1, consecutive_errors = w.consecutive_errors + 1,
+        last_error = excluded.last_error, last_error_at = excluded.last_error_at;
+$$;
+
+CREATE VIEW lifecycle.worker_status AS
+SELECT current_database() AS database, w.pid, a.pid IS NOT NULL AS running, a.state,
+       a.backend_start AS started_at, w.ticks, w.errors, w.consecutive_errors, w.last_tick_at,
+       w.last_tick_ms, w.last_customers, w.last_transitions, w.last_error, w.last_error_at,
+       (SELECT count(*) FROM lifecycle.change_queue) AS queued,
+       (SELECT count(*) FROM lifecycle.customer_stage
+        WHERE next_change <= lifecycle.engine_date()) AS due
+FROM (SELECT true AS singleton) AS one
+LEFT JOIN lifecycle.worker_state w USING (singleton)
+LEFT JOIN pg_stat_activity a ON a.pid = w.pid AND a.backend_type = 'lifecycle worker';
+COMMENT ON VIEW lifecycle.worker_status IS
+    'The lifecycle worker of this database: alive or not, its last tick, errors, work waiting';
+
+------------------------------------------------------------------------------------
+-- Views for BI
+------------------------------------------------------------------------------------
+
+CREATE VIEW lifecycle.stage_counts AS
+SELECT s.source::text AS source, c.stage, count(*) AS customers,
+       round(100.0 * count(*) / sum(count(*)) OVER (PARTITION BY s.id), 2) AS percent
+FROM lifecycle.customer_stage c JOIN lifecycle.sources s ON s.id = c.source_id
+GROUP BY s.id, s.source, c.stage;
+
+CREATE VIEW lifecycle.transitions_per_day AS
+SELECT s.source::text AS source, t.effective AS day, t.from_stage, t.to_stage, t.cause,
+       count(*) AS transitions
+FROM lifecycle.transitions t JOIN lifecycle.sources s ON s.id = t.source_id
+WHERE t.cause <> 'initial'
+GROUP BY s.source, t.effective, t.from_stage, t.to_stage, t.cause;
+
+CREATE VIEW lifecycle.rfm_segment_counts AS
+SELECT s.source::text AS source, c.segment, count(*) AS customers,
+       avg(c.spend) AS average_spend, avg(c.purchases) AS average_purchases
+FROM lifecycle.customer_stage c JOIN lifecycle.sources s ON s.id = c.source_id
+WHERE c.segment IS NOT NULL
+GROUP BY s.source, c.segment;
+
+-- Churn per complete calendar month since tracking began, from the transitions log, with
+-- DESIGN.md's definition: the base is the customers whose stage at the month's start
+-- (judged from purchases before it) is new, active, at_risk or inactive; the churned are
+-- those of the base that are lapsed at its end. A purchase logged on day D counts from
+-- D + 1 on (it is not "before" D); a time step on D counts on D.
+CREATE VIEW lifecycle.churn_per_month AS
+WITH months AS (
+    SELECT s.id AS source_id, s.source, m::date AS month_start,
+           (m + interval '1 month')::date AS month_end
+    FROM lifecycle.sources s,
+         generate_series(date_trunc('month', s.tracked_at::date) + interval '1 month',
+                         date_trunc('month', lifecycle.engine_date()) - interval '1 month',
+                         interval '1 month') AS m
+), steps AS (
+    SELECT source_id, customer, id, to_stage, cause, effective,
+           CASE WHEN cause = 'time' THEN effective ELSE effective + 1 END AS counts_from
+    FROM lifecycle.transitions
+), per_customer AS (
+    SELECT m.source_id, m.source, m.month_start, t.customer,
+           (array_agg(t.to_stage ORDER BY t.id DESC)
+                FILTER (WHERE t.counts_from <= m.month_start))[1] AS at_start,
+           (array_agg(t.to_stage ORDER BY t.id DESC)
+                FILTER (WHERE t.counts_from <= m.month_end))[1] AS at_end,
+           bool_or(t.cause = 'purchase' AND t.effective >= m.month_start
+                   AND t.effective < m.month_end) AS bought
+    FROM months m JOIN steps t ON t.source_id = m.source_id AND t.counts_from <= m.month_end
+    GROUP BY m.source_id, m.source, m.month_start, t.customer
+)
+SELECT source::text AS source, month_start AS month,
+       count(*) FILTER (WHERE at_start IN ('new', 'active', 'at_risk', 'inactive')) AS base,
+       count(*) FILTER (WHERE at_start IN ('new', 'active', 'at_risk', 'inactive')
+                          AND at_end = 'lapsed') AS churned,
+       count(*) FILTER (WHERE at_start IN ('inactive', 'lapsed') AND bought) AS reactivated,
+       count(*) FILTER (WHERE coalesce(at_start, 'prospect') = 'prospect' AND bought) AS new,
+       round(count(*) FILTER (WHERE at_start IN ('new', 'active', 'at_risk', 'inactive')
+                                AND at_end = 'lapsed')::numeric
+             / nullif(count(*) FILTER (WHERE at_start IN ('new', 'active', 'at_risk',
+                                                           'inactive')), 0), 4) AS churn_rate
+FROM per_customer
+GROUP BY source_id, source, month_start;

@@ -1,5 +1,8 @@
 #include "core/stage.hpp"
 
+#include <algorithm>
+#include <array>
+#include <cmath>
 #include <string>
 
 #include "core/error.hpp"
@@ -59,6 +62,36 @@ Stage classify(const History& history, Day as_of, const Policy& policy) {
         return Stage::new_customer;
     if (overdue_for_rhythm(history, days_since, policy)) return Stage::at_risk;
     return Stage::active;
+}
+
+}  // namespace lifecycle
+
+namespace lifecycle {
+
+// Each rule of classify() compares the day with one threshold, so the stage can only
+// change on the day after a threshold: the end of onboarding, the three windows after
+// the last purchase and the rhythm's expected gap. The first of those days on which the
+// stage differs is the answer.
+std::optional<Day> next_change(const History& history, Day as_of, const Policy& policy) {
+    const Stage now = classify(history, as_of, policy);
+    const std::int64_t last = history.last;
+    std::array<std::int64_t, 5> candidates = {
+        static_cast<std::int64_t>(history.first) + policy.onboarding_days + 1,
+        last + policy.at_risk_days + 1, last + policy.inactive_days + 1,
+        last + policy.lapsed_days + 1, -1};
+    if (policy.rhythm_factor > 0 && history.purchases >= policy.rhythm_min_purchases) {
+        const double gap = policy.rhythm_factor * static_cast<double>(history.last - history.first) /
+                           static_cast<double>(history.purchases - 1);
+        if (gap < static_cast<double>(policy.lapsed_days))
+            candidates[4] = last + static_cast<std::int64_t>(std::floor(gap)) + 1;
+    }
+    std::sort(candidates.begin(), candidates.end());
+    for (std::int64_t day : candidates) {
+        if (day <= as_of) continue;
+        if (day > last_supported_day()) break;
+        if (classify(history, static_cast<Day>(day), policy) != now) return static_cast<Day>(day);
+    }
+    return std::nullopt;
 }
 
 }  // namespace lifecycle

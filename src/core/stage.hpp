@@ -3,6 +3,7 @@
 #include "core/no_postgres.hpp"
 
 #include <cstdint>
+#include <optional>
 
 #include "core/calendar.hpp"
 #include "core/policy.hpp"
@@ -29,5 +30,11 @@ inline Stage stage_without_purchases() { return Stage::prospect; }
 // Throws invalid_parameter / date_out_of_range for impossible input: a purchase after
 // as_of, last < first, purchases < 1, a day out of the supported range.
 Stage classify(const History& history, Day as_of, const Policy& policy);
+
+// The first day after `as_of` on which the stage differs from the stage on `as_of`, if
+// nothing is bought meanwhile: when the stage engine must look at the customer again.
+// None when the stage never changes again (lapsed) or the day is past 9999-12-31.
+// Same argument checks as classify().
+std::optional<Day> next_change(const History& history, Day as_of, const Policy& policy);
 
 }  // namespace lifecycle

@@ -101,3 +101,19 @@ LIFECYCLE_FUNCTION(lifecycle_stage_windows) { return stage_of(fcinfo, policy_fro
 
 // lifecycle_stage(first, last, n, as_of, policy text): STABLE, reads lifecycle.policies.
 LIFECYCLE_FUNCTION(lifecycle_stage_policy) { return stage_of(fcinfo, policy_by_name); }
+
+// next_stage_change(first, last, n, as_of, policy text): the first day after as_of on
+// which the stage changes if nothing is bought; NULL when it never does (or for a
+// prospect, or a NULL argument). STABLE, like the policy form of lifecycle_stage.
+LIFECYCLE_FUNCTION(lifecycle_next_stage_change) {
+    History history;
+    Day as_of;
+    bool prospect;
+    if (!read_history(fcinfo, &history, &as_of, &prospect) || prospect) PG_RETURN_NULL();
+    Policy scratch;
+    const Policy* policy = policy_by_name(fcinfo, &scratch);
+    if (policy == nullptr) PG_RETURN_NULL();
+    const auto next = lifecycle::next_change(history, as_of, *policy);
+    if (!next) PG_RETURN_NULL();
+    PG_RETURN_DATEADT(static_cast<DateADT>(*next));
+}

@@ -285,3 +285,56 @@ TEST(Stage, ErrorsNameTheArgument) {
     EXPECT_EQ(message(kFirst, kFirst + 5, 2, kFirst + 5), "");
     EXPECT_NE(message(kFirst, kFirst + 6, 2, kFirst + 5), "");
 }
+
+// next_change() against a day-by-day walk: the first later day whose stage differs.
+TEST(Stage, NextChangeIsTheFirstDayTheStageDiffers) {
+    std::mt19937 random(20261122);
+    int checked = 0, with_change = 0;
+    for (int trial = 0; trial < 3000; ++trial) {
+        Policy policy;
+        policy.onboarding_days = static_cast<std::int32_t>(random() % 40);
+        policy.at_risk_days = static_cast<std::int32_t>(random() % 40);
+        policy.inactive_days = policy.at_risk_days + static_cast<std::int32_t>(random() % 30);
+        policy.lapsed_days = policy.inactive_days + static_cast<std::int32_t>(random() % 30);
+        policy.rhythm_factor = (random() % 4) * 0.75;
+        policy.rhythm_min_purchases = 2 + static_cast<std::int32_t>(random() % 3);
+        const Day first = kFirst + static_cast<Day>(random() % 100);
+        const Day last = first + static_cast<Day>(random() % 60);
+        const long n = last == first ? 1 : 1 + static_cast<long>(random() % 6);
+        const Day as_of = last + static_cast<Day>(random() % 150);
+        const History history{first, last, n};
+        Day expected = 0;
+        const Stage now = lifecycle::classify(history, as_of, policy);
+        for (Day d = as_of + 1; d <= as_of + 400; ++d)
+            if (lifecycle::classify(history, d, policy) != now) {
+                expected = d;
+                break;
+            }
+        const auto got = lifecycle::next_change(history, as_of, policy);
+        if (expected == 0) {
+            EXPECT_FALSE(got.has_value()) << "trial " << trial;
+        } else {
+            ASSERT_TRUE(got.has_value()) << "trial " << trial;
+            EXPECT_EQ(*got, expected) << "trial " << trial;
+            ++with_change;
+        }
+        ++checked;
+    }
+    EXPECT_EQ(checked, 3000);
+    EXPECT_GT(with_change, 500);   // the walk found changes often enough to test something
+}
+
+TEST(Stage, NextChangeOfTheDefaultPolicy) {
+    const Policy policy;
+    // Bought once on kFirst: new for 30 days, then at_risk on day 31, inactive on 61,
+    // lapsed on 91, and then nothing more.
+    const History once{kFirst, kFirst, 1};
+    EXPECT_EQ(*lifecycle::next_change(once, kFirst, policy), kFirst + 31);
+    EXPECT_EQ(*lifecycle::next_change(once, kFirst + 31, policy), kFirst + 61);
+    EXPECT_EQ(*lifecycle::next_change(once, kFirst + 61, policy), kFirst + 91);
+    EXPECT_FALSE(lifecycle::next_change(once, kFirst + 91, policy).has_value());
+    EXPECT_THROW(lifecycle::next_change(once, kFirst - 1, policy), lifecycle::Error);
+    // Near the end of the calendar: no day after 9999-12-31.
+    const Day end = lifecycle::last_supported_day();
+    EXPECT_FALSE(lifecycle::next_change(History{end - 5, end - 5, 1}, end - 5, policy).has_value());
+}

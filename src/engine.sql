@@ -44,6 +44,7 @@ CREATE TABLE lifecycle.sources (
     time_zone       text NOT NULL,   -- the zone in which timestamptz values become days
     policy          text NOT NULL,
     tracked_at      timestamptz NOT NULL DEFAULT now(),
+    tracked_on      date NOT NULL,   -- the engine's date then: the log is complete from here
     rfm_breakpoints lifecycle.rfm_breakpoints,
     rfm_scored_at   timestamptz
 );
@@ -208,9 +209,9 @@ BEGIN
         END IF;
     END IF;
     INSERT INTO lifecycle.sources (source, customer_column, time_column, amount_column,
-                                   customer_type, time_type, time_zone, policy)
+                                   customer_type, time_type, time_zone, policy, tracked_on)
     VALUES (source, customer_column, time_column, amount_column, s.customer_type, s.time_type,
-            current_setting('TimeZone'), policy)
+            current_setting('TimeZone'), policy, lifecycle.engine_date())
     RETURNING * INTO s;
     EXECUTE format('CREATE TRIGGER lifecycle_capture_insert AFTER INSERT ON %s
                     REFERENCING NEW TABLE AS lifecycle_new FOR EACH STATEMENT
@@ -240,7 +241,7 @@ $$;
 
 -- The type of column `col` of `tab`, or an ERROR naming the argument.
 CREATE FUNCTION lifecycle._column_type(tab regclass, col name, argument text) RETURNS text
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
     t text;
 BEGIN
@@ -643,7 +644,7 @@ WITH months AS (
     SELECT s.id AS source_id, s.source, m::date AS month_start,
            (m + interval '1 month')::date AS month_end
     FROM lifecycle.sources s,
-         generate_series(date_trunc('month', s.tracked_at::date) + interval '1 month',
+         generate_series(date_trunc('month', s.tracked_on) + interval '1 month',
                          date_trunc('month', lifecycle.engine_date()) - interval '1 month',
                          interval '1 month') AS m
 ), steps AS (

@@ -50,22 +50,28 @@ CREATE TABLE lifecycle.sources (
 );
 COMMENT ON TABLE lifecycle.sources IS 'Orders tables tracked by the stage engine (lifecycle.track)';
 
--- Customers whose orders changed, written by statement-level triggers on the sources and
--- consumed by refresh(). A NULL customer means the source was truncated.
+-- Changes to the sources, written by statement-level triggers and consumed by refresh().
+-- An INSERT brings its customers' new purchase days and amount, so that refresh() can add
+-- them to what it knows without reading the source again; an UPDATE or DELETE has no days
+-- (NULL): the customer is recomputed from the source. A NULL customer: a TRUNCATE.
+-- No foreign keys here or below: they would cost a trigger per row, and untrack()
+-- removes a source's rows itself.
 CREATE TABLE lifecycle.change_queue (
     id        bigserial PRIMARY KEY,
-    source_id integer NOT NULL REFERENCES lifecycle.sources ON DELETE CASCADE,
+    source_id integer NOT NULL,
     customer  text,
+    days      date[],
+    spend     double precision,
     queued_at timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX ON lifecycle.change_queue (source_id, id);
+CREATE INDEX ON lifecycle.change_queue (source_id, customer);
 
 ------------------------------------------------------------------------------------
 -- The stage table and the transitions log
 ------------------------------------------------------------------------------------
 
 CREATE TABLE lifecycle.customer_stage (
-    source_id      integer NOT NULL REFERENCES lifecycle.sources ON DELETE CASCADE,
+    source_id      integer NOT NULL,
     customer       text NOT NULL,
     first_purchase date,             -- NULL while all the customer's orders are in the future
     last_purchase  date,
@@ -91,7 +97,7 @@ COMMENT ON TABLE lifecycle.customer_stage IS
 
 CREATE TABLE lifecycle.transitions (
     id         bigserial PRIMARY KEY,
-    source_id  integer NOT NULL REFERENCES lifecycle.sources ON DELETE CASCADE,
+    source_id  integer NOT NULL,
     customer   text NOT NULL,
     from_stage lifecycle.stage NOT NULL,
     to_stage   lifecycle.stage NOT NULL,
@@ -131,10 +137,10 @@ SELECT pg_catalog.pg_extension_config_dump('lifecycle.transitions_id_seq', '');
 -- Capturing changes
 ------------------------------------------------------------------------------------
 
--- Statement-level trigger on a tracked source: queues the customers of the changed rows
--- (from the transition tables) or, on TRUNCATE, the whole source. Runs as the
--- extension's owner so writers need no rights on lifecycle's tables.
--- TG_ARGV: source id, customer column.
+-- Statement-level trigger on a tracked source: queues the customers of the changed rows,
+-- read from the transition tables. Runs as the extension's owner so writers need no
+-- rights on lifecycle's tables. TG_ARGV: source id, customer column, and the SQL that
+-- turns a row into its day and its amount (built by track() from quoted identifiers).
 CREATE FUNCTION lifecycle._capture() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -144,9 +150,12 @@ BEGIN
     IF TG_OP = 'TRUNCATE' THEN
         INSERT INTO lifecycle.change_queue (source_id, customer) VALUES (source_id, NULL);
     ELSIF TG_OP = 'INSERT' THEN
-        EXECUTE format('INSERT INTO lifecycle.change_queue (source_id, customer)
-                        SELECT DISTINCT %s, %I::text FROM lifecycle_new WHERE %I IS NOT NULL',
-                       source_id, customer, customer);
+        EXECUTE format('INSERT INTO lifecycle.change_queue (source_id, customer, days, spend)
+                        SELECT %s, %I::text, array_agg(DISTINCT %s) FILTER (WHERE %s IS NOT NULL),
+                               sum(%s) FILTER (WHERE %s IS NOT NULL)
+                        FROM lifecycle_new WHERE %I IS NOT NULL GROUP BY %I',
+                       source_id, customer, TG_ARGV[2], TG_ARGV[2], TG_ARGV[3], TG_ARGV[2],
+                       customer, customer);
     ELSIF TG_OP = 'DELETE' THEN
         EXECUTE format('INSERT INTO lifecycle.change_queue (source_id, customer)
                         SELECT DISTINCT %s, %I::text FROM lifecycle_old WHERE %I IS NOT NULL',
@@ -171,6 +180,11 @@ RETURN CASE s.time_type
         format('(%I AT TIME ZONE %L)::date', s.time_column, s.time_zone)
     ELSE format('%I::date', s.time_column)
 END;
+
+-- A source's amount as SQL (NULL when it has none).
+CREATE FUNCTION lifecycle._amount_sql(s lifecycle.sources) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN coalesce(format('%I::double precision', s.amount_column), 'NULL::double precision');
 
 -- Starts following an orders table: checks the columns, installs the triggers and fills
 -- the stage table (each customer's stage is logged as an 'initial' transition, without
@@ -215,7 +229,8 @@ BEGIN
     RETURNING * INTO s;
     EXECUTE format('CREATE TRIGGER lifecycle_capture_insert AFTER INSERT ON %s
                     REFERENCING NEW TABLE AS lifecycle_new FOR EACH STATEMENT
-                    EXECUTE FUNCTION lifecycle._capture(%L, %L)', source, s.id, customer_column);
+                    EXECUTE FUNCTION lifecycle._capture(%L, %L, %L, %L)',
+                   source, s.id, customer_column, lifecycle._day_sql(s), lifecycle._amount_sql(s));
     EXECUTE format('CREATE TRIGGER lifecycle_capture_update AFTER UPDATE ON %s
                     REFERENCING OLD TABLE AS lifecycle_old NEW TABLE AS lifecycle_new
                     FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._capture(%L, %L)',
@@ -233,8 +248,9 @@ BEGIN
             source, quote_ident(customer_column)
             USING HINT = format('CREATE INDEX ON %s (%I);', source, customer_column);
     END IF;
-    PERFORM lifecycle._recompute(s, NULL, lifecycle.engine_date(), 'initial');
-    PERFORM lifecycle._rescore_rfm(s.id, lifecycle.engine_date());
+    PERFORM lifecycle._gather_all(s, s.tracked_on);
+    PERFORM lifecycle._apply(s, s.tracked_on, 'initial');
+    PERFORM lifecycle._rescore_rfm(s.id, s.tracked_on);
     RETURN s.id;
 END
 $$;
@@ -260,15 +276,20 @@ CREATE FUNCTION lifecycle.untrack(source regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     trig text;
+    sid integer;
 BEGIN
     PERFORM pg_advisory_xact_lock(lifecycle._refresh_lock());
-    IF NOT EXISTS (SELECT FROM lifecycle.sources t WHERE t.source = untrack.source) THEN
+    SELECT t.id INTO sid FROM lifecycle.sources t WHERE t.source = untrack.source;
+    IF sid IS NULL THEN
         RAISE EXCEPTION 'argument "source": % is not tracked', source USING ERRCODE = '22023';
     END IF;
     FOREACH trig IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
         EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', 'lifecycle_capture_' || trig, source);
     END LOOP;
-    DELETE FROM lifecycle.sources t WHERE t.source = untrack.source;
+    DELETE FROM lifecycle.change_queue q WHERE q.source_id = sid;
+    DELETE FROM lifecycle.customer_stage c WHERE c.source_id = sid;
+    DELETE FROM lifecycle.transitions t WHERE t.source_id = sid;
+    DELETE FROM lifecycle.sources t WHERE t.id = sid;
 END
 $$;
 
@@ -281,53 +302,137 @@ $$;
 CREATE FUNCTION lifecycle._refresh_lock() RETURNS bigint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE RETURN 7810175542870287461;  -- any fixed key of our own
 
--- Scratch rows of one refresh (per session, emptied at commit).
+-- Scratch tables of one refresh (per session, emptied at commit): the queue rows taken,
+-- the customers looked at (recompute: from the source, else from the queued days), and
+-- their new purchase histories.
 CREATE FUNCTION lifecycle._work_table() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     IF to_regclass('pg_temp.lifecycle_work') IS NOT NULL THEN
         RETURN;
     END IF;
+    CREATE TEMP TABLE lifecycle_claimed (customer text, days date[], spend double precision)
+        ON COMMIT DELETE ROWS;
+    CREATE TEMP TABLE lifecycle_keys (customer text PRIMARY KEY, recompute boolean NOT NULL)
+        ON COMMIT DELETE ROWS;
     CREATE TEMP TABLE lifecycle_work (
         customer text PRIMARY KEY, first_purchase date, last_purchase date, purchases bigint,
         spend double precision, next_order date, stage lifecycle.stage, next_change date)
         ON COMMIT DELETE ROWS;
-    CREATE TEMP TABLE lifecycle_keys (customer text PRIMARY KEY)
-        ON COMMIT DELETE ROWS;
 END
 $$;
 
--- Recomputes the given customers of source `s` (NULL: all of them) from the source table
--- as of `as_of` and writes their rows, logging each stage change with `cause` (when NULL,
--- 'purchase' if the last purchase moved forward, else 'correction'). Customers with no
--- order left are removed. Returns (customers recomputed, transitions logged).
-CREATE FUNCTION lifecycle._recompute(s lifecycle.sources, customers text[], as_of date,
-                                     cause text, OUT recomputed bigint, OUT logged bigint)
+-- Reads the purchase histories of source `s` as of `as_of` into lifecycle_work: of the
+-- customers in lifecycle_keys marked recompute, or of every customer when `all_customers`.
+-- In the same statement (one snapshot) it deletes the queue rows of those customers: an
+-- order this read sees has its queue row deleted with it, and an order it does not see
+-- keeps its queue row for the next refresh. Nothing is counted twice or missed.
+CREATE FUNCTION lifecycle._read_source(s lifecycle.sources, as_of date, all_customers boolean)
+RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    PERFORM lifecycle._work_table();
-    TRUNCATE pg_temp.lifecycle_work, pg_temp.lifecycle_keys;
     EXECUTE format(
-        'INSERT INTO pg_temp.lifecycle_work (customer, first_purchase, last_purchase, purchases,
+        'WITH seen AS (
+             DELETE FROM lifecycle.change_queue q
+             WHERE q.source_id = %6$s
+               AND ($3 OR q.customer IN (SELECT customer FROM pg_temp.lifecycle_keys
+                                         WHERE recompute)))
+         INSERT INTO pg_temp.lifecycle_work (customer, first_purchase, last_purchase, purchases,
                                              spend, next_order)
          SELECT c::text, min(d) FILTER (WHERE d <= $2), max(d) FILTER (WHERE d <= $2),
                 count(DISTINCT d) FILTER (WHERE d <= $2),
                 sum(a) FILTER (WHERE d <= $2), min(d) FILTER (WHERE d > $2)
-         FROM (SELECT %1$I AS c, %2$s AS d, %3$s::double precision AS a FROM %4$s
+         FROM (SELECT %1$I AS c, %2$s AS d, %3$s AS a FROM %4$s
                WHERE %1$I IS NOT NULL AND %2$s IS NOT NULL
-                 AND ($1 IS NULL OR %1$I = ANY ($1::%5$s[]))) AS o
+                 AND ($3 OR %1$I = ANY ($1::%5$s[]))) AS o
          GROUP BY c',
-        s.customer_column, lifecycle._day_sql(s), coalesce(quote_ident(s.amount_column), 'NULL'),
-        s.source, s.customer_type)
-    USING customers, as_of;
-    IF customers IS NULL THEN
-        INSERT INTO pg_temp.lifecycle_keys
-        SELECT customer FROM pg_temp.lifecycle_work
-        UNION SELECT customer FROM lifecycle.customer_stage WHERE source_id = s.id;
-    ELSE
-        INSERT INTO pg_temp.lifecycle_keys SELECT DISTINCT unnest(customers);
+        s.customer_column, lifecycle._day_sql(s), lifecycle._amount_sql(s), s.source,
+        s.customer_type, s.id)
+    USING ARRAY(SELECT customer FROM pg_temp.lifecycle_keys WHERE recompute), as_of,
+          all_customers;
+END
+$$;
+
+-- Every customer of source `s` into lifecycle_keys / lifecycle_work (at track(), and
+-- after a TRUNCATE).
+CREATE FUNCTION lifecycle._gather_all(s lifecycle.sources, as_of date) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM lifecycle._work_table();
+    TRUNCATE pg_temp.lifecycle_claimed, pg_temp.lifecycle_keys, pg_temp.lifecycle_work;
+    PERFORM lifecycle._read_source(s, as_of, true);
+    INSERT INTO pg_temp.lifecycle_keys
+    SELECT customer, true FROM pg_temp.lifecycle_work
+    UNION SELECT customer, true FROM lifecycle.customer_stage WHERE source_id = s.id;
+END
+$$;
+
+-- Takes up to `budget` queue rows of source `s` and works out the new purchase histories
+-- of their customers into lifecycle_work. Queued purchase days after the last known one
+-- (or before the first) are simply added; anything else (an UPDATE, a DELETE, a day
+-- between the first and last purchase, a day after as_of, an order that came due) is
+-- recomputed from the source. Returns false when the queue held a TRUNCATE (then every
+-- customer was gathered).
+CREATE FUNCTION lifecycle._gather(s lifecycle.sources, as_of date, budget bigint)
+RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM lifecycle._work_table();
+    TRUNCATE pg_temp.lifecycle_claimed, pg_temp.lifecycle_keys, pg_temp.lifecycle_work;
+    WITH taken AS (
+        DELETE FROM lifecycle.change_queue q
+        WHERE q.id IN (SELECT id FROM lifecycle.change_queue
+                       WHERE source_id = s.id ORDER BY id LIMIT budget)
+        RETURNING q.customer, q.days, q.spend)
+    INSERT INTO pg_temp.lifecycle_claimed SELECT * FROM taken;
+    IF EXISTS (SELECT FROM pg_temp.lifecycle_claimed WHERE customer IS NULL) THEN
+        PERFORM lifecycle._gather_all(s, as_of);
+        RETURN false;
     END IF;
-    ANALYZE pg_temp.lifecycle_work, pg_temp.lifecycle_keys;
+    INSERT INTO pg_temp.lifecycle_keys
+    SELECT q.customer,
+           bool_or(q.days IS NULL OR c.next_order IS NOT NULL
+                   OR EXISTS (SELECT FROM unnest(q.days) AS d
+                              WHERE d > as_of OR (d > c.first_purchase AND d < c.last_purchase)))
+    FROM pg_temp.lifecycle_claimed q
+    LEFT JOIN lifecycle.customer_stage c ON c.source_id = s.id AND c.customer = q.customer
+    GROUP BY q.customer;
+    -- Customers whose order dated in the future has come due.
+    INSERT INTO pg_temp.lifecycle_keys
+    SELECT customer, true FROM lifecycle.customer_stage
+    WHERE source_id = s.id AND next_change <= as_of AND next_order <= as_of
+    ON CONFLICT (customer) DO UPDATE SET recompute = true;
+    ANALYZE pg_temp.lifecycle_keys;
+    IF EXISTS (SELECT FROM pg_temp.lifecycle_keys WHERE recompute) THEN
+        PERFORM lifecycle._read_source(s, as_of, false);
+    END IF;
+    -- The others: the old history plus the queued days.
+    INSERT INTO pg_temp.lifecycle_work (customer, first_purchase, last_purchase, purchases, spend)
+    SELECT k.customer, least(c.first_purchase, min(d.day)), greatest(c.last_purchase, max(d.day)),
+           coalesce(c.purchases, 0) + count(DISTINCT d.day) FILTER (
+               WHERE c.customer IS NULL OR d.day < c.first_purchase OR d.day > c.last_purchase),
+           CASE WHEN c.spend IS NULL AND sum(q.spend) IS NULL THEN NULL
+                ELSE coalesce(c.spend, 0) + coalesce(sum(q.spend), 0) END
+    FROM pg_temp.lifecycle_keys k
+    JOIN pg_temp.lifecycle_claimed q ON q.customer = k.customer
+    LEFT JOIN LATERAL unnest(q.days) AS d (day) ON true
+    LEFT JOIN lifecycle.customer_stage c ON c.source_id = s.id AND c.customer = k.customer
+    WHERE NOT k.recompute
+    GROUP BY k.customer, c.customer, c.first_purchase, c.last_purchase, c.purchases, c.spend;
+    RETURN true;
+END
+$$;
+
+-- Writes the histories in lifecycle_work for the customers in lifecycle_keys: their stage
+-- as of `as_of` and next change, a transition for each stage that changed (cause `cause`,
+-- or when NULL 'purchase' if the last purchase moved forward and 'correction' otherwise),
+-- and customers with no order left are removed. Returns the number of transitions.
+CREATE FUNCTION lifecycle._apply(s lifecycle.sources, as_of date, cause text) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    logged bigint;
+BEGIN
+    ANALYZE pg_temp.lifecycle_work;
     UPDATE pg_temp.lifecycle_work w
     SET stage = CASE WHEN w.purchases > 0
                      THEN lifecycle.lifecycle_stage(w.first_purchase, w.last_purchase, w.purchases,
@@ -340,7 +445,7 @@ BEGIN
     -- The log first, from the old rows (a missing row or a removed customer is a prospect).
     INSERT INTO lifecycle.transitions (source_id, customer, from_stage, to_stage, effective, cause)
     SELECT s.id, k.customer, coalesce(c.stage, 'prospect'), coalesce(w.stage, 'prospect'), as_of,
-           coalesce(_recompute.cause,
+           coalesce(_apply.cause,
                     CASE WHEN w.last_purchase > c.last_purchase
                            OR (c.last_purchase IS NULL AND w.purchases > 0)
                          THEN 'purchase' ELSE 'correction' END)
@@ -354,30 +459,45 @@ BEGIN
     USING pg_temp.lifecycle_keys k
     WHERE c.source_id = s.id AND c.customer = k.customer
       AND NOT EXISTS (SELECT FROM pg_temp.lifecycle_work w WHERE w.customer = k.customer);
-    INSERT INTO lifecycle.customer_stage AS c
+    UPDATE lifecycle.customer_stage c
+    SET first_purchase = w.first_purchase, last_purchase = w.last_purchase,
+        purchases = w.purchases, spend = w.spend, stage = w.stage,
+        stage_since = CASE WHEN c.stage = w.stage THEN c.stage_since ELSE as_of END,
+        next_change = w.next_change, next_order = w.next_order,
+        r = (x.rfm).r, f = (x.rfm).f, m = (x.rfm).m, segment = (x.rfm).segment,
+        updated_at = now()
+    FROM pg_temp.lifecycle_work w
+    CROSS JOIN LATERAL (SELECT lifecycle._rfm_of(w.first_purchase, w.last_purchase, w.purchases,
+                                                 w.spend, as_of, s.rfm_breakpoints) AS rfm) AS x
+    WHERE c.source_id = s.id AND c.customer = w.customer;
+    INSERT INTO lifecycle.customer_stage
         (source_id, customer, first_purchase, last_purchase, purchases, spend, stage,
          stage_since, next_change, next_order, r, f, m, segment)
     SELECT s.id, w.customer, w.first_purchase, w.last_purchase, w.purchases, w.spend, w.stage,
            as_of, w.next_change, w.next_order, (x.rfm).r, (x.rfm).f, (x.rfm).m, (x.rfm).segment
     FROM pg_temp.lifecycle_work w
-    CROSS JOIN LATERAL (SELECT CASE WHEN w.purchases > 0 AND s.rfm_breakpoints IS NOT NULL
-                                    THEN lifecycle.rfm_score((as_of - w.last_purchase)::float8,
-                                             w.purchases::float8, coalesce(w.spend, 0),
-                                             s.rfm_breakpoints) END AS rfm) AS x
-    ON CONFLICT (source_id, customer) DO UPDATE SET
-        first_purchase = excluded.first_purchase, last_purchase = excluded.last_purchase,
-        purchases = excluded.purchases, spend = excluded.spend, stage = excluded.stage,
-        stage_since = CASE WHEN c.stage = excluded.stage THEN c.stage_since ELSE excluded.stage_since END,
-        next_change = excluded.next_change, next_order = excluded.next_order,
-        r = excluded.r, f = excluded.f, m = excluded.m, segment = excluded.segment,
-        updated_at = now();
-    SELECT count(*) INTO recomputed FROM pg_temp.lifecycle_keys;
+    CROSS JOIN LATERAL (SELECT lifecycle._rfm_of(w.first_purchase, w.last_purchase, w.purchases,
+                                                 w.spend, as_of, s.rfm_breakpoints) AS rfm) AS x
+    WHERE NOT EXISTS (SELECT FROM lifecycle.customer_stage c
+                      WHERE c.source_id = s.id AND c.customer = w.customer);
+    RETURN logged;
 END
 $$;
 
+-- A customer's RFM scores against the source's breakpoints (NULL before the first
+-- rescoring, or without a purchase).
+CREATE FUNCTION lifecycle._rfm_of(first date, last date, purchases bigint,
+                                  spend double precision, as_of date,
+                                  breakpoints lifecycle.rfm_breakpoints)
+RETURNS lifecycle.rfm
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN CASE WHEN purchases > 0 AND breakpoints IS NOT NULL
+            THEN lifecycle.rfm_score((as_of - last)::float8, purchases::float8,
+                                     coalesce(spend, 0), breakpoints) END;
+
 -- Moves customers whose next_change has come through their stages, one step at a time,
 -- each logged with the day it took effect (cause 'time'). At most `budget` customers per
--- step. Customers with an order coming due are left to _recompute. Returns (customers
+-- step. Customers with an order coming due are left to _gather. Returns (customers
 -- stepped, transitions logged).
 CREATE FUNCTION lifecycle._step_time(s lifecycle.sources, as_of date, budget bigint,
                                      OUT stepped bigint, OUT logged bigint)
@@ -436,8 +556,8 @@ BEGIN
     UPDATE lifecycle.sources SET rfm_breakpoints = bp, rfm_scored_at = now() WHERE sources.id = _rescore_rfm.id;
     UPDATE lifecycle.customer_stage c
     SET r = (x.rfm).r, f = (x.rfm).f, m = (x.rfm).m, segment = (x.rfm).segment
-    FROM (SELECT customer, lifecycle.rfm_score((as_of - last_purchase)::float8,
-                                               purchases::float8, coalesce(spend, 0), bp) AS rfm
+    FROM (SELECT customer, lifecycle._rfm_of(first_purchase, last_purchase, purchases, spend,
+                                             as_of, bp) AS rfm
           FROM lifecycle.customer_stage WHERE source_id = id AND purchases > 0) AS x
     WHERE c.source_id = id AND c.customer = x.customer
       AND (c.r, c.f, c.m, c.segment) IS DISTINCT FROM ((x.rfm).r, (x.rfm).f, (x.rfm).m, (x.rfm).segment);
@@ -486,9 +606,9 @@ $$;
 
 CREATE TYPE lifecycle.refresh_result AS (
     sources       integer,          -- tracked sources looked at
-    queued        bigint,           -- customers taken from the change queue
+    queued        bigint,           -- customers with changed orders
     due           bigint,           -- customers whose stage changed with time (steps)
-    recomputed    bigint,           -- customers recomputed from their orders
+    recomputed    bigint,           -- of those, customers recomputed from the source
     transitions   bigint,           -- rows added to the transitions log
     notifications integer,          -- NOTIFYs sent
     rfm_rescored  bigint,           -- customers whose RFM scores changed in a rescoring
@@ -510,10 +630,9 @@ DECLARE
     budget bigint := coalesce(max_customers, 9223372036854775807);
     last_id bigint;
     s lifecycle.sources;
-    customers text[];
-    truncated boolean;
+    queued bigint;
+    recomputed bigint;
     stepped record;
-    done record;
 BEGIN
     IF max_customers < 1 THEN
         RAISE EXCEPTION 'argument "max_customers" must be at least 1, got %', max_customers
@@ -530,24 +649,13 @@ BEGIN
         stepped := lifecycle._step_time(s, as_of, budget);
         r.due := r.due + stepped.stepped;
         r.transitions := r.transitions + stepped.logged;
-        WITH claimed AS (
-            DELETE FROM lifecycle.change_queue q
-            WHERE q.id IN (SELECT id FROM lifecycle.change_queue
-                           WHERE source_id = s.id ORDER BY id LIMIT budget)
-            RETURNING q.customer)
-        SELECT array_agg(DISTINCT customer) FILTER (WHERE customer IS NOT NULL),
-               coalesce(bool_or(customer IS NULL), false)
-        INTO customers, truncated FROM claimed;
-        -- Customers with an order dated up to today that was in the future before.
-        customers := ARRAY(SELECT unnest(customers) UNION
-                           SELECT customer FROM lifecycle.customer_stage
-                           WHERE source_id = s.id AND next_change <= as_of
-                             AND next_order <= as_of);
-        r.queued := r.queued + cardinality(customers);
-        IF truncated OR cardinality(customers) > 0 THEN
-            done := lifecycle._recompute(s, CASE WHEN NOT truncated THEN customers END, as_of, NULL);
-            r.recomputed := r.recomputed + done.recomputed;
-            r.transitions := r.transitions + done.logged;
+        PERFORM lifecycle._gather(s, as_of, budget);
+        SELECT count(*), count(*) FILTER (WHERE recompute) INTO queued, recomputed
+        FROM pg_temp.lifecycle_keys;
+        IF queued > 0 THEN
+            r.queued := r.queued + queued;
+            r.recomputed := r.recomputed + recomputed;
+            r.transitions := r.transitions + lifecycle._apply(s, as_of, NULL);
         END IF;
         IF s.rfm_scored_at IS NULL OR s.rfm_scored_at
                < now() - current_setting('lifecycle.rfm_interval')::interval THEN

@@ -51,16 +51,17 @@ CREATE TABLE lifecycle.sources (
 COMMENT ON TABLE lifecycle.sources IS 'Orders tables tracked by the stage engine (lifecycle.track)';
 
 -- Changes to the sources, written by statement-level triggers and consumed by refresh().
--- An INSERT brings its customers' new purchase days and amount, so that refresh() can add
--- them to what it knows without reading the source again; an UPDATE or DELETE has no days
--- (NULL): the customer is recomputed from the source. A NULL customer: a TRUNCATE.
+-- An INSERT queues a row per customer and purchase day with the day's amount, so that
+-- refresh() can add it to what it knows without reading the source again; an UPDATE or
+-- DELETE queues the customer with no day (NULL): it is recomputed from the source. A NULL
+-- customer: a TRUNCATE.
 -- No foreign keys here or below: they would cost a trigger per row, and untrack()
 -- removes a source's rows itself.
 CREATE TABLE lifecycle.change_queue (
     id        bigserial PRIMARY KEY,
     source_id integer NOT NULL,
     customer  text,
-    days      date[],
+    day       date,
     spend     double precision,
     queued_at timestamptz NOT NULL DEFAULT now()
 );
@@ -150,12 +151,11 @@ BEGIN
     IF TG_OP = 'TRUNCATE' THEN
         INSERT INTO lifecycle.change_queue (source_id, customer) VALUES (source_id, NULL);
     ELSIF TG_OP = 'INSERT' THEN
-        EXECUTE format('INSERT INTO lifecycle.change_queue (source_id, customer, days, spend)
-                        SELECT %s, %I::text, array_agg(DISTINCT %s) FILTER (WHERE %s IS NOT NULL),
-                               sum(%s) FILTER (WHERE %s IS NOT NULL)
-                        FROM lifecycle_new WHERE %I IS NOT NULL GROUP BY %I',
-                       source_id, customer, TG_ARGV[2], TG_ARGV[2], TG_ARGV[3], TG_ARGV[2],
-                       customer, customer);
+        EXECUTE format('INSERT INTO lifecycle.change_queue (source_id, customer, day, spend)
+                        SELECT %s, %I::text, d, sum(a)
+                        FROM (SELECT %I, %s AS d, %s AS a FROM lifecycle_new) AS n
+                        WHERE %I IS NOT NULL AND d IS NOT NULL GROUP BY 2, 3',
+                       source_id, customer, customer, TG_ARGV[2], TG_ARGV[3], customer);
     ELSIF TG_OP = 'DELETE' THEN
         EXECUTE format('INSERT INTO lifecycle.change_queue (source_id, customer)
                         SELECT DISTINCT %s, %I::text FROM lifecycle_old WHERE %I IS NOT NULL',
@@ -303,67 +303,79 @@ CREATE FUNCTION lifecycle._refresh_lock() RETURNS bigint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE RETURN 7810175542870287461;  -- any fixed key of our own
 
 -- Scratch tables of one refresh (per session, emptied at commit): the queue rows taken,
--- the customers looked at (recompute: from the source, else from the queued days), and
--- their new purchase histories.
+-- and per customer looked at its old row (old_*), whether it is recomputed from the source
+-- (else its queued days are added to the old history) and its new history and stage.
 CREATE FUNCTION lifecycle._work_table() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     IF to_regclass('pg_temp.lifecycle_work') IS NOT NULL THEN
         RETURN;
     END IF;
-    CREATE TEMP TABLE lifecycle_claimed (customer text, days date[], spend double precision)
-        ON COMMIT DELETE ROWS;
-    CREATE TEMP TABLE lifecycle_keys (customer text PRIMARY KEY, recompute boolean NOT NULL)
+    CREATE TEMP TABLE lifecycle_claimed (customer text, day date, spend double precision)
         ON COMMIT DELETE ROWS;
     CREATE TEMP TABLE lifecycle_work (
-        customer text PRIMARY KEY, first_purchase date, last_purchase date, purchases bigint,
-        spend double precision, next_order date, stage lifecycle.stage, next_change date)
+        customer text PRIMARY KEY, recompute boolean NOT NULL, known boolean NOT NULL,
+        old_stage lifecycle.stage, old_last date, gone boolean NOT NULL DEFAULT false,
+        first_purchase date, last_purchase date, purchases bigint, spend double precision,
+        next_order date, stage lifecycle.stage, next_change date)
         ON COMMIT DELETE ROWS;
 END
 $$;
 
--- Reads the purchase histories of source `s` as of `as_of` into lifecycle_work: of the
--- customers in lifecycle_keys marked recompute, or of every customer when `all_customers`.
--- In the same statement (one snapshot) it deletes the queue rows of those customers: an
--- order this read sees has its queue row deleted with it, and an order it does not see
--- keeps its queue row for the next refresh. Nothing is counted twice or missed.
+-- Reads from source `s`, as of `as_of`, the purchase histories of the customers in
+-- lifecycle_work marked recompute, or of every customer when `all_customers` (adding
+-- them). In the same statement (one snapshot) it deletes the queue rows of those
+-- customers: an order this read sees has its queue row deleted with it, and an order it
+-- does not see keeps its queue row for the next refresh. Nothing is counted twice or
+-- missed. Customers with no order left are marked gone.
 CREATE FUNCTION lifecycle._read_source(s lifecycle.sources, as_of date, all_customers boolean)
 RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    UPDATE pg_temp.lifecycle_work
+    SET first_purchase = NULL, last_purchase = NULL, purchases = NULL, spend = NULL
+    WHERE recompute;
     EXECUTE format(
         'WITH seen AS (
              DELETE FROM lifecycle.change_queue q
              WHERE q.source_id = %6$s
-               AND ($3 OR q.customer IN (SELECT customer FROM pg_temp.lifecycle_keys
-                                         WHERE recompute)))
-         INSERT INTO pg_temp.lifecycle_work (customer, first_purchase, last_purchase, purchases,
-                                             spend, next_order)
-         SELECT c::text, min(d) FILTER (WHERE d <= $2), max(d) FILTER (WHERE d <= $2),
-                count(DISTINCT d) FILTER (WHERE d <= $2),
-                sum(a) FILTER (WHERE d <= $2), min(d) FILTER (WHERE d > $2)
-         FROM (SELECT %1$I AS c, %2$s AS d, %3$s AS a FROM %4$s
-               WHERE %1$I IS NOT NULL AND %2$s IS NOT NULL
-                 AND ($3 OR %1$I = ANY ($1::%5$s[]))) AS o
-         GROUP BY c',
+               AND ($3 OR q.customer IN (SELECT customer FROM pg_temp.lifecycle_work
+                                         WHERE recompute))),
+         fresh AS (
+             SELECT c::text AS customer, min(d) FILTER (WHERE d <= $2) AS first_purchase,
+                    max(d) FILTER (WHERE d <= $2) AS last_purchase,
+                    count(DISTINCT d) FILTER (WHERE d <= $2) AS purchases,
+                    sum(a) FILTER (WHERE d <= $2) AS spend, min(d) FILTER (WHERE d > $2) AS next_order
+             FROM (SELECT %1$I AS c, %2$s AS d, %3$s AS a FROM %4$s
+                   WHERE %1$I IS NOT NULL AND %2$s IS NOT NULL
+                     AND ($3 OR %1$I = ANY ($1::%5$s[]))) AS o
+             GROUP BY c)
+         INSERT INTO pg_temp.lifecycle_work AS w (customer, recompute, known, first_purchase,
+                                                  last_purchase, purchases, spend, next_order)
+         SELECT customer, true, false, first_purchase, last_purchase, purchases, spend, next_order
+         FROM fresh
+         ON CONFLICT (customer) DO UPDATE SET
+             first_purchase = excluded.first_purchase, last_purchase = excluded.last_purchase,
+             purchases = excluded.purchases, spend = excluded.spend, next_order = excluded.next_order',
         s.customer_column, lifecycle._day_sql(s), lifecycle._amount_sql(s), s.source,
         s.customer_type, s.id)
-    USING ARRAY(SELECT customer FROM pg_temp.lifecycle_keys WHERE recompute), as_of,
+    USING ARRAY(SELECT customer FROM pg_temp.lifecycle_work WHERE recompute), as_of,
           all_customers;
+    UPDATE pg_temp.lifecycle_work SET gone = true WHERE recompute AND purchases IS NULL;
 END
 $$;
 
--- Every customer of source `s` into lifecycle_keys / lifecycle_work (at track(), and
--- after a TRUNCATE).
+-- Every customer of source `s` into lifecycle_work, recomputed (at track(), and after a
+-- TRUNCATE).
 CREATE FUNCTION lifecycle._gather_all(s lifecycle.sources, as_of date) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM lifecycle._work_table();
-    TRUNCATE pg_temp.lifecycle_claimed, pg_temp.lifecycle_keys, pg_temp.lifecycle_work;
+    TRUNCATE pg_temp.lifecycle_claimed, pg_temp.lifecycle_work;
+    INSERT INTO pg_temp.lifecycle_work (customer, recompute, known, old_stage, old_last)
+    SELECT customer, true, true, stage, last_purchase
+    FROM lifecycle.customer_stage WHERE source_id = s.id;
     PERFORM lifecycle._read_source(s, as_of, true);
-    INSERT INTO pg_temp.lifecycle_keys
-    SELECT customer, true FROM pg_temp.lifecycle_work
-    UNION SELECT customer, true FROM lifecycle.customer_stage WHERE source_id = s.id;
 END
 $$;
 
@@ -371,70 +383,61 @@ $$;
 -- of their customers into lifecycle_work. Queued purchase days after the last known one
 -- (or before the first) are simply added; anything else (an UPDATE, a DELETE, a day
 -- between the first and last purchase, a day after as_of, an order that came due) is
--- recomputed from the source. Returns false when the queue held a TRUNCATE (then every
--- customer was gathered).
+-- recomputed from the source. When the queue held a TRUNCATE every customer is gathered.
 CREATE FUNCTION lifecycle._gather(s lifecycle.sources, as_of date, budget bigint)
-RETURNS boolean
+RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM lifecycle._work_table();
-    TRUNCATE pg_temp.lifecycle_claimed, pg_temp.lifecycle_keys, pg_temp.lifecycle_work;
+    TRUNCATE pg_temp.lifecycle_claimed, pg_temp.lifecycle_work;
     WITH taken AS (
         DELETE FROM lifecycle.change_queue q
         WHERE q.id IN (SELECT id FROM lifecycle.change_queue
                        WHERE source_id = s.id ORDER BY id LIMIT budget)
-        RETURNING q.customer, q.days, q.spend)
+        RETURNING q.customer, q.day, q.spend)
     INSERT INTO pg_temp.lifecycle_claimed SELECT * FROM taken;
     IF EXISTS (SELECT FROM pg_temp.lifecycle_claimed WHERE customer IS NULL) THEN
         PERFORM lifecycle._gather_all(s, as_of);
-        RETURN false;
+        RETURN;
     END IF;
-    INSERT INTO pg_temp.lifecycle_keys
+    INSERT INTO pg_temp.lifecycle_work (customer, recompute, known, old_stage, old_last,
+                                        first_purchase, last_purchase, purchases, spend)
     SELECT q.customer,
-           bool_or(q.days IS NULL OR c.next_order IS NOT NULL
-                   OR EXISTS (SELECT FROM unnest(q.days) AS d
-                              WHERE d > as_of OR (d > c.first_purchase AND d < c.last_purchase)))
-    FROM pg_temp.lifecycle_claimed q
-    LEFT JOIN lifecycle.customer_stage c ON c.source_id = s.id AND c.customer = q.customer
-    GROUP BY q.customer;
-    -- Customers whose order dated in the future has come due.
-    INSERT INTO pg_temp.lifecycle_keys
-    SELECT customer, true FROM lifecycle.customer_stage
-    WHERE source_id = s.id AND next_change <= as_of AND next_order <= as_of
-    ON CONFLICT (customer) DO UPDATE SET recompute = true;
-    ANALYZE pg_temp.lifecycle_keys;
-    IF EXISTS (SELECT FROM pg_temp.lifecycle_keys WHERE recompute) THEN
-        PERFORM lifecycle._read_source(s, as_of, false);
-    END IF;
-    -- The others: the old history plus the queued days.
-    INSERT INTO pg_temp.lifecycle_work (customer, first_purchase, last_purchase, purchases, spend)
-    SELECT k.customer, least(c.first_purchase, min(d.day)), greatest(c.last_purchase, max(d.day)),
-           coalesce(c.purchases, 0) + count(DISTINCT d.day) FILTER (
-               WHERE c.customer IS NULL OR d.day < c.first_purchase OR d.day > c.last_purchase),
+           coalesce(bool_or(q.day IS NULL OR q.day > as_of OR c.next_order IS NOT NULL
+                            OR (q.day > c.first_purchase AND q.day < c.last_purchase)), false),
+           c.customer IS NOT NULL, c.stage, c.last_purchase,
+           least(c.first_purchase, min(q.day)), greatest(c.last_purchase, max(q.day)),
+           coalesce(c.purchases, 0) + count(DISTINCT q.day) FILTER (
+               WHERE c.customer IS NULL OR q.day < c.first_purchase OR q.day > c.last_purchase),
            CASE WHEN c.spend IS NULL AND sum(q.spend) IS NULL THEN NULL
                 ELSE coalesce(c.spend, 0) + coalesce(sum(q.spend), 0) END
-    FROM pg_temp.lifecycle_keys k
-    JOIN pg_temp.lifecycle_claimed q ON q.customer = k.customer
-    LEFT JOIN LATERAL unnest(q.days) AS d (day) ON true
-    LEFT JOIN lifecycle.customer_stage c ON c.source_id = s.id AND c.customer = k.customer
-    WHERE NOT k.recompute
-    GROUP BY k.customer, c.customer, c.first_purchase, c.last_purchase, c.purchases, c.spend;
-    RETURN true;
+    FROM pg_temp.lifecycle_claimed q
+    LEFT JOIN lifecycle.customer_stage c ON c.source_id = s.id AND c.customer = q.customer
+    GROUP BY q.customer, c.customer, c.stage, c.first_purchase, c.last_purchase, c.purchases,
+             c.spend, c.next_order;
+    -- Customers whose order dated in the future has come due.
+    INSERT INTO pg_temp.lifecycle_work (customer, recompute, known, old_stage, old_last)
+    SELECT customer, true, true, stage, last_purchase FROM lifecycle.customer_stage
+    WHERE source_id = s.id AND next_change <= as_of AND next_order <= as_of
+    ON CONFLICT (customer) DO UPDATE SET recompute = true;
+    IF EXISTS (SELECT FROM pg_temp.lifecycle_work WHERE recompute) THEN
+        PERFORM lifecycle._read_source(s, as_of, false);
+    END IF;
 END
 $$;
 
--- Writes the histories in lifecycle_work for the customers in lifecycle_keys: their stage
--- as of `as_of` and next change, a transition for each stage that changed (cause `cause`,
--- or when NULL 'purchase' if the last purchase moved forward and 'correction' otherwise),
--- and customers with no order left are removed. Returns the number of transitions.
+-- Writes the histories in lifecycle_work: each customer's stage as of `as_of` and next
+-- change, a transition for each stage that changed (cause `cause`, or when NULL 'purchase'
+-- if the last purchase moved forward and 'correction' otherwise); customers with no order
+-- left are removed. Returns the number of transitions.
 CREATE FUNCTION lifecycle._apply(s lifecycle.sources, as_of date, cause text) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     logged bigint;
 BEGIN
-    ANALYZE pg_temp.lifecycle_work;
     UPDATE pg_temp.lifecycle_work w
-    SET stage = CASE WHEN w.purchases > 0
+    SET stage = CASE WHEN w.gone THEN 'prospect'
+                     WHEN w.purchases > 0
                      THEN lifecycle.lifecycle_stage(w.first_purchase, w.last_purchase, w.purchases,
                                                     as_of, s.policy)
                      ELSE 'prospect' END,
@@ -442,23 +445,19 @@ BEGIN
                           lifecycle.next_stage_change(w.first_purchase, w.last_purchase,
                                                       w.purchases, as_of, s.policy))
                       ELSE w.next_order END;
-    -- The log first, from the old rows (a missing row or a removed customer is a prospect).
     INSERT INTO lifecycle.transitions (source_id, customer, from_stage, to_stage, effective, cause)
-    SELECT s.id, k.customer, coalesce(c.stage, 'prospect'), coalesce(w.stage, 'prospect'), as_of,
+    SELECT s.id, w.customer, coalesce(w.old_stage, 'prospect'), w.stage, as_of,
            coalesce(_apply.cause,
-                    CASE WHEN w.last_purchase > c.last_purchase
-                           OR (c.last_purchase IS NULL AND w.purchases > 0)
+                    CASE WHEN w.last_purchase > w.old_last
+                           OR (w.old_last IS NULL AND w.purchases > 0)
                          THEN 'purchase' ELSE 'correction' END)
-    FROM pg_temp.lifecycle_keys k
-    LEFT JOIN lifecycle.customer_stage c ON c.source_id = s.id AND c.customer = k.customer
-    LEFT JOIN pg_temp.lifecycle_work w ON w.customer = k.customer
-    WHERE coalesce(c.stage, 'prospect') <> coalesce(w.stage, 'prospect')
-    ORDER BY k.customer;
+    FROM pg_temp.lifecycle_work w
+    WHERE coalesce(w.old_stage, 'prospect') <> w.stage
+    ORDER BY w.customer;
     GET DIAGNOSTICS logged = ROW_COUNT;
     DELETE FROM lifecycle.customer_stage c
-    USING pg_temp.lifecycle_keys k
-    WHERE c.source_id = s.id AND c.customer = k.customer
-      AND NOT EXISTS (SELECT FROM pg_temp.lifecycle_work w WHERE w.customer = k.customer);
+    USING pg_temp.lifecycle_work w
+    WHERE c.source_id = s.id AND c.customer = w.customer AND w.gone AND w.known;
     UPDATE lifecycle.customer_stage c
     SET first_purchase = w.first_purchase, last_purchase = w.last_purchase,
         purchases = w.purchases, spend = w.spend, stage = w.stage,
@@ -469,7 +468,7 @@ BEGIN
     FROM pg_temp.lifecycle_work w
     CROSS JOIN LATERAL (SELECT lifecycle._rfm_of(w.first_purchase, w.last_purchase, w.purchases,
                                                  w.spend, as_of, s.rfm_breakpoints) AS rfm) AS x
-    WHERE c.source_id = s.id AND c.customer = w.customer;
+    WHERE w.known AND NOT w.gone AND c.source_id = s.id AND c.customer = w.customer;
     INSERT INTO lifecycle.customer_stage
         (source_id, customer, first_purchase, last_purchase, purchases, spend, stage,
          stage_since, next_change, next_order, r, f, m, segment)
@@ -478,8 +477,7 @@ BEGIN
     FROM pg_temp.lifecycle_work w
     CROSS JOIN LATERAL (SELECT lifecycle._rfm_of(w.first_purchase, w.last_purchase, w.purchases,
                                                  w.spend, as_of, s.rfm_breakpoints) AS rfm) AS x
-    WHERE NOT EXISTS (SELECT FROM lifecycle.customer_stage c
-                      WHERE c.source_id = s.id AND c.customer = w.customer);
+    WHERE NOT w.known AND NOT w.gone;
     RETURN logged;
 END
 $$;
@@ -579,11 +577,13 @@ BEGIN
     FOR chunk IN
         WITH items AS (
             SELECT t.id, t.source_id,
-                   jsonb_build_object('id', t.id,
-                       -- a very long id would not fit: the listener reads it from the log
-                       'customer', CASE WHEN octet_length(t.customer) <= 200 THEN t.customer END,
-                       'from', t.from_stage, 'to', t.to_stage, 'cause', t.cause,
-                       'on', t.effective)::text AS item
+                   format('{"id":%s,"customer":%s,"from":"%s","to":"%s","cause":"%s","on":"%s"}',
+                          t.id,
+                          -- a very long id would not fit: the listener reads it from the log
+                          CASE WHEN octet_length(t.customer) <= 200 THEN to_json(t.customer)::text
+                               ELSE 'null' END,
+                          t.from_stage, t.to_stage, t.cause, to_char(t.effective, 'YYYY-MM-DD'))
+                       AS item
             FROM lifecycle.transitions t
             WHERE t.id > after_id AND t.cause <> 'initial'
         ), sized AS (
@@ -651,7 +651,7 @@ BEGIN
         r.transitions := r.transitions + stepped.logged;
         PERFORM lifecycle._gather(s, as_of, budget);
         SELECT count(*), count(*) FILTER (WHERE recompute) INTO queued, recomputed
-        FROM pg_temp.lifecycle_keys;
+        FROM pg_temp.lifecycle_work;
         IF queued > 0 THEN
             r.queued := r.queued + queued;
             r.recomputed := r.recomputed + recomputed;

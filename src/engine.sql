@@ -368,7 +368,8 @@ $$;
 -- Every customer of source `s` into lifecycle_work, recomputed (at track(), and after a
 -- TRUNCATE).
 CREATE FUNCTION lifecycle._gather_all(s lifecycle.sources, as_of date) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+SET enable_hashjoin = on SET enable_mergejoin = on AS $$
 BEGIN
     PERFORM lifecycle._work_table();
     TRUNCATE pg_temp.lifecycle_claimed, pg_temp.lifecycle_work;
@@ -386,7 +387,10 @@ $$;
 -- recomputed from the source. When the queue held a TRUNCATE every customer is gathered.
 CREATE FUNCTION lifecycle._gather(s lifecycle.sources, as_of date, budget bigint)
 RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+-- Index lookups, whatever the planner guesses of the scratch tables: the cost must follow
+-- the number of changed customers, not the size of the stage table.
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+SET enable_hashjoin = off SET enable_mergejoin = off AS $$
 BEGIN
     PERFORM lifecycle._work_table();
     TRUNCATE pg_temp.lifecycle_claimed, pg_temp.lifecycle_work;
@@ -431,7 +435,10 @@ $$;
 -- if the last purchase moved forward and 'correction' otherwise); customers with no order
 -- left are removed. Returns the number of transitions.
 CREATE FUNCTION lifecycle._apply(s lifecycle.sources, as_of date, cause text) RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+-- Index lookups, whatever the planner guesses of the scratch tables: the cost must follow
+-- the number of changed customers, not the size of the stage table.
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+SET enable_hashjoin = off SET enable_mergejoin = off AS $$
 DECLARE
     logged bigint;
 BEGIN

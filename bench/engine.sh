@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# bench/engine.sh: the stage engine's incremental refresh against recomputing everything
+# (REFRESH MATERIALIZED VIEW of the equivalent view) in the same run, on the same data.
+# On demand, not in CI. See bench/README.md.
+#
+#   bash bench/engine.sh                          # 1M customers / 10M orders, 5 runs
+#   CUSTOMERS=100000 RUNS=3 bash bench/engine.sh  # quick
+#
+# Environment (defaults in brackets):
+#   CUSTOMERS [1000000]    customers of the main table; orders = 10 x customers
+#   SIZES [100000 300000]  smaller tables for "cost at a fixed change size" (plus the main)
+#   CHANGES [1000 10000 100000]  orders inserted before a timed refresh, on the main table
+#   RUNS [5]               timed repetitions; medians are reported
+#   PG_CONFIG [pg_config]  which PostgreSQL installation to use
+# Prints one table of medians and ratios. Exit 1 on an error or a wrong answer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/cluster.sh
+CUSTOMERS=${CUSTOMERS:-1000000}
+SIZES=${SIZES:-100000 300000}
+CHANGES=${CHANGES:-1000 10000 100000}
+RUNS=${RUNS:-5}
+AS_OF=2026-01-01
+
+dir=$(mktemp -d /tmp/lifecycle-bench-engine.XXXXXX)
+trap 'cluster_stop "$dir"; rm -rf "$dir"' EXIT
+cluster_start "$dir" "${BENCH_PORT:-55431}" "shared_buffers = '2GB'" "work_mem = '256MB'" \
+    "maintenance_work_mem = '1GB'" "max_wal_size = '16GB'" "checkpoint_timeout = '30min'" \
+    "max_parallel_workers_per_gather = 0" "jit = off"
+q() { psql -X -q -v ON_ERROR_STOP=1 -At "$@"; }
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# Milliseconds a statement takes, as the client sees it (psql \timing).
+ms() { q -d "$1" -c '\timing on' -c "$2" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -n 1; }
+
+listener=$dir/listen
+gcc -O2 -I"$("$PG_CONFIG" --includedir)" -I/usr/include/postgresql bench/listen.c -o "$listener" -L"$("$PG_CONFIG" --libdir)" -lpq
+
+# A database of n customers and 10 n orders over 2024-2025, tracked; the equivalent
+# materialized view beside it.
+setup() {
+    local db=$1 n=$2
+    q -d postgres -c "CREATE DATABASE $db"
+    q -d "$db" -c "ALTER DATABASE $db SET lifecycle.as_of = '$AS_OF'"
+    q -d "$db" <<SQL
+CREATE EXTENSION lifecycle;
+CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id bigint NOT NULL,
+                     ordered_at date NOT NULL, amount numeric(10,2) NOT NULL);
+SELECT setseed(0.5);
+INSERT INTO orders (customer_id, ordered_at, amount)
+SELECT 1 + floor(random() * $n)::bigint, date '2024-01-01' + floor(random() * 731)::int,
+       round((5 + random() * 95)::numeric, 2)
+FROM generate_series(1, 10 * $n);
+CREATE INDEX ON orders (customer_id);
+VACUUM ANALYZE orders;
+CREATE MATERIALIZED VIEW stage_mv AS
+SELECT customer_id, min(ordered_at) AS first_purchase, max(ordered_at) AS last_purchase,
+       count(DISTINCT ordered_at) AS purchases, sum(amount) AS spend,
+       lifecycle.lifecycle_stage(min(ordered_at), max(ordered_at), count(DISTINCT ordered_at),
+                                 date '$AS_OF', 'default') AS stage
+FROM orders GROUP BY customer_id;
+SQL
+    local t
+    t=$(ms "$db" "SELECT lifecycle.track('orders', 'customer_id', 'ordered_at', 'amount')")
+    q -d "$db" -c "VACUUM ANALYZE lifecycle.customer_stage" -c "VACUUM ANALYZE lifecycle.transitions"
+    echo "track() of $n customers / $((10 * n)) orders: $t ms" >&2
+}
+
+# Median ms of REFRESH MATERIALIZED VIEW.
+time_full() {
+    for _ in $(seq "$RUNS"); do ms "$1" "REFRESH MATERIALIZED VIEW stage_mv"; done | median
+}
+
+# Median ms of refresh() after inserting $2 orders of existing customers dated today.
+time_incremental() {
+    local db=$1 change=$2 n
+    n=$(q -d "$db" -c "SELECT count(*) FROM lifecycle.customer_stage")
+    for _ in $(seq "$RUNS"); do
+        q -d "$db" -c "INSERT INTO orders (customer_id, ordered_at, amount)
+                       SELECT 1 + floor(random() * $n)::bigint, date '$AS_OF', 10
+                       FROM generate_series(1, $change)"
+        ms "$db" "SELECT lifecycle.refresh()"
+    done | median
+}
+
+# The answers must be the same: the stage table against the refreshed view.
+check() {
+    q -d "$1" -c "REFRESH MATERIALIZED VIEW stage_mv" -c "
+        SELECT count(*) FROM (
+            (SELECT customer_id::text, first_purchase, last_purchase, purchases, spend::float8, stage
+             FROM stage_mv
+             EXCEPT SELECT customer, first_purchase, last_purchase, purchases, spend, stage
+             FROM lifecycle.customer_stage)
+            UNION ALL
+            (SELECT customer, first_purchase, last_purchase, purchases, spend, stage
+             FROM lifecycle.customer_stage
+             EXCEPT SELECT customer_id::text, first_purchase, last_purchase, purchases,
+                           spend::float8, stage FROM stage_mv)) d"
+}
+
+results=()
+for n in $SIZES; do
+    setup "small_$n" "$n"
+    inc=$(time_incremental "small_$n" 10000)
+    results+=("size  $n customers, 10000 new orders: refresh() $inc ms")
+    q -d postgres -c "DROP DATABASE small_$n"
+done
+
+setup main "$CUSTOMERS"
+full=$(time_full main)
+declare -A inc
+for change in $CHANGES; do inc[$change]=$(time_incremental main "$change"); done
+wrong=$(check main)
+
+# Trigger cost for writers: 10k orders into the tracked table vs an untracked copy.
+q -d main -c "CREATE TABLE untracked (LIKE orders INCLUDING ALL)"
+ins_tracked=$(for _ in $(seq "$RUNS"); do ms main "INSERT INTO orders (customer_id, ordered_at, amount)
+    SELECT 1 + floor(random() * $CUSTOMERS)::bigint, date '$AS_OF', 10 FROM generate_series(1, 10000)"; done | median)
+ins_plain=$(for _ in $(seq "$RUNS"); do ms main "INSERT INTO untracked (customer_id, ordered_at, amount)
+    SELECT 1 + floor(random() * $CUSTOMERS)::bigint, date '$AS_OF', 10 FROM generate_series(1, 10000)"; done | median)
+q -d main -c "SELECT lifecycle.refresh()" >/dev/null
+
+# Notifications: jump 30 days; every customer whose stage changes is announced.
+"$listener" "host=$PGHOST port=$PGPORT user=postgres dbname=main" lifecycle 0 600 >"$dir/listen.out" &
+lpid=$!
+until grep -q ready "$dir/listen.out" 2>/dev/null; do sleep 0.1; done
+start=$(date +%s.%N)
+jump=$(q -d main -c "SET lifecycle.as_of = '$(date -d "$AS_OF + 30 days" +%F)'" \
+             -c "SELECT transitions || ' ' || notifications FROM lifecycle.refresh()")
+wait "$lpid" || true
+read -r notes delivered largest last < <(tail -n 1 "$dir/listen.out")
+
+echo
+echo "== stage engine, $CUSTOMERS customers / $((10 * CUSTOMERS)) orders, medians of $RUNS"
+echo "REFRESH MATERIALIZED VIEW (recompute all): $full ms"
+for change in $CHANGES; do
+    printf 'refresh() after %6d new orders: %8.1f ms   ratio %7.1fx\n' "$change" "${inc[$change]}" \
+        "$(echo "$full / ${inc[$change]}" | bc -l)"
+done
+for line in "${results[@]}"; do echo "$line"; done
+if [ -n "${inc[10000]:-}" ]; then
+    echo "size  $CUSTOMERS customers, 10000 new orders: refresh() ${inc[10000]} ms"
+    printf 'target: refresh() after 10000 new orders (1%%) at least 100x faster: %s\n' \
+        "$(echo "$full / ${inc[10000]} >= 100" | bc -l | sed 's/1/PASS/;s/0/MISS/')"
+fi
+echo "writers: INSERT of 10000 orders, tracked $ins_tracked ms vs untracked $ins_plain ms"
+echo "notifications: 30-day jump logged/sent ${jump% *} transitions in ${jump#* } NOTIFYs;" \
+     "the listener got $delivered in $notes, largest payload $largest bytes," \
+     "$(echo "$delivered / ($last - $start)" | bc -l | xargs printf '%.0f') transitions/s from the refresh call to the last arrival"
+echo "answers: $wrong rows of customer_stage differ from the materialized view"
+[ "$wrong" = 0 ] && [ "$delivered" = "${jump% *}" ]

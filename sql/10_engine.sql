@@ -119,6 +119,24 @@ SELECT broken_chains('shop_orders');
 SELECT lifecycle.untrack('shop_orders');
 SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgrelid = 'shop_orders'::regclass;
 
+-- The capture trigger runs as the extension's owner, so it trusts only lifecycle.sources:
+-- attached by a user to a table of their own, it queues nothing.
+CREATE ROLE engine_intruder;
+GRANT USAGE ON SCHEMA lifecycle TO engine_intruder;
+CREATE SCHEMA intruder AUTHORIZATION engine_intruder;
+SET ROLE engine_intruder;
+CREATE TABLE intruder.orders (customer_id text, ordered_at date, amount numeric);
+CREATE TRIGGER sneaky AFTER INSERT ON intruder.orders REFERENCING NEW TABLE AS lifecycle_new
+    FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._capture();
+INSERT INTO intruder.orders VALUES ('x', '2026-01-01', 1);
+SELECT expect_error($$SELECT lifecycle.track('intruder.orders', 'customer_id', 'ordered_at')$$);
+SELECT expect_error($$SELECT lifecycle.refresh()$$);
+RESET ROLE;
+SELECT count(*) AS queued_by_intruder FROM lifecycle.change_queue;
+DROP SCHEMA intruder CASCADE;
+REVOKE USAGE ON SCHEMA lifecycle FROM engine_intruder;
+DROP ROLE engine_intruder;
+
 -- A randomized workload: two thousand operations (inserts, backdated inserts, amount and
 -- date updates, customer moves, deletes, time jumps) over a text-keyed, timestamptz
 -- source, refreshed by hand in small batches in between. customer_stage must equal the

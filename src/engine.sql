@@ -140,32 +140,36 @@ SELECT pg_catalog.pg_extension_config_dump('lifecycle.transitions_id_seq', '');
 
 -- Statement-level trigger on a tracked source: queues the customers of the changed rows,
 -- read from the transition tables. Runs as the extension's owner so writers need no
--- rights on lifecycle's tables. TG_ARGV: source id, customer column, and the SQL that
--- turns a row into its day and its amount (built by track() from quoted identifiers).
+-- rights on lifecycle's tables; so it trusts nothing but lifecycle.sources: the source is
+-- found by the trigger's table, and a table that is not tracked queues nothing (anyone
+-- may attach this function to a table of their own).
 CREATE FUNCTION lifecycle._capture() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    source_id integer := TG_ARGV[0]::integer;
-    customer name := TG_ARGV[1];
+    s lifecycle.sources;
 BEGIN
+    SELECT * INTO s FROM lifecycle.sources WHERE source = TG_RELID;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'TRUNCATE' THEN
-        INSERT INTO lifecycle.change_queue (source_id, customer) VALUES (source_id, NULL);
+        INSERT INTO lifecycle.change_queue (source_id, customer) VALUES (s.id, NULL);
     ELSIF TG_OP = 'INSERT' THEN
         EXECUTE format('INSERT INTO lifecycle.change_queue (source_id, customer, day, spend)
-                        SELECT %s, %I::text, d, sum(a)
-                        FROM (SELECT %I, %s AS d, %s AS a FROM lifecycle_new) AS n
-                        WHERE %I IS NOT NULL AND d IS NOT NULL GROUP BY 2, 3',
-                       source_id, customer, customer, TG_ARGV[2], TG_ARGV[3], customer);
+                        SELECT %s, c::text, d, sum(a)
+                        FROM (SELECT %I AS c, %s AS d, %s AS a FROM lifecycle_new) AS n
+                        WHERE c IS NOT NULL AND d IS NOT NULL GROUP BY c, d',
+                       s.id, s.customer_column, lifecycle._day_sql(s), lifecycle._amount_sql(s));
     ELSIF TG_OP = 'DELETE' THEN
         EXECUTE format('INSERT INTO lifecycle.change_queue (source_id, customer)
                         SELECT DISTINCT %s, %I::text FROM lifecycle_old WHERE %I IS NOT NULL',
-                       source_id, customer, customer);
+                       s.id, s.customer_column, s.customer_column);
     ELSE
         EXECUTE format('INSERT INTO lifecycle.change_queue (source_id, customer)
                         SELECT %s, c FROM (SELECT %I::text FROM lifecycle_new
                                            UNION SELECT %I::text FROM lifecycle_old) AS u (c)
                         WHERE c IS NOT NULL',
-                       source_id, customer, customer);
+                       s.id, s.customer_column, s.customer_column);
     END IF;
     RETURN NULL;
 END
@@ -229,18 +233,15 @@ BEGIN
     RETURNING * INTO s;
     EXECUTE format('CREATE TRIGGER lifecycle_capture_insert AFTER INSERT ON %s
                     REFERENCING NEW TABLE AS lifecycle_new FOR EACH STATEMENT
-                    EXECUTE FUNCTION lifecycle._capture(%L, %L, %L, %L)',
-                   source, s.id, customer_column, lifecycle._day_sql(s), lifecycle._amount_sql(s));
+                    EXECUTE FUNCTION lifecycle._capture()', source);
     EXECUTE format('CREATE TRIGGER lifecycle_capture_update AFTER UPDATE ON %s
                     REFERENCING OLD TABLE AS lifecycle_old NEW TABLE AS lifecycle_new
-                    FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._capture(%L, %L)',
-                   source, s.id, customer_column);
+                    FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._capture()', source);
     EXECUTE format('CREATE TRIGGER lifecycle_capture_delete AFTER DELETE ON %s
                     REFERENCING OLD TABLE AS lifecycle_old FOR EACH STATEMENT
-                    EXECUTE FUNCTION lifecycle._capture(%L, %L)', source, s.id, customer_column);
+                    EXECUTE FUNCTION lifecycle._capture()', source);
     EXECUTE format('CREATE TRIGGER lifecycle_capture_truncate AFTER TRUNCATE ON %s
-                    FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._capture(%L, %L)',
-                   source, s.id, customer_column);
+                    FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._capture()', source);
     IF NOT EXISTS (SELECT FROM pg_index i JOIN pg_attribute a
                        ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
                    WHERE i.indrelid = source AND a.attname = customer_column) THEN

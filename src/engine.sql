@@ -304,8 +304,8 @@ CREATE FUNCTION lifecycle._refresh_lock() RETURNS bigint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE RETURN 7810175542870287461;  -- any fixed key of our own
 
 -- Scratch tables of one refresh (per session, emptied at commit): the queue rows taken,
--- and per customer looked at its old row (old_*), whether it is recomputed from the source
--- (else its queued days are added to the old history) and its new history and stage.
+-- and per customer looked at its old row (known, old_*), whether it is recomputed from the
+-- source (else its queued days are added to the old history) and its new history.
 CREATE FUNCTION lifecycle._work_table() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -318,7 +318,7 @@ BEGIN
         customer text PRIMARY KEY, recompute boolean NOT NULL, known boolean NOT NULL,
         old_stage lifecycle.stage, old_last date, gone boolean NOT NULL DEFAULT false,
         first_purchase date, last_purchase date, purchases bigint, spend double precision,
-        next_order date, stage lifecycle.stage, next_change date)
+        next_order date)
         ON COMMIT DELETE ROWS;
 END
 $$;
@@ -431,10 +431,11 @@ BEGIN
 END
 $$;
 
--- Writes the histories in lifecycle_work: each customer's stage as of `as_of` and next
--- change, a transition for each stage that changed (cause `cause`, or when NULL 'purchase'
--- if the last purchase moved forward and 'correction' otherwise); customers with no order
--- left are removed. Returns the number of transitions.
+-- Writes the histories in lifecycle_work in one statement: each customer's stage as of
+-- `as_of` and next change, computed as its row is written; customers with no order left
+-- removed; and a transition for each stage that changed (cause `cause`, or when NULL
+-- 'purchase' if the last purchase moved forward and 'correction' otherwise), from the old
+-- stage kept in lifecycle_work. Returns the number of transitions.
 CREATE FUNCTION lifecycle._apply(s lifecycle.sources, as_of date, cause text) RETURNS bigint
 -- Index lookups, whatever the planner guesses of the scratch tables: the cost must follow
 -- the number of changed customers, not the size of the stage table.
@@ -443,49 +444,60 @@ SET enable_hashjoin = off SET enable_mergejoin = off AS $$
 DECLARE
     logged bigint;
 BEGIN
-    UPDATE pg_temp.lifecycle_work w
-    SET stage = CASE WHEN w.gone THEN 'prospect'
-                     WHEN w.purchases > 0
-                     THEN lifecycle.lifecycle_stage(w.first_purchase, w.last_purchase, w.purchases,
-                                                    as_of, s.policy)
-                     ELSE 'prospect' END,
-        next_change = CASE WHEN w.purchases > 0 THEN least(w.next_order,
-                          lifecycle.next_stage_change(w.first_purchase, w.last_purchase,
-                                                      w.purchases, as_of, s.policy))
-                      ELSE w.next_order END;
+    WITH fresh AS (
+        SELECT w.*, x.stage AS new_stage, x.next_change AS new_next_change,
+               lifecycle._rfm_of(w.first_purchase, w.last_purchase, w.purchases, w.spend, as_of,
+                                 s.rfm_breakpoints) AS rfm
+        FROM pg_temp.lifecycle_work w
+        CROSS JOIN LATERAL (
+            SELECT CASE WHEN w.purchases > 0
+                        THEN lifecycle.lifecycle_stage(w.first_purchase, w.last_purchase,
+                                                       w.purchases, as_of, s.policy)
+                        ELSE 'prospect' END AS stage,
+                   CASE WHEN w.purchases > 0
+                        THEN least(w.next_order,
+                                   lifecycle.next_stage_change(w.first_purchase, w.last_purchase,
+                                                               w.purchases, as_of, s.policy))
+                        ELSE w.next_order END AS next_change) AS x
+        WHERE NOT w.gone
+    ), changed AS (
+        UPDATE lifecycle.customer_stage c
+        SET first_purchase = f.first_purchase, last_purchase = f.last_purchase,
+            purchases = f.purchases, spend = f.spend, stage = f.new_stage,
+            stage_since = CASE WHEN c.stage = f.new_stage THEN c.stage_since ELSE as_of END,
+            next_change = f.new_next_change, next_order = f.next_order,
+            r = (f.rfm).r, f = (f.rfm).f, m = (f.rfm).m, segment = (f.rfm).segment,
+            updated_at = now()
+        FROM fresh f
+        WHERE f.known AND c.source_id = s.id AND c.customer = f.customer
+        RETURNING f.customer, f.old_stage, f.new_stage, f.old_last, f.last_purchase, f.purchases
+    ), added AS (
+        INSERT INTO lifecycle.customer_stage
+            (source_id, customer, first_purchase, last_purchase, purchases, spend, stage,
+             stage_since, next_change, next_order, r, f, m, segment)
+        SELECT s.id, f.customer, f.first_purchase, f.last_purchase, f.purchases, f.spend,
+               f.new_stage, as_of, f.new_next_change, f.next_order, (f.rfm).r, (f.rfm).f,
+               (f.rfm).m, (f.rfm).segment
+        FROM fresh f WHERE NOT f.known
+        RETURNING customer, NULL::lifecycle.stage, stage, NULL::date, last_purchase, purchases
+    ), removed AS (
+        DELETE FROM lifecycle.customer_stage c
+        USING pg_temp.lifecycle_work w
+        WHERE w.gone AND w.known AND c.source_id = s.id AND c.customer = w.customer
+        RETURNING c.customer, c.stage, 'prospect'::lifecycle.stage, c.last_purchase, NULL::date,
+                  0::bigint
+    ), written (customer, old_stage, new_stage, old_last, new_last, purchases) AS (
+        TABLE changed UNION ALL TABLE added UNION ALL TABLE removed
+    )
     INSERT INTO lifecycle.transitions (source_id, customer, from_stage, to_stage, effective, cause)
-    SELECT s.id, w.customer, coalesce(w.old_stage, 'prospect'), w.stage, as_of,
+    SELECT s.id, customer, coalesce(old_stage, 'prospect'), new_stage, as_of,
            coalesce(_apply.cause,
-                    CASE WHEN w.last_purchase > w.old_last
-                           OR (w.old_last IS NULL AND w.purchases > 0)
+                    CASE WHEN new_last > old_last OR (old_last IS NULL AND purchases > 0)
                          THEN 'purchase' ELSE 'correction' END)
-    FROM pg_temp.lifecycle_work w
-    WHERE coalesce(w.old_stage, 'prospect') <> w.stage
-    ORDER BY w.customer;
+    FROM written
+    WHERE coalesce(old_stage, 'prospect') <> new_stage
+    ORDER BY customer;
     GET DIAGNOSTICS logged = ROW_COUNT;
-    DELETE FROM lifecycle.customer_stage c
-    USING pg_temp.lifecycle_work w
-    WHERE c.source_id = s.id AND c.customer = w.customer AND w.gone AND w.known;
-    UPDATE lifecycle.customer_stage c
-    SET first_purchase = w.first_purchase, last_purchase = w.last_purchase,
-        purchases = w.purchases, spend = w.spend, stage = w.stage,
-        stage_since = CASE WHEN c.stage = w.stage THEN c.stage_since ELSE as_of END,
-        next_change = w.next_change, next_order = w.next_order,
-        r = (x.rfm).r, f = (x.rfm).f, m = (x.rfm).m, segment = (x.rfm).segment,
-        updated_at = now()
-    FROM pg_temp.lifecycle_work w
-    CROSS JOIN LATERAL (SELECT lifecycle._rfm_of(w.first_purchase, w.last_purchase, w.purchases,
-                                                 w.spend, as_of, s.rfm_breakpoints) AS rfm) AS x
-    WHERE w.known AND NOT w.gone AND c.source_id = s.id AND c.customer = w.customer;
-    INSERT INTO lifecycle.customer_stage
-        (source_id, customer, first_purchase, last_purchase, purchases, spend, stage,
-         stage_since, next_change, next_order, r, f, m, segment)
-    SELECT s.id, w.customer, w.first_purchase, w.last_purchase, w.purchases, w.spend, w.stage,
-           as_of, w.next_change, w.next_order, (x.rfm).r, (x.rfm).f, (x.rfm).m, (x.rfm).segment
-    FROM pg_temp.lifecycle_work w
-    CROSS JOIN LATERAL (SELECT lifecycle._rfm_of(w.first_purchase, w.last_purchase, w.purchases,
-                                                 w.spend, as_of, s.rfm_breakpoints) AS rfm) AS x
-    WHERE NOT w.known AND NOT w.gone;
     RETURN logged;
 END
 $$;

@@ -303,8 +303,8 @@ $$;
 CREATE FUNCTION lifecycle._refresh_lock() RETURNS bigint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE RETURN 7810175542870287461;  -- any fixed key of our own
 
--- Scratch tables of one refresh (per session, emptied at commit): the queue rows taken,
--- and per customer looked at its old row (known, old_*), whether it is recomputed from the
+-- The scratch table of one refresh (per session, emptied at commit): per customer looked
+-- at, its old row (known, old_*), whether it is recomputed from the
 -- source (else its queued days are added to the old history) and its new history.
 CREATE FUNCTION lifecycle._work_table() RETURNS void
 LANGUAGE plpgsql AS $$
@@ -312,8 +312,6 @@ BEGIN
     IF to_regclass('pg_temp.lifecycle_work') IS NOT NULL THEN
         RETURN;
     END IF;
-    CREATE TEMP TABLE lifecycle_claimed (customer text, day date, spend double precision)
-        ON COMMIT DELETE ROWS;
     CREATE TEMP TABLE lifecycle_work (
         customer text PRIMARY KEY, recompute boolean NOT NULL, known boolean NOT NULL,
         old_stage lifecycle.stage, old_last date, gone boolean NOT NULL DEFAULT false,
@@ -373,7 +371,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 SET enable_hashjoin = on SET enable_mergejoin = on AS $$
 BEGIN
     PERFORM lifecycle._work_table();
-    TRUNCATE pg_temp.lifecycle_claimed, pg_temp.lifecycle_work;
+    TRUNCATE pg_temp.lifecycle_work;
     INSERT INTO pg_temp.lifecycle_work (customer, recompute, known, old_stage, old_last)
     SELECT customer, true, true, stage, last_purchase
     FROM lifecycle.customer_stage WHERE source_id = s.id;
@@ -392,34 +390,38 @@ RETURNS void
 -- the number of changed customers, not the size of the stage table.
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 SET enable_hashjoin = off SET enable_mergejoin = off AS $$
+DECLARE
+    truncated boolean;
 BEGIN
     PERFORM lifecycle._work_table();
-    TRUNCATE pg_temp.lifecycle_claimed, pg_temp.lifecycle_work;
+    TRUNCATE pg_temp.lifecycle_work;
     WITH taken AS (
         DELETE FROM lifecycle.change_queue q
         WHERE q.id IN (SELECT id FROM lifecycle.change_queue
                        WHERE source_id = s.id ORDER BY id LIMIT budget)
-        RETURNING q.customer, q.day, q.spend)
-    INSERT INTO pg_temp.lifecycle_claimed SELECT * FROM taken;
-    IF EXISTS (SELECT FROM pg_temp.lifecycle_claimed WHERE customer IS NULL) THEN
+        RETURNING q.customer, q.day, q.spend
+    ), gathered AS (
+        INSERT INTO pg_temp.lifecycle_work (customer, recompute, known, old_stage, old_last,
+                                            first_purchase, last_purchase, purchases, spend)
+        SELECT q.customer,
+               coalesce(bool_or(q.day IS NULL OR q.day > as_of OR c.next_order IS NOT NULL
+                                OR (q.day > c.first_purchase AND q.day < c.last_purchase)), false),
+               c.customer IS NOT NULL, c.stage, c.last_purchase,
+               least(c.first_purchase, min(q.day)), greatest(c.last_purchase, max(q.day)),
+               coalesce(c.purchases, 0) + count(DISTINCT q.day) FILTER (
+                   WHERE c.customer IS NULL OR q.day < c.first_purchase OR q.day > c.last_purchase),
+               CASE WHEN c.spend IS NULL AND sum(q.spend) IS NULL THEN NULL
+                    ELSE coalesce(c.spend, 0) + coalesce(sum(q.spend), 0) END
+        FROM taken q
+        LEFT JOIN lifecycle.customer_stage c ON c.source_id = s.id AND c.customer = q.customer
+        WHERE q.customer IS NOT NULL
+        GROUP BY q.customer, c.customer, c.stage, c.first_purchase, c.last_purchase, c.purchases,
+                 c.spend, c.next_order)
+    SELECT coalesce(bool_or(customer IS NULL), false) INTO truncated FROM taken;
+    IF truncated THEN
         PERFORM lifecycle._gather_all(s, as_of);
         RETURN;
     END IF;
-    INSERT INTO pg_temp.lifecycle_work (customer, recompute, known, old_stage, old_last,
-                                        first_purchase, last_purchase, purchases, spend)
-    SELECT q.customer,
-           coalesce(bool_or(q.day IS NULL OR q.day > as_of OR c.next_order IS NOT NULL
-                            OR (q.day > c.first_purchase AND q.day < c.last_purchase)), false),
-           c.customer IS NOT NULL, c.stage, c.last_purchase,
-           least(c.first_purchase, min(q.day)), greatest(c.last_purchase, max(q.day)),
-           coalesce(c.purchases, 0) + count(DISTINCT q.day) FILTER (
-               WHERE c.customer IS NULL OR q.day < c.first_purchase OR q.day > c.last_purchase),
-           CASE WHEN c.spend IS NULL AND sum(q.spend) IS NULL THEN NULL
-                ELSE coalesce(c.spend, 0) + coalesce(sum(q.spend), 0) END
-    FROM pg_temp.lifecycle_claimed q
-    LEFT JOIN lifecycle.customer_stage c ON c.source_id = s.id AND c.customer = q.customer
-    GROUP BY q.customer, c.customer, c.stage, c.first_purchase, c.last_purchase, c.purchases,
-             c.spend, c.next_order;
     -- Customers whose order dated in the future has come due.
     INSERT INTO pg_temp.lifecycle_work (customer, recompute, known, old_stage, old_last)
     SELECT customer, true, true, stage, last_purchase FROM lifecycle.customer_stage

@@ -392,6 +392,16 @@ CREATE TABLE churn_flags (flag integer);
 INSERT INTO churn_flags SELECT g FROM generate_series(-2, 17) AS g;
 INSERT INTO churn_flags VALUES (NULL), (2147483647), (-2147483648), (1), (3), (5), (8), (9);
 
+-- A tracked source for the deterministic loop's stage-engine calls (edge dates, NULLs,
+-- infinities, refreshes at odd dates); readable by the fuzzer through lifecycle's tables.
+CREATE TABLE engine_orders (customer_id integer, ordered_at timestamptz, amount float8);
+CREATE INDEX ON engine_orders (customer_id);
+INSERT INTO engine_orders
+SELECT g % 50, TIMESTAMPTZ '2020-01-01 00:00:00+00' + g * interval '3 days', g FROM generate_series(1, 300) g;
+SET lifecycle.as_of = '2022-06-01';
+SELECT lifecycle.track('engine_orders', 'customer_id', 'ordered_at', 'amount');
+RESET lifecycle.as_of;
+
 -- A bigger table for the deterministic loop (parallel query, hash spills); not granted
 -- to the fuzzer (sqlsmith's 1s statements would only time out on it).
 CREATE TABLE orders_big AS
@@ -679,7 +689,7 @@ BEGIN
     errors := 0;
     PERFORM setseed(((seed::bigint * 7919) % 1000003) / 1000003.0);
     FOR i IN 1 .. iterations LOOP
-        c := floor(random() * 30)::int;
+        c := floor(random() * 33)::int;
         calls := calls + 1;
         BEGIN
             CASE c
@@ -808,6 +818,25 @@ BEGIN
                 PERFORM lifecycle.churn_status(o.order_date, DATE '2020-01-01', DATE '2021-01-01',
                                                fuzz_internal.rpolicy())
                 FROM orders o WHERE o.customer_id = floor(random() * 520)::int;
+            WHEN 30 THEN
+                PERFORM lifecycle.next_stage_change(fuzz_internal.rdate(), fuzz_internal.rdate(),
+                    fuzz_internal.rbig(), fuzz_internal.rdate(), fuzz_internal.rpolicy());
+            WHEN 31 THEN  -- the stage engine: odd orders, corrections, then a refresh
+                INSERT INTO engine_orders
+                SELECT floor(random() * 60)::int, fuzz_internal.rtz(), fuzz_internal.rf8()
+                FROM generate_series(1, floor(random() * 5)::int);
+                IF fuzz_internal.chance(0.3) THEN
+                    DELETE FROM engine_orders WHERE customer_id = floor(random() * 60)::int;
+                END IF;
+                IF fuzz_internal.chance(0.2) THEN
+                    UPDATE engine_orders SET ordered_at = fuzz_internal.rtz()
+                    WHERE customer_id = floor(random() * 60)::int;
+                END IF;
+                PERFORM lifecycle.refresh(1 + floor(random() * 40)::int);
+            WHEN 32 THEN  -- time moves, to any date the setting accepts
+                PERFORM set_config('lifecycle.as_of', coalesce(fuzz_internal.rdate()::text, ''), false);
+                PERFORM lifecycle.refresh(1 + floor(random() * 40)::int);
+                PERFORM set_config('lifecycle.as_of', '', false);
             ELSE
                 PERFORM * FROM lifecycle.rfm_segments_check();
             END CASE;

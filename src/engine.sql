@@ -60,7 +60,7 @@ COMMENT ON TABLE lifecycle.sources IS 'Orders tables tracked by the stage engine
 CREATE TABLE lifecycle.change_queue (
     id        bigserial PRIMARY KEY,
     source_id integer NOT NULL,
-    customer  text,
+    customer  text COLLATE "C",
     day       date,
     spend     double precision,
     queued_at timestamptz NOT NULL DEFAULT now()
@@ -73,7 +73,7 @@ CREATE INDEX ON lifecycle.change_queue (source_id, customer);
 
 CREATE TABLE lifecycle.customer_stage (
     source_id      integer NOT NULL,
-    customer       text NOT NULL,
+    customer       text COLLATE "C" NOT NULL,  -- ids compare as bytes: fast, any locale
     first_purchase date,             -- NULL while all the customer's orders are in the future
     last_purchase  date,
     purchases      bigint NOT NULL,  -- distinct purchase days up to the engine's date
@@ -99,7 +99,7 @@ COMMENT ON TABLE lifecycle.customer_stage IS
 CREATE TABLE lifecycle.transitions (
     id         bigserial PRIMARY KEY,
     source_id  integer NOT NULL,
-    customer   text NOT NULL,
+    customer   text COLLATE "C" NOT NULL,
     from_stage lifecycle.stage NOT NULL,
     to_stage   lifecycle.stage NOT NULL,
     effective  date NOT NULL,        -- the day the stage changed
@@ -313,7 +313,7 @@ BEGIN
         RETURN;
     END IF;
     CREATE TEMP TABLE lifecycle_work (
-        customer text PRIMARY KEY, recompute boolean NOT NULL, known boolean NOT NULL,
+        customer text COLLATE "C" PRIMARY KEY, recompute boolean NOT NULL, known boolean NOT NULL,
         old_stage lifecycle.stage, old_last date, gone boolean NOT NULL DEFAULT false,
         first_purchase date, last_purchase date, purchases bigint, spend double precision,
         next_order date)

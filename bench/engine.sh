@@ -52,12 +52,14 @@ SELECT 1 + floor(random() * $n)::bigint, date '2024-01-01' + floor(random() * 73
 FROM generate_series(1, 10 * $n);
 CREATE INDEX ON orders (customer_id);
 VACUUM ANALYZE orders;
+-- What customer_stage holds: history, stage, next change, RFM scores and segment.
 CREATE MATERIALIZED VIEW stage_mv AS
-SELECT customer_id, min(ordered_at) AS first_purchase, max(ordered_at) AS last_purchase,
-       count(DISTINCT ordered_at) AS purchases, sum(amount) AS spend,
-       lifecycle.lifecycle_stage(min(ordered_at), max(ordered_at), count(DISTINCT ordered_at),
-                                 date '$AS_OF', 'default') AS stage
-FROM orders GROUP BY customer_id;
+SELECT h.*, lifecycle.lifecycle_stage(first_purchase, last_purchase, purchases, date '$AS_OF') AS stage,
+       lifecycle.next_stage_change(first_purchase, last_purchase, purchases, date '$AS_OF') AS next_change,
+       lifecycle.rfm_score((date '$AS_OF' - last_purchase)::float8, purchases::float8, spend::float8) OVER () AS rfm
+FROM (SELECT customer_id, min(ordered_at) AS first_purchase, max(ordered_at) AS last_purchase,
+             count(DISTINCT ordered_at) AS purchases, sum(amount) AS spend
+      FROM orders GROUP BY customer_id) h;
 SQL
     local t
     t=$(ms "$db" "SELECT lifecycle.track('orders', 'customer_id', 'ordered_at', 'amount')")

@@ -1,0 +1,197 @@
+// The refresh worker of one database. Each tick is one transaction running
+// lifecycle._worker_tick(lifecycle.batch_size), the same code path as
+// lifecycle.refresh(). An ERROR in a tick is logged, rolled back (so nothing of it is
+// kept and nothing queued is lost), counted through lifecycle._worker_failed(), and the
+// tick is retried after a pause that doubles up to a minute. SIGHUP rereads the
+// settings; SIGTERM ends the worker at once (die). Plain C-style code: PostgreSQL may
+// longjmp out of any call, so no C++ object with a destructor lives in these frames.
+#include "worker/refresh_worker.hpp"
+
+#include "worker/settings.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+PGDLLEXPORT void lifecycle_refresh_worker_main(Datum);
+}
+
+namespace lifecycle::worker {
+
+namespace {
+
+constexpr long kMaxPauseMs = 60 * 1000;
+const char* const kTickQuery = "SELECT lifecycle._worker_tick($1)";
+
+enum class Tick { done, more, not_installed, failed };
+
+// Runs `query` (with one int4 argument, or none) in a transaction of its own and returns
+// the boolean in its first column (false when there is none). Errors propagate.
+bool run_in_transaction(const char* query, bool with_argument, int argument) {
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    SPI_connect();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    pgstat_report_activity(STATE_RUNNING, query);
+    Oid type = INT4OID;
+    Datum value = Int32GetDatum(argument);
+    int rc = SPI_execute_with_args(query, with_argument ? 1 : 0, &type, &value, nullptr, false, 1);
+    if (rc != SPI_OK_SELECT) elog(ERROR, "lifecycle worker: %s failed: %d", query, rc);
+    bool result = false;
+    if (SPI_processed > 0) {
+        bool isnull;
+        Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+        result = !isnull && DatumGetBool(d);
+    }
+    SPI_finish();
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+    pgstat_report_stat(false);
+    pgstat_report_activity(STATE_IDLE, nullptr);
+    return result;
+}
+
+// Records a failed tick through lifecycle._worker_failed(message); a failure here is
+// only logged.
+void record_failure(const char* message) {
+    MemoryContext caller = CurrentMemoryContext;
+    PG_TRY();
+    {
+        SetCurrentStatementStartTimestamp();
+        StartTransactionCommand();
+        SPI_connect();
+        PushActiveSnapshot(GetTransactionSnapshot());
+        Oid type = TEXTOID;
+        Datum value = CStringGetTextDatum(message);
+        SPI_execute_with_args("SELECT lifecycle._worker_failed($1)", 1, &type, &value, nullptr,
+                              false, 1);
+        SPI_finish();
+        PopActiveSnapshot();
+        CommitTransactionCommand();
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(caller);
+        HOLD_INTERRUPTS();
+        EmitErrorReport();
+        AbortOutOfAnyTransaction();
+        FlushErrorState();
+        RESUME_INTERRUPTS();
+    }
+    PG_END_TRY();
+}
+
+// One tick. The extension may not be installed (yet) in the database, or be an older
+// version without the engine: then there is nothing to do.
+Tick tick(char* error, size_t error_size) {
+    MemoryContext caller = CurrentMemoryContext;
+    volatile Tick outcome = Tick::done;
+    PG_TRY();
+    {
+        if (!run_in_transaction(
+                "SELECT EXISTS (SELECT FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+                " WHERE n.nspname = 'lifecycle' AND p.proname = '_worker_tick')",
+                false, 0))
+            outcome = Tick::not_installed;
+        else
+            outcome = run_in_transaction(kTickQuery, true, batch_size) ? Tick::more : Tick::done;
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(caller);
+        HOLD_INTERRUPTS();
+        ErrorData* data = CopyErrorData();
+        strlcpy(error, data->message != nullptr ? data->message : "unknown error", error_size);
+        FreeErrorData(data);
+        EmitErrorReport();
+        AbortOutOfAnyTransaction();
+        FlushErrorState();
+        pgstat_report_activity(STATE_IDLE, nullptr);
+        RESUME_INTERRUPTS();
+        outcome = Tick::failed;
+    }
+    PG_END_TRY();
+    return outcome;
+}
+
+void wait_ms(long ms) {
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, ms,
+                    PG_WAIT_EXTENSION);
+    ResetLatch(MyLatch);
+    CHECK_FOR_INTERRUPTS();
+}
+
+}  // namespace
+
+void describe_refresh_worker(BackgroundWorker* worker, const char* database) {
+    worker->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
+    worker->bgw_restart_time = BGW_NEVER_RESTART;  // the launcher restarts it
+    strlcpy(worker->bgw_library_name, "lifecycle", BGW_MAXLEN);
+    strlcpy(worker->bgw_function_name, "lifecycle_refresh_worker_main", BGW_MAXLEN);
+    snprintf(worker->bgw_name, BGW_MAXLEN, "lifecycle worker for %s", database);
+    strlcpy(worker->bgw_type, "lifecycle worker", BGW_MAXLEN);
+    strlcpy(worker->bgw_extra, database, BGW_EXTRALEN);
+}
+
+}  // namespace lifecycle::worker
+
+void lifecycle_refresh_worker_main(Datum) {
+    using namespace lifecycle::worker;
+    char database[NAMEDATALEN];
+    strlcpy(database, MyBgworkerEntry->bgw_extra, NAMEDATALEN);
+    pqsignal(SIGHUP, SignalHandlerForConfigReload);
+    pqsignal(SIGTERM, die);
+    BackgroundWorkerUnblockSignals();
+    BackgroundWorkerInitializeConnection(database, role != nullptr && role[0] != '\0' ? role : nullptr,
+                                         0);
+    pgstat_report_appname("lifecycle worker");
+    ereport(LOG, (errmsg("lifecycle worker started for database \"%s\"", database)));
+    int failures = 0;
+    bool reported_missing = false;
+    char error[1024];
+    for (;;) {
+        if (ConfigReloadPending) {
+            ConfigReloadPending = false;
+            ProcessConfigFile(PGC_SIGHUP);
+        }
+        switch (tick(error, sizeof error)) {
+            case Tick::more:
+                failures = 0;
+                CHECK_FOR_INTERRUPTS();
+                continue;
+            case Tick::done:
+                failures = 0;
+                reported_missing = false;
+                wait_ms(refresh_interval);
+                break;
+            case Tick::not_installed:
+                if (!reported_missing)
+                    ereport(LOG, (errmsg("lifecycle worker: extension lifecycle 0.2.0 or later is not "
+                                         "installed in database \"%s\"; waiting for it",
+                                         database)));
+                reported_missing = true;
+                wait_ms(refresh_interval > 10000 ? refresh_interval : 10000);
+                break;
+            case Tick::failed: {
+                record_failure(error);
+                const int doublings = failures < 16 ? failures : 16;
+                long pause = static_cast<long>(refresh_interval) << doublings;
+                if (pause > kMaxPauseMs) pause = kMaxPauseMs;
+                ++failures;
+                ereport(LOG, (errmsg("lifecycle worker: tick failed (%d in a row); retrying in %ld ms",
+                                     failures, pause)));
+                wait_ms(pause);
+                break;
+            }
+        }
+    }
+}

@@ -15,7 +15,11 @@ install_extension
 
 dir=$(mktemp -d /tmp/lifecycle-demo.XXXXXX)
 trap 'cluster_stop "$dir"; rm -rf "$dir"' EXIT
-cluster_start "$dir" "${DEMO_PORT:-54329}"
+# The worker keeps the stage table of database postgres fresh every half second; the
+# engine's date is the day the data ends, so the sample's customers are judged as then.
+cluster_start "$dir" "${DEMO_PORT:-54329}" "shared_preload_libraries = 'lifecycle'" \
+    "lifecycle.databases = 'postgres'" "lifecycle.refresh_interval = '500ms'" \
+    "lifecycle.as_of = '$AS_OF'"
 echo "Started a throwaway PostgreSQL in $dir"
 
 psql() { command psql -X -q -v ON_ERROR_STOP=1 -d postgres "$@"; }
@@ -75,6 +79,37 @@ SELECT coalesce(b.stage, 'prospect') AS "from", n.stage AS "to", count(*) AS cus
 FROM now n LEFT JOIN before b USING (customer_id)
 WHERE b.stage IS DISTINCT FROM n.stage
 GROUP BY 1, 2, 4 ORDER BY 3 DESC;
+
+\echo
+\echo 'The stage engine: lifecycle.track() follows cdnow_orders; the background worker keeps'
+\echo 'lifecycle.customer_stage fresh from now on. Stage counts as of' :as_of ':'
+SELECT lifecycle.track('cdnow_orders', 'customer_id', 'order_date', 'amount') AS source_id \gset
+SELECT stage, customers, percent FROM lifecycle.stage_counts ORDER BY stage;
+
+\echo
+\echo 'Live: this session LISTENs on channel lifecycle. Two lapsed customers buy again and a new one'
+\echo 'buys for the first time (INSERT INTO cdnow_orders); the worker notices within half a second:'
+LISTEN lifecycle;
+INSERT INTO cdnow_orders (customer_id, master_id, order_date, cds, amount)
+SELECT customer::int, 0, :'as_of', 1, 15.99 FROM lifecycle.customer_stage
+WHERE stage = 'lapsed' ORDER BY customer::int LIMIT 2;
+INSERT INTO cdnow_orders (customer_id, master_id, order_date, cds, amount) VALUES (90001, 0, :'as_of', 2, 29.98);
+SELECT pg_sleep(2);
+UNLISTEN lifecycle;
+
+\echo
+\echo 'Time passes: a month later (ALTER SYSTEM SET lifecycle.as_of; the worker reloads it), every'
+\echo 'customer whose stage changed with time is logged step by step, each step on its own day:'
+ALTER SYSTEM SET lifecycle.as_of = '1998-07-31';
+SELECT pg_reload_conf();
+SELECT pg_sleep(3);
+SELECT from_stage, to_stage, count(*) AS customers, min(effective) AS first_day, max(effective) AS last_day
+FROM lifecycle.transitions WHERE cause = 'time' GROUP BY 1, 2 ORDER BY 3 DESC;
+SELECT stage, customers, percent FROM lifecycle.stage_counts ORDER BY stage;
+
+\echo
+\echo 'The worker (lifecycle.worker_status):'
+SELECT database, running, ticks, errors, last_tick_ms, queued, due FROM lifecycle.worker_status;
 SQL
 echo
 echo "Done. (The cluster in $dir is stopped and removed.)"

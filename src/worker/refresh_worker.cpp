@@ -179,7 +179,7 @@ void lifecycle_refresh_worker_main(Datum) {
                                          "installed in database \"%s\"; waiting for it",
                                          database)));
                 reported_missing = true;
-                wait_ms(refresh_interval > 10000 ? refresh_interval : 10000);
+                wait_ms(refresh_interval);
                 break;
             case Tick::failed: {
                 record_failure(error);

@@ -3,7 +3,9 @@
 #   1. unit      GoogleTest tests of the C++ core (CMake + CTest)
 #   2. regress   pg_regress against a temporary instance (make installcheck)
 #   3. dump_restore  pg_dump/pg_restore keeps what the user changed (test/dump_restore.sh)
-#   4. sqlsmith  random SQL against the extension for SQLSMITH_SECONDS; fails on a crash
+#   4. integration   the stage engine with the background worker, through libpq
+#                    (test/integration.sh: LISTEN, failures, kills, crash restarts)
+#   5. sqlsmith  random SQL against the extension for SQLSMITH_SECONDS; fails on a crash
 # Installs missing Debian packages first (scripts/deps.sh). Safe to run as root.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -60,6 +62,12 @@ fi
 
 echo "== dump_restore: pg_dump keeps the user's policies and segment rules"
 if test/dump_restore.sh; then count dump_restore 1 0; else count dump_restore 0 1; fi
+
+echo "== integration: the engine and the worker against a live server"
+test/integration.sh >build/integration.log 2>&1
+cat build/integration.log
+it_line=$(sed -n 's/^integration: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' build/integration.log | tail -n 1)
+if [ -n "$it_line" ]; then count integration $it_line; else count integration 0 1; fi
 
 echo "== sqlsmith: ${SQLSMITH_SECONDS}s of random SQL, failing on any backend crash"
 if test/sqlsmith.sh "$SQLSMITH_SECONDS"; then count sqlsmith 1 0; else count sqlsmith 0 1; fi

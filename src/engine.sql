@@ -251,7 +251,7 @@ BEGIN
     END IF;
     PERFORM lifecycle._gather_all(s, s.tracked_on);
     PERFORM lifecycle._apply(s, s.tracked_on, 'initial');
-    PERFORM lifecycle._rescore_rfm(s.id, s.tracked_on);
+    PERFORM lifecycle._rescore(s.id, s.tracked_on);
     RETURN s.id;
 END
 $$;
@@ -445,11 +445,16 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 SET enable_hashjoin = off SET enable_mergejoin = off AS $$
 DECLARE
     logged bigint;
+    model lifecycle.models := (SELECT k FROM lifecycle.models k WHERE is_current);
 BEGIN
     WITH fresh AS (
         SELECT w.*, x.stage AS new_stage, x.next_change AS new_next_change,
                lifecycle._rfm_of(w.first_purchase, w.last_purchase, w.purchases, w.spend, as_of,
-                                 s.rfm_breakpoints) AS rfm
+                                 s.rfm_breakpoints) AS rfm,
+               lifecycle._churn_risk(model, w.first_purchase, w.last_purchase, w.purchases, as_of)
+                   AS churn_risk,
+               lifecycle._expected_value(model, w.first_purchase, w.last_purchase, w.purchases,
+                                         w.spend, as_of) AS expected_value
         FROM pg_temp.lifecycle_work w
         CROSS JOIN LATERAL (
             SELECT CASE WHEN w.purchases > 0
@@ -469,17 +474,17 @@ BEGIN
             stage_since = CASE WHEN c.stage = f.new_stage THEN c.stage_since ELSE as_of END,
             next_change = f.new_next_change, next_order = f.next_order,
             r = (f.rfm).r, f = (f.rfm).f, m = (f.rfm).m, segment = (f.rfm).segment,
-            updated_at = now()
+            churn_risk = f.churn_risk, expected_value = f.expected_value, updated_at = now()
         FROM fresh f
         WHERE f.known AND c.source_id = s.id AND c.customer = f.customer
         RETURNING f.customer, f.old_stage, f.new_stage, f.old_last, f.last_purchase, f.purchases
     ), added AS (
         INSERT INTO lifecycle.customer_stage
             (source_id, customer, first_purchase, last_purchase, purchases, spend, stage,
-             stage_since, next_change, next_order, r, f, m, segment)
+             stage_since, next_change, next_order, r, f, m, segment, churn_risk, expected_value)
         SELECT s.id, f.customer, f.first_purchase, f.last_purchase, f.purchases, f.spend,
                f.new_stage, as_of, f.new_next_change, f.next_order, (f.rfm).r, (f.rfm).f,
-               (f.rfm).m, (f.rfm).segment
+               (f.rfm).m, (f.rfm).segment, f.churn_risk, f.expected_value
         FROM fresh f WHERE NOT f.known
         RETURNING customer, NULL::lifecycle.stage, stage, NULL::date, last_purchase, purchases
     ), removed AS (
@@ -563,24 +568,33 @@ BEGIN
 END
 $$;
 
--- RFM breakpoints of source `id` from all its customers, and every customer rescored.
-CREATE FUNCTION lifecycle._rescore_rfm(id integer, as_of date) RETURNS bigint
+-- The scores that drift with time for everyone, recomputed over all the customers of
+-- source `id` every lifecycle.rfm_interval (and after a new current model): RFM
+-- breakpoints and scores, churn risk and expected value. Returns the rows changed.
+CREATE FUNCTION lifecycle._rescore(id integer, as_of date) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     bp lifecycle.rfm_breakpoints;
+    model lifecycle.models := (SELECT k FROM lifecycle.models k WHERE is_current);
     n bigint;
 BEGIN
     bp := (SELECT lifecycle.rfm_breakpoints((as_of - last_purchase)::float8, purchases::float8,
                                             coalesce(spend, 0))
            FROM lifecycle.customer_stage WHERE source_id = id AND purchases > 0);
-    UPDATE lifecycle.sources SET rfm_breakpoints = bp, rfm_scored_at = now() WHERE sources.id = _rescore_rfm.id;
+    UPDATE lifecycle.sources SET rfm_breakpoints = bp, rfm_scored_at = now() WHERE sources.id = _rescore.id;
     UPDATE lifecycle.customer_stage c
-    SET r = (x.rfm).r, f = (x.rfm).f, m = (x.rfm).m, segment = (x.rfm).segment
-    FROM (SELECT customer, lifecycle._rfm_of(first_purchase, last_purchase, purchases, spend,
-                                             as_of, bp) AS rfm
+    SET r = (x.rfm).r, f = (x.rfm).f, m = (x.rfm).m, segment = (x.rfm).segment,
+        churn_risk = x.churn_risk, expected_value = x.expected_value
+    FROM (SELECT customer,
+                 lifecycle._rfm_of(first_purchase, last_purchase, purchases, spend, as_of, bp) AS rfm,
+                 lifecycle._churn_risk(model, first_purchase, last_purchase, purchases, as_of) AS churn_risk,
+                 lifecycle._expected_value(model, first_purchase, last_purchase, purchases, spend, as_of)
+                     AS expected_value
           FROM lifecycle.customer_stage WHERE source_id = id AND purchases > 0) AS x
     WHERE c.source_id = id AND c.customer = x.customer
-      AND (c.r, c.f, c.m, c.segment) IS DISTINCT FROM ((x.rfm).r, (x.rfm).f, (x.rfm).m, (x.rfm).segment);
+      AND (c.r, c.f, c.m, c.segment, c.churn_risk, c.expected_value)
+          IS DISTINCT FROM ((x.rfm).r, (x.rfm).f, (x.rfm).m, (x.rfm).segment, x.churn_risk,
+                            x.expected_value);
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END
@@ -633,7 +647,7 @@ CREATE TYPE lifecycle.refresh_result AS (
     recomputed    bigint,           -- of those, customers recomputed from the source
     transitions   bigint,           -- rows added to the transitions log
     notifications integer,          -- NOTIFYs sent
-    rfm_rescored  bigint,           -- customers whose RFM scores changed in a rescoring
+    rfm_rescored  bigint,           -- customers whose RFM or model scores changed in a rescoring
     more          boolean,          -- work was left for the next call
     elapsed_ms    double precision
 );
@@ -681,7 +695,7 @@ BEGIN
         END IF;
         IF s.rfm_scored_at IS NULL OR s.rfm_scored_at
                < now() - current_setting('lifecycle.rfm_interval')::interval THEN
-            r.rfm_rescored := r.rfm_rescored + lifecycle._rescore_rfm(s.id, as_of);
+            r.rfm_rescored := r.rfm_rescored + lifecycle._rescore(s.id, as_of);
         END IF;
         r.more := r.more
             OR EXISTS (SELECT FROM lifecycle.change_queue WHERE source_id = s.id)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # pg_dump keeps what the user changed: a database with lifecycle, a user's own policy, an
-# edited preset and replaced RFM segment rules is dumped and restored into a new
+# edited preset, replaced RFM segment rules, a tracked source and a fitted model is dumped and restored into a new
 # database, and the restored tables equal the originals (and CREATE EXTENSION's rows
 # are not doubled). Starts its own throwaway cluster. Exit 0 when they are equal.
 set -euo pipefail
@@ -29,6 +29,8 @@ SELECT lifecycle.track('orders', 'customer_id', 'ordered_at', 'amount', 'weekly_
 SET lifecycle.as_of = '2024-04-01';
 SELECT lifecycle.refresh();
 INSERT INTO orders VALUES (99, '2024-04-01', 5);
+-- A fitted model, the current one.
+SELECT lifecycle.fit_model('spring', 'orders', 'customer_id', 'ordered_at', 'amount', '2024-03-01', 'day');
 SQL
 as_server_user pg_dump -h "$dir" -p "$PGPORT" -U postgres -Fc -f "$dir/original.dump" original
 as_server_user pg_restore -h "$dir" -p "$PGPORT" -U postgres --exit-on-error -d restored "$dir/original.dump"
@@ -41,7 +43,9 @@ snapshot() {
               -c "SELECT source, customer_column, time_column, policy, tracked_on FROM lifecycle.sources" \
               -c "SELECT * FROM lifecycle.customer_stage ORDER BY customer" \
               -c "SELECT * FROM lifecycle.transitions ORDER BY id" \
-              -c "SELECT source_id, customer FROM lifecycle.change_queue ORDER BY id"
+              -c "SELECT source_id, customer FROM lifecycle.change_queue ORDER BY id" \
+              -c "SELECT name, source, calibration_end, unit, customers, bgnbd, gamma_gamma, is_current
+                  FROM lifecycle.models"
 }
 snapshot original >"$dir/original.txt"
 snapshot restored >"$dir/restored.txt"

@@ -256,5 +256,6 @@ SELECT sum(customers) = (SELECT count(*) FROM lifecycle.customer_stage WHERE seg
 SELECT stage_differences('daily_orders', 'churn_test') AS differences;
 -- Without the worker, worker_status says so.
 SELECT database = current_database() AS here, running, ticks FROM lifecycle.worker_status;
+SELECT lifecycle.untrack('daily_orders');
 RESET lifecycle.as_of;
 RESET TimeZone;

@@ -155,6 +155,19 @@ SELECT stage, round(avg(churn_risk)::numeric, 3) AS mean_churn_risk
 FROM lifecycle.customer_stage
 WHERE source_id = (SELECT id FROM lifecycle.sources WHERE source = 'cdnow_orders'::regclass)
 GROUP BY stage ORDER BY stage;
+-- The engine refits the current model on its source when it is older than
+-- lifecycle.refit_interval, up to the engine's date.
+ALTER SYSTEM SET lifecycle.refit_interval = '1s';
+SELECT pg_reload_conf();
+SELECT pg_sleep(1.2);
+SET lifecycle.as_of = '1998-06-30';
+SELECT fitted_at AS fitted_before FROM lifecycle.models WHERE name = 'cdnow' \gset
+SELECT (lifecycle.refresh()).sources;
+SELECT name, calibration_end, fitted_at > :'fitted_before' AS refitted, customers, is_current,
+       round((bgnbd).r::numeric, 3) AS r
+FROM lifecycle.models;
+ALTER SYSTEM RESET lifecycle.refit_interval;
+SELECT pg_reload_conf();
 SELECT lifecycle.untrack('cdnow_orders');
 RESET lifecycle.as_of;
 DROP TABLE cdnow_published, cdnow_summary, cdnow_fit, cdnow_summary_x40, fit_parallel, fit_serial, auc_check;

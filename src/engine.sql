@@ -517,7 +517,7 @@ CREATE FUNCTION lifecycle._rfm_of(first date, last date, purchases bigint,
 RETURNS lifecycle.rfm
 LANGUAGE sql STABLE PARALLEL SAFE
 RETURN CASE WHEN purchases > 0 AND breakpoints IS NOT NULL
-            THEN lifecycle.rfm_score((as_of - last)::float8, purchases::float8,
+            THEN lifecycle.rfm_score(greatest(as_of - last, 0)::float8, purchases::float8,
                                      coalesce(spend, 0), breakpoints) END;
 
 -- Moves customers whose next_change has come through their stages, one step at a time,
@@ -578,7 +578,8 @@ DECLARE
     model lifecycle.models := (SELECT k FROM lifecycle.models k WHERE is_current);
     n bigint;
 BEGIN
-    bp := (SELECT lifecycle.rfm_breakpoints((as_of - last_purchase)::float8, purchases::float8,
+    -- (recency never below 0: a purchase after as_of only if someone set lifecycle.as_of back)
+    bp := (SELECT lifecycle.rfm_breakpoints(greatest(as_of - last_purchase, 0)::float8, purchases::float8,
                                             coalesce(spend, 0))
            FROM lifecycle.customer_stage WHERE source_id = id AND purchases > 0);
     UPDATE lifecycle.sources SET rfm_breakpoints = bp, rfm_scored_at = now() WHERE sources.id = _rescore.id;
@@ -702,6 +703,7 @@ BEGIN
             OR EXISTS (SELECT FROM lifecycle.customer_stage
                        WHERE source_id = s.id AND next_change <= as_of);
     END LOOP;
+    PERFORM lifecycle._refit_if_due();
     r.notifications := lifecycle._announce(last_id);
     r.elapsed_ms := extract(epoch FROM clock_timestamp() - started) * 1000;
     RETURN r;

@@ -156,6 +156,9 @@ CREATE TABLE lifecycle.models (
     name            text PRIMARY KEY,
     fitted_at       timestamptz NOT NULL DEFAULT now(),
     source          text NOT NULL,
+    customer_column name NOT NULL,
+    time_column     name NOT NULL,
+    amount_column   name NOT NULL,
     calibration_end date NOT NULL,
     unit            text NOT NULL CHECK (unit IN ('day', 'week')),
     customers       bigint NOT NULL,
@@ -191,12 +194,15 @@ BEGIN
         -- the stage engine rescores every customer at its next refresh
         UPDATE lifecycle.sources SET rfm_scored_at = NULL;
     END IF;
-    INSERT INTO lifecycle.models AS k (name, source, calibration_end, unit, customers, bgnbd,
-                                       gamma_gamma, is_current)
-    VALUES (fit_model.name, source::text, calibration_end, unit, m.customers, m.bgnbd,
-            m.gamma_gamma, make_current)
+    INSERT INTO lifecycle.models AS k (name, source, customer_column, time_column, amount_column,
+                                       calibration_end, unit, customers, bgnbd, gamma_gamma,
+                                       is_current)
+    VALUES (fit_model.name, source::text, customer_column, time_column, amount_column,
+            calibration_end, unit, m.customers, m.bgnbd, m.gamma_gamma, make_current)
     ON CONFLICT ON CONSTRAINT models_pkey DO UPDATE SET
-        fitted_at = now(), source = excluded.source, calibration_end = excluded.calibration_end,
+        fitted_at = now(), source = excluded.source, customer_column = excluded.customer_column,
+        time_column = excluded.time_column, amount_column = excluded.amount_column,
+        calibration_end = excluded.calibration_end,
         unit = excluded.unit, customers = excluded.customers, bgnbd = excluded.bgnbd,
         gamma_gamma = excluded.gamma_gamma, is_current = excluded.is_current
     RETURNING * INTO m;
@@ -310,3 +316,21 @@ RETURN CASE WHEN m.gamma_gamma IS NOT NULL AND purchases > 0 AND as_of >= last A
     lifecycle.customer_lifetime_value(m.bgnbd, m.gamma_gamma, purchases - 1,
         (last - first) / lifecycle._unit_days(m.unit), (as_of - first) / lifecycle._unit_days(m.unit),
         spend / purchases, 365 / lifecycle._unit_days(m.unit), 12, 0.01) END;
+
+-- Refits the current model on its source up to the engine's date when it is older than
+-- lifecycle.refit_interval (0: never). refresh() calls this; returns whether it refitted.
+CREATE FUNCTION lifecycle._refit_if_due() RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    k lifecycle.models := (SELECT x FROM lifecycle.models x WHERE is_current);
+    every interval := current_setting('lifecycle.refit_interval')::interval;
+BEGIN
+    IF k.name IS NULL OR every <= interval '0' OR k.fitted_at >= now() - every
+       OR to_regclass(k.source) IS NULL THEN
+        RETURN false;
+    END IF;
+    PERFORM lifecycle.fit_model(k.name, k.source::regclass, k.customer_column, k.time_column,
+                                k.amount_column, lifecycle.engine_date(), k.unit, true);
+    RETURN true;
+END
+$$;

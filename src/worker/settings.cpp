@@ -15,6 +15,7 @@ char* role = nullptr;
 int refresh_interval = 10000;
 int batch_size = 10000;
 int rfm_interval = 3600;
+int refit_interval = 0;
 char* notify_channel = nullptr;
 char* as_of = nullptr;
 
@@ -78,6 +79,10 @@ void define_settings() {
         "lifecycle.rfm_interval", "Time between two RFM rescorings of the stage table.",
         "Breakpoints are recomputed over all customers of a source this often.", &rfm_interval,
         3600, 1, 366 * 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "lifecycle.refit_interval", "Time between two refits of the current predictive model.",
+        "0: the engine never refits (lifecycle.fit_model does).", &refit_interval, 0, 0,
+        3660 * 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
     DefineCustomStringVariable(
         "lifecycle.notify_channel", "NOTIFY channel on which stage transitions are announced.",
         nullptr, &notify_channel, "lifecycle", PGC_SUSET, 0, check_channel, nullptr, nullptr);

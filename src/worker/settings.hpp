@@ -10,6 +10,7 @@ extern char* role;             // lifecycle.role: the role the worker connects a
 extern int refresh_interval;   // lifecycle.refresh_interval, milliseconds between ticks
 extern int batch_size;         // lifecycle.batch_size: customers per tick and source
 extern int rfm_interval;       // lifecycle.rfm_interval, seconds between RFM rescorings
+extern int refit_interval;     // lifecycle.refit_interval, seconds between model refits (0: never)
 extern char* notify_channel;   // lifecycle.notify_channel: NOTIFY channel of transitions
 extern char* as_of;            // lifecycle.as_of: the date the engine calls today ('' = today)
 

@@ -689,7 +689,7 @@ BEGIN
     errors := 0;
     PERFORM setseed(((seed::bigint * 7919) % 1000003) / 1000003.0);
     FOR i IN 1 .. iterations LOOP
-        c := floor(random() * 33)::int;
+        c := floor(random() * 36)::int;
         calls := calls + 1;
         BEGIN
             CASE c
@@ -837,6 +837,31 @@ BEGIN
                 PERFORM set_config('lifecycle.as_of', coalesce(fuzz_internal.rdate()::text, ''), false);
                 PERFORM lifecycle.refresh(1 + floor(random() * 40)::int);
                 PERFORM set_config('lifecycle.as_of', '', false);
+            WHEN 33 THEN  -- the models' scores with any parameters and customers
+                PERFORM lifecycle.p_alive(ROW(fuzz_internal.rf8(), fuzz_internal.rf8(), fuzz_internal.rf8(),
+                            fuzz_internal.rf8(), NULL, NULL, NULL, NULL)::lifecycle.bgnbd_model,
+                            fuzz_internal.rf8(), fuzz_internal.rf8(), fuzz_internal.rf8()),
+                        lifecycle.expected_purchases(ROW(fuzz_internal.rf8(), fuzz_internal.rf8(),
+                            fuzz_internal.rf8(), fuzz_internal.rf8(), NULL, NULL, NULL, NULL)::lifecycle.bgnbd_model,
+                            fuzz_internal.rf8(), floor(random() * 50), random() * 30, 30 + random() * 30),
+                        lifecycle.customer_lifetime_value(ROW(random(), 1 + random() * 9, random(), 1 + random(),
+                            NULL, NULL, NULL, NULL)::lifecycle.bgnbd_model,
+                            ROW(fuzz_internal.rf8(), fuzz_internal.rf8(), fuzz_internal.rf8(), NULL, NULL, NULL,
+                                NULL)::lifecycle.gamma_gamma_model,
+                            fuzz_internal.rf8(), fuzz_internal.rf8(), fuzz_internal.rf8(), fuzz_internal.rf8(),
+                            fuzz_internal.rf8(), fuzz_internal.rint(), fuzz_internal.rf8());
+            WHEN 34 THEN  -- fits over small random populations, penalized or not
+                PERFORM lifecycle.bgnbd_fit(x, least(r, t), t, CASE WHEN fuzz_internal.chance(0.3)
+                                                                    THEN random() END),
+                        lifecycle.gamma_gamma_fit(x, m)
+                FROM (SELECT floor(random() * 8) AS x, random() * 40 AS r, random() * 40 AS t,
+                             CASE WHEN fuzz_internal.chance(0.05) THEN fuzz_internal.rf8()
+                                  ELSE 1 + random() * 90 END AS m
+                      FROM generate_series(1, floor(random() * 60)::int)) AS p;
+            WHEN 35 THEN
+                PERFORM lifecycle.bgnbd_log_likelihood(fuzz_internal.rf8(), fuzz_internal.rf8(),
+                    fuzz_internal.rf8(), fuzz_internal.rf8(), fuzz_internal.rf8(), fuzz_internal.rf8(),
+                    fuzz_internal.rf8());
             ELSE
                 PERFORM * FROM lifecycle.rfm_segments_check();
             END CASE;

@@ -155,17 +155,30 @@ SELECT stage, round(avg(churn_risk)::numeric, 3) AS mean_churn_risk
 FROM lifecycle.customer_stage
 WHERE source_id = (SELECT id FROM lifecycle.sources WHERE source = 'cdnow_orders'::regclass)
 GROUP BY stage ORDER BY stage;
--- The engine refits the current model on its source when it is older than
--- lifecycle.refit_interval, up to the engine's date.
+-- The worker refits the current model on its source when it is older than
+-- lifecycle.refit_interval, up to the engine's date, in a transaction of its own
+-- (lifecycle._refit_if_due, called here as the worker does), reading the tracked source
+-- through the engine's reader.
 ALTER SYSTEM SET lifecycle.refit_interval = '1s';
 SELECT pg_reload_conf();
 SELECT pg_sleep(1.2);
 SET lifecycle.as_of = '1998-06-30';
 SELECT fitted_at AS fitted_before FROM lifecycle.models WHERE name = 'cdnow' \gset
-SELECT (lifecycle.refresh()).sources;
+SELECT lifecycle._refit_if_due() AS refitted_now, (lifecycle.refresh()).sources;
 SELECT name, calibration_end, fitted_at > :'fitted_before' AS refitted, customers, is_current,
        round((bgnbd).r::numeric, 3) AS r
 FROM lifecycle.models;
+-- The same fit as fit_model's, which reads the orders through model_summary(): equal
+-- parameters, to optimizer precision.
+SELECT (lifecycle.fit_model('check', 'cdnow_orders', 'customer_id', 'order_date', 'amount',
+                            '1998-06-30', 'week', false)).customers AS check_customers;
+SELECT abs((a.bgnbd).r - (b.bgnbd).r) < 1e-6 AS same_r, abs((a.bgnbd).alpha - (b.bgnbd).alpha) < 1e-4 AS same_alpha,
+       abs((a.bgnbd).a - (b.bgnbd).a) < 1e-6 AS same_a, abs((a.bgnbd).b - (b.bgnbd).b) < 1e-5 AS same_b,
+       abs((a.gamma_gamma).p - (b.gamma_gamma).p) < 1e-5 AS same_p,
+       abs((a.gamma_gamma).q - (b.gamma_gamma).q) < 1e-5 AS same_q,
+       abs((a.gamma_gamma).gamma - (b.gamma_gamma).gamma) < 1e-4 AS same_gamma
+FROM lifecycle.models a, lifecycle.models b WHERE a.name = 'cdnow' AND b.name = 'check';
+DELETE FROM lifecycle.models WHERE name = 'check';
 ALTER SYSTEM RESET lifecycle.refit_interval;
 SELECT pg_reload_conf();
 SELECT lifecycle.untrack('cdnow_orders');

@@ -191,8 +191,8 @@ BEGIN
                                  calibration_end, unit) AS s;
     IF make_current THEN
         UPDATE lifecycle.models SET is_current = false WHERE is_current;
-        -- the stage engine rescores every customer at its next refresh
-        UPDATE lifecycle.sources SET rfm_scored_at = NULL;
+        -- the stage engine rescores every customer from its next refresh on
+        UPDATE lifecycle.sources SET rfm_scored_at = NULL, rescoring = false, rescore_from = NULL;
     END IF;
     INSERT INTO lifecycle.models AS k (name, source, customer_column, time_column, amount_column,
                                        calibration_end, unit, customers, bgnbd, gamma_gamma,
@@ -318,19 +318,47 @@ RETURN CASE WHEN m.gamma_gamma IS NOT NULL AND purchases > 0 AND as_of >= last A
         spend / purchases, 365 / lifecycle._unit_days(m.unit), 12, 0.01) END;
 
 -- Refits the current model on its source up to the engine's date when it is older than
--- lifecycle.refit_interval (0: never). refresh() calls this; returns whether it refitted.
+-- lifecycle.refit_interval (0: never). The worker calls this in a transaction of its own,
+-- outside any refresh, so a refit never delays stage updates. It reads only a tracked
+-- source (the one with the model's table and columns), through the engine's reader: as
+-- the table's owner, never with the worker's rights. Returns whether it refitted.
 CREATE FUNCTION lifecycle._refit_if_due() RETURNS boolean
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     k lifecycle.models := (SELECT x FROM lifecycle.models x WHERE is_current);
     every interval := current_setting('lifecycle.refit_interval')::interval;
+    src lifecycle.sources;
+    as_of date := lifecycle.engine_date();
+    unit_days double precision;
 BEGIN
-    IF k.name IS NULL OR every <= interval '0' OR k.fitted_at >= now() - every
-       OR to_regclass(k.source) IS NULL THEN
+    IF k.name IS NULL OR every <= interval '0' OR k.fitted_at >= now() - every THEN
         RETURN false;
     END IF;
-    PERFORM lifecycle.fit_model(k.name, k.source::regclass, k.customer_column, k.time_column,
-                                k.amount_column, lifecycle.engine_date(), k.unit, true);
+    SELECT * INTO src FROM lifecycle.sources t
+    WHERE t.source = to_regclass(k.source) AND t.customer_column = k.customer_column
+      AND t.time_column = k.time_column AND t.amount_column = k.amount_column;
+    IF NOT FOUND THEN
+        RAISE LOG 'lifecycle: model "%" is not refitted: its source % is not tracked with its columns',
+            k.name, k.source;
+        RETURN false;
+    END IF;
+    unit_days := lifecycle._unit_days(k.unit);
+    SELECT lifecycle.bgnbd_fit(h.purchases - 1, (h.last_purchase - h.first_purchase) / unit_days,
+                               (as_of - h.first_purchase) / unit_days),
+           count(*),
+           CASE WHEN count(*) FILTER (WHERE h.purchases > 1) >= 2
+                THEN lifecycle.gamma_gamma_fit(h.purchases - 1,
+                         CASE WHEN h.purchases > 1
+                              THEN (h.spend - h.first_day_spend) / (h.purchases - 1) ELSE 0 END) END
+    INTO k.bgnbd, k.customers, k.gamma_gamma
+    FROM lifecycle._source_histories(src.id, NULL, as_of) AS h
+    WHERE h.purchases > 0;
+    UPDATE lifecycle.models
+    SET fitted_at = now(), calibration_end = as_of, customers = k.customers, bgnbd = k.bgnbd,
+        gamma_gamma = k.gamma_gamma
+    WHERE name = k.name;
+    -- the stage engine rescores every customer from its next refresh on
+    UPDATE lifecycle.sources SET rfm_scored_at = NULL, rescoring = false, rescore_from = NULL;
     RETURN true;
 END
 $$;

@@ -10,7 +10,9 @@
 #include "worker/settings.hpp"
 
 extern "C" {
+#include "access/xact.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
@@ -95,6 +97,17 @@ void read_database_list() {
     pfree(raw);
 }
 
+// Whether lifecycle.role names an existing role ('' is the bootstrap superuser). The
+// default role is created by CREATE EXTENSION: until then no worker is started, rather
+// than one that fails to log in and is retried ever more slowly.
+bool role_exists() {
+    if (role == nullptr || role[0] == '\0') return true;
+    StartTransactionCommand();
+    const bool exists = OidIsValid(get_role_oid(role, true));
+    CommitTransactionCommand();
+    return exists;
+}
+
 void start_worker(Slot* slot) {
     BackgroundWorker worker;
     memset(&worker, 0, sizeof worker);
@@ -113,6 +126,7 @@ void start_worker(Slot* slot) {
 // the last few seconds); stops those of databases no longer listed.
 void reconcile() {
     const TimestampTz now = GetCurrentTimestamp();
+    const bool can_start = role_exists();
     for (int i = 0; i < slot_count; ++i) {
         Slot* slot = &slots[i];
         pid_t pid;
@@ -124,7 +138,7 @@ void reconcile() {
         }
         if (!slot->listed) {
             stop_worker(slot);
-        } else if (slot->handle == nullptr && now - slot->started >= slot->pause) {
+        } else if (can_start && slot->handle == nullptr && now - slot->started >= slot->pause) {
             start_worker(slot);
         }
     }

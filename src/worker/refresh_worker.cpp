@@ -1,16 +1,23 @@
-// The refresh worker of one database. Each tick is one transaction running
-// lifecycle._worker_tick(lifecycle.batch_size), the same code path as
-// lifecycle.refresh(). An ERROR in a tick is logged, rolled back (so nothing of it is
-// kept and nothing queued is lost), counted through lifecycle._worker_failed(), and the
-// tick is retried after a pause that doubles up to a minute. SIGHUP rereads the
-// settings; SIGTERM ends the worker at once (die). Plain C-style code: PostgreSQL may
-// longjmp out of any call, so no C++ object with a destructor lives in these frames.
+// The refresh worker of one database, connected as lifecycle.role (lifecycle_worker by
+// default). Each tick is one transaction running lifecycle._worker_tick(lifecycle.batch_size),
+// the same code path as lifecycle.refresh(); it first takes the refresh lock, before
+// any snapshot, so that waiting for it never holds back vacuum, and it runs under
+// lock_timeout = lifecycle.lock_timeout and a statement timeout of lifecycle.tick_timeout.
+// A due model refit runs after a tick in a transaction of its own. An ERROR in a tick is
+// logged, rolled back (so nothing of it is kept and nothing queued is lost), counted
+// through lifecycle._worker_failed(), and the tick is retried after a pause that doubles
+// up to a minute. SIGHUP rereads the settings; SIGTERM ends the worker at once (die).
+// Plain C-style code: PostgreSQL may longjmp out of any call, so no C++ object with a
+// destructor lives in these frames.
 #include "worker/refresh_worker.hpp"
 
 #include "worker/settings.hpp"
 
 extern "C" {
 #include "access/xact.h"
+#include "catalog/namespace.h"
+#include "storage/lmgr.h"
+#include "utils/timeout.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/interrupt.h"
@@ -30,14 +37,40 @@ namespace {
 
 constexpr long kMaxPauseMs = 60 * 1000;
 const char* const kTickQuery = "SELECT lifecycle._worker_tick($1)";
+const char* const kRefitQuery = "SELECT lifecycle._refit_if_due()";
 
 enum class Tick { done, more, not_installed, failed };
 
-// Runs `query` (with one int4 argument, or none) in a transaction of its own and returns
-// the boolean in its first column (false when there is none). Errors propagate.
-bool run_in_transaction(const char* query, bool with_argument, int argument) {
+// The settings a tick runs under, for this process (the worker runs only ticks).
+void apply_timeouts() {
+    char value[32];
+    snprintf(value, sizeof value, "%d", lock_timeout);
+    SetConfigOption("lock_timeout", value, PGC_USERSET, PGC_S_SESSION);
+}
+
+// The OID of lifecycle.refresh_lock, or InvalidOid when the extension (0.2.0 or later)
+// is not installed here. Inside a transaction.
+Oid refresh_lock_table() {
+    const Oid schema = get_namespace_oid("lifecycle", true);
+    return OidIsValid(schema) ? get_relname_relid("refresh_lock", schema) : InvalidOid;
+}
+
+// Takes the refresh lock with no snapshot held: the catalog snapshot used to find the
+// table is dropped before the wait. lock_timeout bounds the wait.
+void lock_without_snapshot(Oid table) {
+    InvalidateCatalogSnapshot();
+    LockRelationOid(table, ExclusiveLock);
+}
+
+// Runs `query` (with one int4 argument, or none) in a transaction of its own, after
+// taking the refresh lock when `lock_table` is valid and under the tick's statement
+// timeout, and returns the boolean in its first column (false when there is none).
+// Errors propagate.
+bool run_in_transaction(const char* query, bool with_argument, int argument, Oid lock_table) {
     SetCurrentStatementStartTimestamp();
     StartTransactionCommand();
+    if (tick_timeout > 0) enable_timeout_after(STATEMENT_TIMEOUT, tick_timeout);
+    if (OidIsValid(lock_table)) lock_without_snapshot(lock_table);
     SPI_connect();
     PushActiveSnapshot(GetTransactionSnapshot());
     pgstat_report_activity(STATE_RUNNING, query);
@@ -53,6 +86,7 @@ bool run_in_transaction(const char* query, bool with_argument, int argument) {
     }
     SPI_finish();
     PopActiveSnapshot();
+    if (tick_timeout > 0) disable_timeout(STATEMENT_TIMEOUT, false);
     CommitTransactionCommand();
     pgstat_report_stat(false);
     pgstat_report_activity(STATE_IDLE, nullptr);
@@ -96,13 +130,17 @@ Tick tick(char* error, size_t error_size) {
     volatile Tick outcome = Tick::done;
     PG_TRY();
     {
-        if (!run_in_transaction(
-                "SELECT EXISTS (SELECT FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
-                " WHERE n.nspname = 'lifecycle' AND p.proname = '_worker_tick')",
-                false, 0))
+        StartTransactionCommand();
+        const Oid lock_table = refresh_lock_table();
+        CommitTransactionCommand();
+        if (!OidIsValid(lock_table)) {
             outcome = Tick::not_installed;
-        else
-            outcome = run_in_transaction(kTickQuery, true, batch_size) ? Tick::more : Tick::done;
+        } else {
+            outcome = run_in_transaction(kTickQuery, true, batch_size, lock_table) ? Tick::more
+                                                                                     : Tick::done;
+            if (outcome == Tick::done && refit_interval > 0)
+                (void)run_in_transaction(kRefitQuery, false, 0, InvalidOid);
+        }
     }
     PG_CATCH();
     {
@@ -112,6 +150,7 @@ Tick tick(char* error, size_t error_size) {
         strlcpy(error, data->message != nullptr ? data->message : "unknown error", error_size);
         FreeErrorData(data);
         EmitErrorReport();
+        disable_all_timeouts(false);
         AbortOutOfAnyTransaction();
         FlushErrorState();
         pgstat_report_activity(STATE_IDLE, nullptr);
@@ -154,6 +193,7 @@ void lifecycle_refresh_worker_main(Datum) {
     BackgroundWorkerInitializeConnection(database, role != nullptr && role[0] != '\0' ? role : nullptr,
                                          0);
     pgstat_report_appname("lifecycle worker");
+    apply_timeouts();
     ereport(LOG, (errmsg("lifecycle worker started for database \"%s\"", database)));
     int failures = 0;
     bool reported_missing = false;
@@ -162,6 +202,7 @@ void lifecycle_refresh_worker_main(Datum) {
         if (ConfigReloadPending) {
             ConfigReloadPending = false;
             ProcessConfigFile(PGC_SIGHUP);
+            apply_timeouts();
         }
         switch (tick(error, sizeof error)) {
             case Tick::more:

@@ -17,9 +17,15 @@ int batch_size = 10000;
 int rfm_interval = 3600;
 int refit_interval = 0;
 char* notify_channel = nullptr;
+int notify_payload = kNotifySummary;
+int lock_timeout = 5000;
+int tick_timeout = 300000;
 char* as_of = nullptr;
 
 namespace {
+
+const struct config_enum_entry kPayloads[] = {
+    {"summary", kNotifySummary, false}, {"full", kNotifyFull, false}, {nullptr, 0, false}};
 
 // The channel is used as an identifier by LISTEN: a plain, non-empty name keeps it
 // usable unquoted from every client.
@@ -66,7 +72,9 @@ void define_settings() {
         PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     DefineCustomStringVariable(
         "lifecycle.role", "Role the lifecycle worker connects as.",
-        "Empty: the bootstrap superuser.", &role, "", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+        "lifecycle_worker (created by CREATE EXTENSION) by default; empty: the bootstrap "
+        "superuser, which is not recommended.",
+        &role, "lifecycle_worker", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable(
         "lifecycle.refresh_interval", "Time between two refresh ticks of the lifecycle worker.",
         nullptr, &refresh_interval, 10000, 10, 24 * 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS,
@@ -86,6 +94,19 @@ void define_settings() {
     DefineCustomStringVariable(
         "lifecycle.notify_channel", "NOTIFY channel on which stage transitions are announced.",
         nullptr, &notify_channel, "lifecycle", PGC_SUSET, 0, check_channel, nullptr, nullptr);
+    DefineCustomEnumVariable(
+        "lifecycle.notify_payload", "What a NOTIFY of stage transitions carries.",
+        "summary: the source, the range of transition ids and counts per new stage, no "
+        "customer id (any role can LISTEN); full: every transition with its customer id.",
+        &notify_payload, kNotifySummary, kPayloads, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "lifecycle.lock_timeout", "Longest wait of the lifecycle worker for a lock.",
+        "A tick that waits longer fails and is retried; 0: no limit.", &lock_timeout, 5000, 0,
+        INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "lifecycle.tick_timeout", "Longest run of one lifecycle worker tick or model refit.",
+        "A tick that runs longer is cancelled, rolled back and retried; 0: no limit.",
+        &tick_timeout, 300000, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
     DefineCustomStringVariable(
         "lifecycle.as_of", "The date the stage engine takes as today.",
         "Empty: the current date. For demos and tests that replay history.", &as_of, "",

@@ -6,13 +6,19 @@ namespace lifecycle::worker {
 
 // Values of the GUCs; valid after define_settings().
 extern char* databases;        // lifecycle.databases: where the worker runs, comma-separated
-extern char* role;             // lifecycle.role: the role the worker connects as ('' = superuser)
+extern char* role;             // lifecycle.role: the role the worker connects as
+                               // (default lifecycle_worker; '' = the bootstrap superuser)
 extern int refresh_interval;   // lifecycle.refresh_interval, milliseconds between ticks
 extern int batch_size;         // lifecycle.batch_size: customers per tick and source
 extern int rfm_interval;       // lifecycle.rfm_interval, seconds between RFM rescorings
 extern int refit_interval;     // lifecycle.refit_interval, seconds between model refits (0: never)
 extern char* notify_channel;   // lifecycle.notify_channel: NOTIFY channel of transitions
+extern int notify_payload;     // lifecycle.notify_payload: kNotifySummary or kNotifyFull
+extern int lock_timeout;       // lifecycle.lock_timeout, ms a tick waits for a lock (0: no limit)
+extern int tick_timeout;       // lifecycle.tick_timeout, ms a tick or refit may run (0: no limit)
 extern char* as_of;            // lifecycle.as_of: the date the engine calls today ('' = today)
+
+enum NotifyPayload { kNotifySummary, kNotifyFull };
 
 void define_settings();
 

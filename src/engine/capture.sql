@@ -1,0 +1,308 @@
+------------------------------------------------------------------------------------
+-- Tracking sources and capturing their changes. Who may do what is in privileges.sql
+-- and docs/security.md: track(), untrack() and resync() are gates in C that check the
+-- caller owns the table and then run _track(), _untrack() and _resync() as the
+-- extension's owner; those are executable by no one else.
+------------------------------------------------------------------------------------
+
+-- Whether a column of type `type` may be tracked as the source's 'customer', 'time' or
+-- 'amount': built-in types only (see src/pg/source_reader.cpp).
+CREATE FUNCTION lifecycle._allowed_type(kind text, type regtype) RETURNS boolean
+AS 'MODULE_PATHNAME', 'lifecycle_allowed_type' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- Whether the columns source `s` tracks are still there with the types they had at
+-- track(). DDL that would change them is refused (see _on_ddl below); this is the check
+-- for when event triggers did not run.
+CREATE FUNCTION lifecycle._columns_intact(s lifecycle.sources) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+RETURN (SELECT count(*) FROM pg_attribute a
+        WHERE a.attrelid = s.source AND a.attnum > 0 AND NOT a.attisdropped
+          AND (a.attname, a.atttypid) IN ((s.customer_column, s.customer_type),
+                                          (s.time_column, s.time_type),
+                                          (s.amount_column, s.amount_type)))
+       = CASE WHEN s.amount_column IS NULL THEN 2 ELSE 3 END;
+
+-- Statement-level trigger on a tracked source: queues the customers of the changed rows,
+-- read from the transition tables. Runs as the extension's owner so writers need no
+-- rights on lifecycle's tables; so it trusts nothing but lifecycle.sources: the source is
+-- found by the trigger's table, and a table that is not tracked queues nothing (anyone
+-- may attach this function to a table of their own). The expressions it evaluates over
+-- the rows are casts of built-in types to text, date and double precision, checked on
+-- every call: should a tracked column have changed (event triggers off), it queues a
+-- full recomputation instead, which refresh() then refuses with a clear ERROR, rather
+-- than failing the application's write.
+CREATE FUNCTION lifecycle._capture() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s lifecycle.sources;
+BEGIN
+    SELECT * INTO s FROM lifecycle.sources WHERE source = TG_RELID;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'TRUNCATE' OR NOT lifecycle._columns_intact(s) THEN
+        INSERT INTO lifecycle.change_queue (source_id, customer) VALUES (s.id, NULL);
+    ELSIF TG_OP = 'INSERT' THEN
+        EXECUTE format('INSERT INTO lifecycle.change_queue (source_id, customer, day, spend)
+                        SELECT %s, c::text, d, sum(a)
+                        FROM (SELECT %I AS c, %s AS d, %s AS a FROM lifecycle_new) AS n
+                        WHERE c IS NOT NULL AND d IS NOT NULL GROUP BY c, d',
+                       s.id, s.customer_column, lifecycle._day_sql(s), lifecycle._amount_sql(s));
+    ELSIF TG_OP = 'DELETE' THEN
+        EXECUTE format('INSERT INTO lifecycle.change_queue (source_id, customer)
+                        SELECT DISTINCT %s, %I::text FROM lifecycle_old WHERE %I IS NOT NULL',
+                       s.id, s.customer_column, s.customer_column);
+    ELSE
+        EXECUTE format('INSERT INTO lifecycle.change_queue (source_id, customer)
+                        SELECT %s, c FROM (SELECT %I::text FROM lifecycle_new
+                                           UNION SELECT %I::text FROM lifecycle_old) AS u (c)
+                        WHERE c IS NOT NULL',
+                       s.id, s.customer_column, s.customer_column);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- How a source's time column becomes a day, as SQL over the column (the capture
+-- trigger's form; src/pg/source_reader.cpp builds the same for reads).
+CREATE FUNCTION lifecycle._day_sql(s lifecycle.sources) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE s.time_type
+    WHEN 'date'::regtype THEN format('%I', s.time_column)
+    WHEN 'timestamp with time zone'::regtype THEN
+        format('(%I AT TIME ZONE %L)::date', s.time_column, s.time_zone)
+    ELSE format('%I::date', s.time_column)
+END;
+
+-- A source's amount as SQL (NULL when it has none).
+CREATE FUNCTION lifecycle._amount_sql(s lifecycle.sources) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN coalesce(format('%I::double precision', s.amount_column), 'NULL::double precision');
+
+-- Starts following an orders table: checks the table and its columns, installs the
+-- triggers and fills the stage table (each customer's stage is logged as an 'initial'
+-- transition, without NOTIFY). Returns the source's id. Only the table's owner may
+-- (the gate checks it); the work is done by _track as the extension's owner.
+CREATE FUNCTION lifecycle.track(source regclass, customer_column name, time_column name,
+                                amount_column name DEFAULT NULL, policy text DEFAULT 'default')
+RETURNS integer
+AS 'MODULE_PATHNAME', 'lifecycle_owner_gate' LANGUAGE C;
+
+CREATE FUNCTION lifecycle._track(tab regclass, customer_col name, time_col name,
+                                 amount_col name, policy_name text)
+RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s lifecycle.sources;
+    trig text;
+BEGIN
+    PERFORM lifecycle._lock_refresh();
+    IF NOT EXISTS (SELECT FROM lifecycle.policies p WHERE p.name = policy_name) THEN
+        RAISE EXCEPTION 'argument "policy": no policy named "%"', policy_name
+            USING ERRCODE = '22023', HINT = 'The policies are in lifecycle.policies.';
+    END IF;
+    IF EXISTS (SELECT FROM lifecycle.sources t WHERE t.source = tab) THEN
+        RAISE EXCEPTION 'argument "source": % is tracked already', tab
+            USING ERRCODE = '42710', HINT = 'Call lifecycle.untrack first to change how.';
+    END IF;
+    PERFORM lifecycle._check_trackable(tab);
+    s.customer_type := lifecycle._column_type(tab, customer_col, 'customer_column', 'customer');
+    s.time_type := lifecycle._column_type(tab, time_col, 'time_column', 'time');
+    IF amount_col IS NOT NULL THEN
+        s.amount_type := lifecycle._column_type(tab, amount_col, 'amount_column', 'amount');
+    END IF;
+    INSERT INTO lifecycle.sources (source, customer_column, time_column, amount_column,
+                                   customer_type, time_type, amount_type, time_zone, policy,
+                                   tracked_on)
+    VALUES (tab, customer_col, time_col, amount_col, s.customer_type, s.time_type,
+            s.amount_type, current_setting('TimeZone'), policy_name, lifecycle.engine_date())
+    RETURNING * INTO s;
+    -- ENABLE ALWAYS: rows written with session_replication_role = replica are captured too.
+    FOREACH trig IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
+        EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s %s FOR EACH STATEMENT
+                        EXECUTE FUNCTION lifecycle._capture()',
+                       'lifecycle_capture_' || trig, upper(trig), tab,
+                       CASE trig WHEN 'insert' THEN 'REFERENCING NEW TABLE AS lifecycle_new'
+                                 WHEN 'update' THEN 'REFERENCING OLD TABLE AS lifecycle_old
+                                                     NEW TABLE AS lifecycle_new'
+                                 WHEN 'delete' THEN 'REFERENCING OLD TABLE AS lifecycle_old'
+                                 ELSE '' END);
+        EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', tab, 'lifecycle_capture_' || trig);
+    END LOOP;
+    IF NOT EXISTS (SELECT FROM pg_index i JOIN pg_attribute a
+                       ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                   WHERE i.indrelid = tab AND a.attname = customer_col) THEN
+        RAISE NOTICE 'no index on %(%): each refresh will scan the table',
+            tab, quote_ident(customer_col)
+            USING HINT = format('CREATE INDEX ON %s (%I);', tab, customer_col);
+    END IF;
+    PERFORM lifecycle._collect_all(s, s.tracked_on);
+    PERFORM lifecycle._write_stages(s, s.tracked_on, 'initial');
+    PERFORM lifecycle._rescore(s.id, s.tracked_on);
+    RETURN s.id;
+END
+$$;
+
+-- A table the engine can follow without gaps: a plain table, not a partition, without
+-- inheritance children (the capture triggers are statement triggers on this table: rows
+-- written through a parent or into a child would not fire them). Partitioned tables are
+-- refused for the same reason; track each partition instead.
+CREATE FUNCTION lifecycle._check_trackable(tab regclass) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    c pg_class;
+BEGIN
+    SELECT * INTO c FROM pg_class WHERE oid = tab;
+    IF c.relkind = 'p' THEN
+        RAISE EXCEPTION 'argument "source": % is a partitioned table', tab
+            USING ERRCODE = '0A000', HINT = 'Track its partitions one by one.';
+    ELSIF c.relkind <> 'r' THEN
+        RAISE EXCEPTION 'argument "source": % is not a table', tab USING ERRCODE = '42809';
+    ELSIF c.relispartition THEN
+        RAISE EXCEPTION 'argument "source": % is a partition', tab
+            USING ERRCODE = '0A000',
+                  HINT = 'Rows written through its parent would not be captured; detach it first.';
+    ELSIF EXISTS (SELECT FROM pg_inherits WHERE inhparent = tab) THEN
+        RAISE EXCEPTION 'argument "source": % has inheritance children', tab
+            USING ERRCODE = '0A000', HINT = 'Rows written into the children would not be captured.';
+    END IF;
+END
+$$;
+
+-- The type of column `col` of `tab`, which must be one the engine may track as `kind`,
+-- or an ERROR naming the argument.
+CREATE FUNCTION lifecycle._column_type(tab regclass, col name, argument text, kind text)
+RETURNS regtype
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t regtype;
+BEGIN
+    SELECT atttypid INTO t FROM pg_attribute
+    WHERE attrelid = tab AND attname = col AND attnum > 0 AND NOT attisdropped;
+    IF t IS NULL THEN
+        RAISE EXCEPTION 'argument "%": % has no column %', argument, tab, quote_ident(col)
+            USING ERRCODE = '42703';
+    END IF;
+    IF NOT lifecycle._allowed_type(kind, t) THEN
+        RAISE EXCEPTION 'argument "%": column % of % is of type %, which the engine cannot track',
+            argument, quote_ident(col), tab, t
+            USING ERRCODE = '42804',
+                  HINT = CASE kind
+                      WHEN 'customer' THEN 'Customer ids must be smallint, integer, bigint, text, varchar or uuid.'
+                      WHEN 'time' THEN 'The time must be a date, timestamp or timestamptz.'
+                      ELSE 'Amounts must be numeric, real, double precision, smallint, integer or bigint.' END
+                  || ' Domains and user-defined types are refused: their code would run inside the engine.';
+    END IF;
+    RETURN t;
+END
+$$;
+
+-- Stops following a source: drops its triggers and its rows in the engine's tables.
+CREATE FUNCTION lifecycle.untrack(source regclass) RETURNS void
+AS 'MODULE_PATHNAME', 'lifecycle_owner_gate' LANGUAGE C;
+
+CREATE FUNCTION lifecycle._untrack(tab regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    trig text;
+    sid integer;
+BEGIN
+    PERFORM lifecycle._lock_refresh();
+    SELECT t.id INTO sid FROM lifecycle.sources t WHERE t.source = tab;
+    IF sid IS NULL THEN
+        RAISE EXCEPTION 'argument "source": % is not tracked', tab USING ERRCODE = '22023';
+    END IF;
+    FOREACH trig IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
+        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', 'lifecycle_capture_' || trig, tab);
+    END LOOP;
+    PERFORM lifecycle._forget_source(sid);
+END
+$$;
+
+-- Removes source `sid` and everything the engine keeps of it.
+CREATE FUNCTION lifecycle._forget_source(sid integer) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    DELETE FROM lifecycle.change_queue q WHERE q.source_id = sid;
+    DELETE FROM lifecycle.customer_stage c WHERE c.source_id = sid;
+    DELETE FROM lifecycle.transitions t WHERE t.source_id = sid;
+    DELETE FROM lifecycle.sources t WHERE t.id = sid;
+END;
+
+-- Recomputes every customer of a source from the table and logs each stage that differs
+-- from the stage table as a 'correction' transition (announced like any other). The
+-- remedy after any gap in capture: a restore, a replication apply, triggers disabled.
+-- Returns the number of corrections.
+CREATE FUNCTION lifecycle.resync(source regclass) RETURNS bigint
+AS 'MODULE_PATHNAME', 'lifecycle_owner_gate' LANGUAGE C;
+
+CREATE FUNCTION lifecycle._resync(tab regclass) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s lifecycle.sources;
+    as_of date := lifecycle.engine_date();
+    last_id bigint;
+    corrections bigint;
+BEGIN
+    PERFORM lifecycle._lock_refresh();
+    SELECT * INTO s FROM lifecycle.sources t WHERE t.source = tab;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'argument "source": % is not tracked', tab USING ERRCODE = '22023';
+    END IF;
+    SELECT coalesce(max(id), 0) INTO last_id FROM lifecycle.transitions;
+    PERFORM lifecycle._collect_all(s, as_of);
+    corrections := lifecycle._write_stages(s, as_of, 'correction');
+    PERFORM lifecycle._rescore(s.id, as_of);
+    PERFORM lifecycle._announce(last_id);
+    RETURN corrections;
+END
+$$;
+
+------------------------------------------------------------------------------------
+-- DDL on tracked tables (event triggers)
+------------------------------------------------------------------------------------
+
+-- A dropped source is untracked (its triggers went with it). (Dropping a tracked column
+-- is refused by _on_ddl, at the end of the ALTER TABLE.)
+CREATE FUNCTION lifecycle._on_drop() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM lifecycle._forget_source(s.id)
+    FROM pg_event_trigger_dropped_objects() o JOIN lifecycle.sources s ON s.source = o.objid
+    WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0;
+END
+$$;
+CREATE EVENT TRIGGER lifecycle_on_drop ON sql_drop EXECUTE FUNCTION lifecycle._on_drop();
+
+-- After ALTER TABLE (or a CREATE TABLE that inherits or attaches): every tracked table
+-- must still have its columns with their types, be a plain table, not a partition and
+-- without inheritance children; otherwise the DDL is refused, rather than the
+-- application's later writes failing or rows going uncaptured.
+CREATE FUNCTION lifecycle._on_ddl() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s lifecycle.sources;
+BEGIN
+    FOR s IN SELECT t.* FROM lifecycle.sources t
+             WHERE EXISTS (SELECT FROM pg_class c WHERE c.oid = t.source) LOOP
+        IF NOT lifecycle._columns_intact(s) THEN
+            RAISE EXCEPTION 'a column that lifecycle tracks in % was renamed, dropped or retyped',
+                s.source
+                USING ERRCODE = '0A000',
+                      HINT = format('Call lifecycle.untrack(%L) first, then track the table again.',
+                                    s.source::text);
+        END IF;
+        BEGIN
+            PERFORM lifecycle._check_trackable(s.source);
+        EXCEPTION WHEN feature_not_supported OR wrong_object_type THEN
+            RAISE EXCEPTION 'lifecycle tracks %, which this would make a partition, a parent or not a table',
+                s.source
+                USING ERRCODE = '0A000',
+                      HINT = format('Call lifecycle.untrack(%L) first.', s.source::text);
+        END;
+    END LOOP;
+END
+$$;
+CREATE EVENT TRIGGER lifecycle_on_ddl ON ddl_command_end
+    WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO')
+    EXECUTE FUNCTION lifecycle._on_ddl();

@@ -1,0 +1,531 @@
+------------------------------------------------------------------------------------
+-- Refresh
+------------------------------------------------------------------------------------
+
+-- One refresh at a time per database: the transitions' ids then follow commit order,
+-- which is what lets a listener catch up with "WHERE id > last seen". The lock is on a
+-- table of the extension's that only the worker's role and superusers can lock (an
+-- advisory lock could be taken, and held, by any role). The worker takes it before its
+-- tick's snapshot, so it never waits holding one (src/worker/refresh_worker.cpp).
+CREATE FUNCTION lifecycle._lock_refresh() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    LOCK TABLE lifecycle.refresh_lock IN EXCLUSIVE MODE;
+END
+$$;
+
+-- The scratch table of one refresh (per session, emptied at commit): per customer looked
+-- at, its old row (known, old_*), whether it is recomputed from the
+-- source (else its queued days are added to the old history) and its new history.
+CREATE FUNCTION lifecycle._work_table() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF to_regclass('pg_temp.lifecycle_work') IS NOT NULL THEN
+        RETURN;
+    END IF;
+    CREATE TEMP TABLE lifecycle_work (
+        customer text COLLATE "C" PRIMARY KEY, recompute boolean NOT NULL, known boolean NOT NULL,
+        old_stage lifecycle.stage, old_last date, gone boolean NOT NULL DEFAULT false,
+        row_id tid,  -- where the customer's row is: written back without a second index probe
+        first_purchase date, last_purchase date, purchases bigint, spend double precision,
+        next_order date)
+        ON COMMIT DELETE ROWS;
+    -- Whoever created it in this session (a superuser's track(), the worker's role), the
+    -- other may use it: it is this session's alone.
+    GRANT ALL ON pg_temp.lifecycle_work TO PUBLIC;
+END
+$$;
+
+-- The purchase histories of customers of tracked source `source_id` (all of them when
+-- `customers` is NULL), read as the table's owner in the caller's snapshot; see
+-- src/pg/source_reader.cpp.
+CREATE FUNCTION lifecycle._source_histories(source_id integer, customers text[], as_of date)
+RETURNS TABLE (customer text, first_purchase date, last_purchase date, purchases bigint,
+               spend double precision, first_day_spend double precision, next_order date)
+AS 'MODULE_PATHNAME', 'lifecycle_source_histories' LANGUAGE C VOLATILE;
+
+-- Recomputes from source `s`, as of `as_of`, the purchase histories of the customers in
+-- lifecycle_work marked recompute, or of every customer when `all_customers` (adding
+-- them). In the same statement (one snapshot: the source is read in the statement's
+-- snapshot) it deletes the queue rows of those customers: an order this read sees has
+-- its queue row deleted with it, and an order it does not see keeps its queue row for
+-- the next refresh. Nothing is counted twice or missed. Customers with no order left are
+-- marked gone.
+CREATE FUNCTION lifecycle._recompute_from_source(s lifecycle.sources, as_of date,
+                                                 all_customers boolean)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE pg_temp.lifecycle_work
+    SET first_purchase = NULL, last_purchase = NULL, purchases = NULL, spend = NULL
+    WHERE recompute;
+    WITH seen AS (
+        DELETE FROM lifecycle.change_queue q
+        WHERE q.source_id = s.id
+          AND (all_customers OR q.customer IN (SELECT w.customer FROM pg_temp.lifecycle_work w
+                                               WHERE w.recompute))
+    ), fresh AS (
+        SELECT * FROM lifecycle._source_histories(
+            s.id,
+            CASE WHEN NOT all_customers
+                 THEN ARRAY(SELECT w.customer FROM pg_temp.lifecycle_work w WHERE w.recompute) END,
+            as_of)
+    )
+    INSERT INTO pg_temp.lifecycle_work AS w (customer, recompute, known, first_purchase,
+                                             last_purchase, purchases, spend, next_order)
+    SELECT f.customer, true, false, f.first_purchase, f.last_purchase, f.purchases, f.spend,
+           f.next_order
+    FROM fresh f
+    ON CONFLICT (customer) DO UPDATE SET
+        first_purchase = excluded.first_purchase, last_purchase = excluded.last_purchase,
+        purchases = excluded.purchases, spend = excluded.spend, next_order = excluded.next_order;
+    UPDATE pg_temp.lifecycle_work SET gone = true WHERE recompute AND purchases IS NULL;
+END
+$$;
+
+-- Every customer of source `s` into lifecycle_work, recomputed (at track(), and after a
+-- TRUNCATE).
+CREATE FUNCTION lifecycle._collect_all(s lifecycle.sources, as_of date) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+SET enable_hashjoin = on SET enable_mergejoin = on AS $$
+BEGIN
+    PERFORM lifecycle._work_table();
+    TRUNCATE pg_temp.lifecycle_work;
+    INSERT INTO pg_temp.lifecycle_work (customer, recompute, known, old_stage, old_last, row_id)
+    SELECT customer, true, true, stage, last_purchase, ctid
+    FROM lifecycle.customer_stage WHERE source_id = s.id;
+    PERFORM lifecycle._recompute_from_source(s, as_of, true);
+END
+$$;
+
+-- Takes up to `budget` queue rows of source `s` and works out the new purchase histories
+-- of their customers into lifecycle_work. Queued purchase days after the last known one
+-- (or before the first) are simply added; anything else (an UPDATE, a DELETE, a day
+-- between the first and last purchase, a day after as_of, an order that came due) is
+-- recomputed from the source. When the queue held a TRUNCATE every customer is gathered.
+CREATE FUNCTION lifecycle._collect_queued(s lifecycle.sources, as_of date, budget bigint)
+RETURNS void
+-- Index lookups, whatever the planner guesses of the scratch tables: the cost must follow
+-- the number of changed customers, not the size of the stage table.
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+SET enable_hashjoin = off SET enable_mergejoin = off AS $$
+DECLARE
+    truncated boolean;
+BEGIN
+    PERFORM lifecycle._work_table();
+    TRUNCATE pg_temp.lifecycle_work;
+    -- The oldest `budget` queue rows: everything up to the budget-th id (a range of the
+    -- primary key, read in order, rather than `budget` separate lookups).
+    WITH taken AS (
+        DELETE FROM lifecycle.change_queue q
+        WHERE q.source_id = s.id
+          AND q.id <= coalesce((SELECT id FROM lifecycle.change_queue WHERE source_id = s.id
+                                ORDER BY id OFFSET budget - 1 LIMIT 1), 9223372036854775807)
+        RETURNING q.customer, q.day, q.spend
+    ), gathered AS (
+        INSERT INTO pg_temp.lifecycle_work (customer, recompute, known, old_stage, old_last, row_id,
+                                            first_purchase, last_purchase, purchases, spend)
+        SELECT q.customer,
+               coalesce(bool_or(q.day IS NULL OR q.day > as_of OR c.next_order IS NOT NULL
+                                OR (q.day > c.first_purchase AND q.day < c.last_purchase)), false),
+               c.customer IS NOT NULL, c.stage, c.last_purchase, c.ctid,
+               least(c.first_purchase, min(q.day)), greatest(c.last_purchase, max(q.day)),
+               coalesce(c.purchases, 0) + count(DISTINCT q.day) FILTER (
+                   WHERE c.customer IS NULL OR q.day < c.first_purchase OR q.day > c.last_purchase),
+               CASE WHEN c.spend IS NULL AND sum(q.spend) IS NULL THEN NULL
+                    ELSE coalesce(c.spend, 0) + coalesce(sum(q.spend), 0) END
+        -- in the index's order: neighbouring customers share pages, which stay in cache
+        FROM (SELECT * FROM taken WHERE customer IS NOT NULL ORDER BY customer) AS q
+        LEFT JOIN lifecycle.customer_stage c ON c.source_id = s.id AND c.customer = q.customer
+        GROUP BY q.customer, c.customer, c.ctid, c.stage, c.first_purchase, c.last_purchase,
+                 c.purchases, c.spend, c.next_order)
+    SELECT coalesce(bool_or(customer IS NULL), false) INTO truncated FROM taken;
+    IF truncated THEN
+        PERFORM lifecycle._collect_all(s, as_of);
+        RETURN;
+    END IF;
+    -- Customers whose order dated in the future has come due.
+    INSERT INTO pg_temp.lifecycle_work (customer, recompute, known, old_stage, old_last, row_id)
+    SELECT customer, true, true, stage, last_purchase, ctid FROM lifecycle.customer_stage
+    WHERE source_id = s.id AND next_change <= as_of AND next_order <= as_of
+    ON CONFLICT (customer) DO UPDATE SET recompute = true;
+    IF EXISTS (SELECT FROM pg_temp.lifecycle_work WHERE recompute) THEN
+        PERFORM lifecycle._recompute_from_source(s, as_of, false);
+    END IF;
+END
+$$;
+
+-- Writes the histories in lifecycle_work in one statement: each customer's stage as of
+-- `as_of` and next change, computed as its row is written; customers with no order left
+-- removed; and a transition for each stage that changed (cause `cause`, or when NULL
+-- 'purchase' if the last purchase moved forward and 'correction' otherwise), from the old
+-- stage kept in lifecycle_work. Returns the number of transitions.
+CREATE FUNCTION lifecycle._write_stages(s lifecycle.sources, as_of date, cause text) RETURNS bigint
+-- Index lookups, whatever the planner guesses of the scratch tables: the cost must follow
+-- the number of changed customers, not the size of the stage table.
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+SET enable_hashjoin = off SET enable_mergejoin = off AS $$
+DECLARE
+    logged bigint;
+    model lifecycle.models := (SELECT k FROM lifecycle.models k WHERE is_current);
+BEGIN
+    WITH fresh AS (
+        SELECT w.*, x.stage AS new_stage, x.next_change AS new_next_change,
+               lifecycle._rfm_of(w.first_purchase, w.last_purchase, w.purchases, w.spend, as_of,
+                                 s.rfm_breakpoints) AS rfm,
+               lifecycle._churn_risk(model, w.first_purchase, w.last_purchase, w.purchases, as_of)
+                   AS churn_risk,
+               lifecycle._expected_value(model, w.first_purchase, w.last_purchase, w.purchases,
+                                         w.spend, as_of) AS expected_value
+        FROM pg_temp.lifecycle_work w
+        CROSS JOIN LATERAL (
+            SELECT CASE WHEN w.purchases > 0
+                        THEN lifecycle.lifecycle_stage(w.first_purchase, w.last_purchase,
+                                                       w.purchases, as_of, s.policy)
+                        ELSE 'prospect' END AS stage,
+                   CASE WHEN w.purchases > 0
+                        THEN least(w.next_order,
+                                   lifecycle.next_stage_change(w.first_purchase, w.last_purchase,
+                                                               w.purchases, as_of, s.policy))
+                        ELSE w.next_order END AS next_change) AS x
+        WHERE NOT w.gone
+    ), changed AS (
+        UPDATE lifecycle.customer_stage c
+        SET first_purchase = f.first_purchase, last_purchase = f.last_purchase,
+            purchases = f.purchases, spend = f.spend, stage = f.new_stage,
+            stage_since = CASE WHEN c.stage = f.new_stage THEN c.stage_since ELSE as_of END,
+            next_change = f.new_next_change, next_order = f.next_order,
+            r = (f.rfm).r, f = (f.rfm).f, m = (f.rfm).m, segment = (f.rfm).segment,
+            churn_risk = f.churn_risk, expected_value = f.expected_value, updated_at = now()
+        FROM fresh f
+        WHERE f.known AND c.ctid = f.row_id
+        RETURNING f.customer, f.old_stage, f.new_stage, f.old_last, f.last_purchase, f.purchases
+    ), added AS (
+        INSERT INTO lifecycle.customer_stage
+            (source_id, customer, first_purchase, last_purchase, purchases, spend, stage,
+             stage_since, next_change, next_order, r, f, m, segment, churn_risk, expected_value)
+        SELECT s.id, f.customer, f.first_purchase, f.last_purchase, f.purchases, f.spend,
+               f.new_stage, as_of, f.new_next_change, f.next_order, (f.rfm).r, (f.rfm).f,
+               (f.rfm).m, (f.rfm).segment, f.churn_risk, f.expected_value
+        FROM fresh f WHERE NOT f.known
+        RETURNING customer, NULL::lifecycle.stage, stage, NULL::date, last_purchase, purchases
+    ), removed AS (
+        DELETE FROM lifecycle.customer_stage c
+        USING pg_temp.lifecycle_work w
+        WHERE w.gone AND w.known AND c.ctid = w.row_id
+        RETURNING c.customer, c.stage, 'prospect'::lifecycle.stage, c.last_purchase, NULL::date,
+                  0::bigint
+    ), written (customer, old_stage, new_stage, old_last, new_last, purchases) AS (
+        TABLE changed UNION ALL TABLE added UNION ALL TABLE removed
+    )
+    INSERT INTO lifecycle.transitions (source_id, customer, from_stage, to_stage, effective, cause)
+    SELECT s.id, customer, coalesce(old_stage, 'prospect'), new_stage, as_of,
+           coalesce(_write_stages.cause,
+                    CASE WHEN new_last > old_last OR (old_last IS NULL AND purchases > 0)
+                         THEN 'purchase' ELSE 'correction' END)
+    FROM written
+    WHERE coalesce(old_stage, 'prospect') <> new_stage
+    ORDER BY customer;
+    GET DIAGNOSTICS logged = ROW_COUNT;
+    RETURN logged;
+END
+$$;
+
+-- A customer's RFM scores against the source's breakpoints (NULL before the first
+-- rescoring, or without a purchase).
+CREATE FUNCTION lifecycle._rfm_of(first date, last date, purchases bigint,
+                                  spend double precision, as_of date,
+                                  breakpoints lifecycle.rfm_breakpoints)
+RETURNS lifecycle.rfm
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN CASE WHEN purchases > 0 AND breakpoints IS NOT NULL
+            THEN lifecycle.rfm_score(greatest(as_of - last, 0)::float8, purchases::float8,
+                                     coalesce(spend, 0), breakpoints) END;
+
+-- Moves customers whose next_change has come through their stages, one step at a time,
+-- each logged with the day it took effect (cause 'time'). At most `budget` customers per
+-- step. Customers with an order coming due are left to _collect_queued. Returns (customers
+-- stepped, transitions logged).
+CREATE FUNCTION lifecycle._step_time(s lifecycle.sources, as_of date, budget bigint,
+                                     OUT stepped bigint, OUT logged bigint)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n bigint;
+    t bigint;
+BEGIN
+    stepped := 0;
+    logged := 0;
+    FOR i IN 1 .. 8 LOOP   -- a customer passes at most 4 boundaries without buying
+        WITH due AS (
+            SELECT c.customer, c.stage AS from_stage, c.next_change AS on_day,
+                   lifecycle.lifecycle_stage(c.first_purchase, c.last_purchase, c.purchases,
+                                             c.next_change, s.policy) AS to_stage,
+                   lifecycle.next_stage_change(c.first_purchase, c.last_purchase, c.purchases,
+                                               c.next_change, s.policy) AS next
+            FROM lifecycle.customer_stage c
+            WHERE c.source_id = s.id AND c.next_change <= as_of AND c.purchases > 0
+              AND (c.next_order IS NULL OR c.next_order > c.next_change)
+            ORDER BY c.next_change
+            LIMIT budget
+        ), moved AS (
+            UPDATE lifecycle.customer_stage c
+            SET stage = d.to_stage, next_change = least(d.next, c.next_order),
+                stage_since = CASE WHEN d.to_stage = c.stage THEN c.stage_since ELSE d.on_day END,
+                updated_at = now()
+            FROM due d WHERE c.source_id = s.id AND c.customer = d.customer
+            RETURNING 1
+        ), logged_rows AS (
+            INSERT INTO lifecycle.transitions (source_id, customer, from_stage, to_stage,
+                                               effective, cause)
+            SELECT s.id, d.customer, d.from_stage, d.to_stage, d.on_day, 'time'
+            FROM due d WHERE d.to_stage <> d.from_stage
+            ORDER BY d.on_day, d.customer
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM logged_rows) INTO n, t;
+        stepped := stepped + n;
+        logged := logged + t;
+        EXIT WHEN n = 0 OR stepped >= budget;
+    END LOOP;
+END
+$$;
+
+-- The scores that drift with time for everyone: RFM breakpoints and scores, churn risk
+-- and expected value, recomputed over all the customers of source `src_id` every
+-- lifecycle.rfm_interval (and after a new current model). A pass computes the breakpoints
+-- when it starts (or when `restart`), then rescores customers in key order, at most
+-- `budget` per call (NULL: all), so that a worker tick stays bounded; the pass's position
+-- is kept in sources.rescore_from. Returns the rows changed and whether the pass ended.
+CREATE FUNCTION lifecycle._rescore(src_id integer, as_of date, budget bigint DEFAULT NULL,
+                                   restart boolean DEFAULT true,
+                                   OUT changed bigint, OUT finished boolean)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s lifecycle.sources := (SELECT t FROM lifecycle.sources t WHERE t.id = src_id);
+    model lifecycle.models := (SELECT k FROM lifecycle.models k WHERE is_current);
+    taken bigint;
+    upto text;
+BEGIN
+    IF restart OR NOT s.rescoring THEN
+        -- (recency never below 0: a purchase after as_of only if lifecycle.as_of went back)
+        s.rfm_breakpoints := (
+            SELECT lifecycle.rfm_breakpoints(greatest(as_of - c.last_purchase, 0)::float8,
+                                             c.purchases::float8, coalesce(c.spend, 0))
+            FROM lifecycle.customer_stage c WHERE c.source_id = src_id AND c.purchases > 0);
+        s.rescore_from := NULL;
+        UPDATE lifecycle.sources t
+        SET rfm_breakpoints = s.rfm_breakpoints, rescoring = true, rescore_from = NULL
+        WHERE t.id = src_id;
+    END IF;
+    WITH batch AS (
+        SELECT c.customer,
+               lifecycle._rfm_of(c.first_purchase, c.last_purchase, c.purchases, c.spend, as_of,
+                                 s.rfm_breakpoints) AS rfm,
+               lifecycle._churn_risk(model, c.first_purchase, c.last_purchase, c.purchases,
+                                     as_of) AS churn_risk,
+               lifecycle._expected_value(model, c.first_purchase, c.last_purchase, c.purchases,
+                                         c.spend, as_of) AS expected_value
+        FROM lifecycle.customer_stage c
+        WHERE c.source_id = src_id AND (s.rescore_from IS NULL OR c.customer > s.rescore_from)
+        ORDER BY c.customer
+        LIMIT budget
+    ), updated AS (
+        UPDATE lifecycle.customer_stage c
+        SET r = (x.rfm).r, f = (x.rfm).f, m = (x.rfm).m, segment = (x.rfm).segment,
+            churn_risk = x.churn_risk, expected_value = x.expected_value
+        FROM batch x
+        WHERE c.source_id = src_id AND c.customer = x.customer
+          AND (c.r, c.f, c.m, c.segment, c.churn_risk, c.expected_value)
+              IS DISTINCT FROM ((x.rfm).r, (x.rfm).f, (x.rfm).m, (x.rfm).segment, x.churn_risk,
+                                x.expected_value)
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM updated), (SELECT count(*) FROM batch),
+           (SELECT max(customer) FROM batch)
+    INTO changed, taken, upto;
+    finished := budget IS NULL OR taken < budget;
+    UPDATE lifecycle.sources t
+    SET rescoring = NOT finished, rescore_from = CASE WHEN NOT finished THEN upto END,
+        rfm_scored_at = CASE WHEN finished THEN now() ELSE t.rfm_scored_at END
+    WHERE t.id = src_id;
+END
+$$;
+
+-- Announces the transitions with id > after_id on the channel lifecycle.notify_channel.
+-- With lifecycle.notify_payload = 'summary' (the default) one NOTIFY per source says
+-- which transitions were logged: the source, the range of ids and the count per new
+-- stage, and no customer id: LISTEN is open to every role, so listeners read the rows
+-- from lifecycle.transitions under its privileges. With 'full', the transitions
+-- themselves, in chunks under PostgreSQL's 8000-byte limit. Returns the number of
+-- NOTIFYs.
+CREATE FUNCTION lifecycle._announce(after_id bigint) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    channel text := current_setting('lifecycle.notify_channel');
+    payload text;
+    sent integer := 0;
+BEGIN
+    IF current_setting('lifecycle.notify_payload') = 'full' THEN
+        RETURN lifecycle._announce_full(channel, after_id);
+    END IF;
+    FOR payload IN
+        WITH per_stage AS (
+            SELECT t.source_id, t.to_stage, count(*) AS n, min(t.id) AS first_id,
+                   max(t.id) AS last_id
+            FROM lifecycle.transitions t
+            WHERE t.id > after_id AND t.cause <> 'initial'
+            GROUP BY t.source_id, t.to_stage
+        )
+        SELECT json_build_object('source', s.source::text, 'first_id', min(p.first_id),
+                                 'last_id', max(p.last_id), 'transitions', sum(p.n),
+                                 'to', json_object_agg(p.to_stage, p.n ORDER BY p.to_stage))::text
+        FROM per_stage p JOIN lifecycle.sources s ON s.id = p.source_id
+        GROUP BY p.source_id, s.source
+        ORDER BY p.source_id
+    LOOP
+        PERFORM pg_notify(channel, payload);
+        sent := sent + 1;
+    END LOOP;
+    RETURN sent;
+END
+$$;
+
+-- The 'full' payloads: every transition with its customer, per source and chunk.
+CREATE FUNCTION lifecycle._announce_full(channel text, after_id bigint) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    chunk record;
+    sent integer := 0;
+BEGIN
+    FOR chunk IN
+        WITH items AS (
+            SELECT t.id, t.source_id,
+                   format('{"id":%s,"customer":%s,"from":"%s","to":"%s","cause":"%s","on":"%s"}',
+                          t.id,
+                          -- a very long id would not fit: the listener reads it from the log
+                          CASE WHEN octet_length(t.customer) <= 200 THEN to_json(t.customer)::text
+                               ELSE 'null' END,
+                          t.from_stage, t.to_stage, t.cause, to_char(t.effective, 'YYYY-MM-DD'))
+                       AS item
+            FROM lifecycle.transitions t
+            WHERE t.id > after_id AND t.cause <> 'initial'
+        ), sized AS (
+            SELECT *, sum(octet_length(item) + 1) OVER (PARTITION BY source_id ORDER BY id) / 7000
+                      AS part
+            FROM items
+        )
+        SELECT s.source::text AS source, string_agg(sized.item, ',' ORDER BY sized.id) AS list
+        FROM sized JOIN lifecycle.sources s ON s.id = sized.source_id
+        GROUP BY s.source, sized.source_id, part
+        ORDER BY sized.source_id, part
+    LOOP
+        PERFORM pg_notify(channel, format('{"source":%s,"transitions":[%s]}',
+                                          to_json(chunk.source), chunk.list));
+        sent := sent + 1;
+    END LOOP;
+    RETURN sent;
+END
+$$;
+
+CREATE TYPE lifecycle.refresh_result AS (
+    sources       integer,          -- tracked sources looked at
+    queued        bigint,           -- customers with changed orders
+    due           bigint,           -- customers whose stage changed with time (steps)
+    recomputed    bigint,           -- of those, customers recomputed from the source
+    transitions   bigint,           -- rows added to the transitions log
+    notifications integer,          -- NOTIFYs sent
+    rfm_rescored  bigint,           -- customers whose RFM or model scores changed in a rescoring
+    more          boolean,          -- work was left for the next call
+    elapsed_ms    double precision
+);
+
+-- Brings the stage table up to date, incrementally: per source, the customers whose
+-- next_change has come (through the due index), then the customers in the change queue;
+-- every stage change is logged and announced. At most max_customers of each per source
+-- (NULL: all), and as many in a rescoring pass (started every lifecycle.rfm_interval).
+-- Model refits are not done here: the worker runs them in transactions of their own.
+CREATE FUNCTION lifecycle.refresh(max_customers integer DEFAULT NULL)
+RETURNS lifecycle.refresh_result
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r lifecycle.refresh_result;
+    started timestamptz := clock_timestamp();
+    as_of date := lifecycle.engine_date();
+    budget bigint := coalesce(max_customers, 9223372036854775807);
+    last_id bigint;
+    s lifecycle.sources;
+    queued bigint;
+    recomputed bigint;
+    stepped record;
+    rescored record;
+BEGIN
+    IF max_customers < 1 THEN
+        RAISE EXCEPTION 'argument "max_customers" must be at least 1, got %', max_customers
+            USING ERRCODE = '22023';
+    END IF;
+    PERFORM lifecycle._lock_refresh();
+    r := ROW(0, 0, 0, 0, 0, 0, 0, false, 0);
+    SELECT coalesce(max(id), 0) INTO last_id FROM lifecycle.transitions;
+    FOR s IN SELECT * FROM lifecycle.sources ORDER BY id LOOP
+        r.sources := r.sources + 1;
+        stepped := lifecycle._step_time(s, as_of, budget);
+        r.due := r.due + stepped.stepped;
+        r.transitions := r.transitions + stepped.logged;
+        PERFORM lifecycle._collect_queued(s, as_of, budget);
+        SELECT count(*), count(*) FILTER (WHERE recompute) INTO queued, recomputed
+        FROM pg_temp.lifecycle_work;
+        IF queued > 0 THEN
+            r.queued := r.queued + queued;
+            r.recomputed := r.recomputed + recomputed;
+            r.transitions := r.transitions + lifecycle._write_stages(s, as_of, NULL);
+        END IF;
+        IF s.rescoring OR s.rfm_scored_at IS NULL OR s.rfm_scored_at
+               < now() - current_setting('lifecycle.rfm_interval')::interval THEN
+            rescored := lifecycle._rescore(s.id, as_of, max_customers, false);
+            r.rfm_rescored := r.rfm_rescored + rescored.changed;
+            r.more := r.more OR NOT rescored.finished;
+        END IF;
+        r.more := r.more
+            OR EXISTS (SELECT FROM lifecycle.change_queue WHERE source_id = s.id)
+            OR EXISTS (SELECT FROM lifecycle.customer_stage
+                       WHERE source_id = s.id AND next_change <= as_of);
+    END LOOP;
+    r.notifications := lifecycle._announce(last_id);
+    r.elapsed_ms := extract(epoch FROM clock_timestamp() - started) * 1000;
+    RETURN r;
+END
+$$;
+
+------------------------------------------------------------------------------------
+-- The worker's side (src/worker/ runs these)
+------------------------------------------------------------------------------------
+
+-- One tick: a refresh of at most batch_size customers per source, recorded in
+-- worker_state in the same transaction. Returns whether work is left.
+CREATE FUNCTION lifecycle._worker_tick(batch_size integer) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r lifecycle.refresh_result := lifecycle.refresh(batch_size);
+BEGIN
+    INSERT INTO lifecycle.worker_state AS w (pid, ticks, last_tick_at, last_tick_ms,
+                                             last_customers, last_transitions)
+    VALUES (pg_backend_pid(), 1, now(), r.elapsed_ms, r.queued + r.due, r.transitions)
+    ON CONFLICT (singleton) DO UPDATE SET
+        pid = excluded.pid, ticks = w.ticks + 1, consecutive_errors = 0,
+        last_tick_at = excluded.last_tick_at, last_tick_ms = excluded.last_tick_ms,
+        last_customers = excluded.last_customers, last_transitions = excluded.last_transitions;
+    RETURN r.more;
+END
+$$;
+
+-- A tick failed (and was rolled back): count it and keep the message.
+CREATE FUNCTION lifecycle._worker_failed(message text) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    INSERT INTO lifecycle.worker_state AS w (pid, errors, consecutive_errors, last_error,
+                                             last_error_at)
+    VALUES (pg_backend_pid(), 1, 1, message, now())
+    ON CONFLICT (singleton) DO UPDATE SET
+        pid = excluded.pid, errors = w.errors + 1, consecutive_errors = w.consecutive_errors + 1,
+        last_error = excluded.last_error, last_error_at = excluded.last_error_at;
+$$;
+

@@ -1,0 +1,147 @@
+
+------------------------------------------------------------------------------------
+-- 0.2.0: the stage engine, in four files: its tables (here), capturing changes
+-- (capture.sql), refresh (refresh.sql) and the views (views.sql); privileges.sql grants.
+-- Part of lifecycle--0.2.0.sql and of the 0.1.0 -> 0.2.0 upgrade (see the Makefile).
+------------------------------------------------------------------------------------
+
+-- Calling this loads the library, which defines the lifecycle.* settings.
+CREATE FUNCTION lifecycle._load() RETURNS void
+    LANGUAGE c PARALLEL SAFE AS 'MODULE_PATHNAME', 'lifecycle_load';
+
+-- When a customer's stage will next change if nothing is bought (the stage engine keeps
+-- it in customer_stage.next_change and wakes the customer then).
+CREATE FUNCTION lifecycle.next_stage_change(
+    first date, last date, n bigint, as_of date DEFAULT CURRENT_DATE, policy text DEFAULT 'default')
+RETURNS date
+AS 'MODULE_PATHNAME', 'lifecycle_next_stage_change'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+-- The engine's today: the setting lifecycle.as_of, or the current date.
+CREATE FUNCTION lifecycle.engine_date() RETURNS date
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+BEGIN
+    PERFORM lifecycle._load();
+    RETURN coalesce(nullif(current_setting('lifecycle.as_of'), '')::date, CURRENT_DATE);
+END
+$$;
+
+------------------------------------------------------------------------------------
+-- Tracked sources and the change queue
+------------------------------------------------------------------------------------
+
+-- An orders table the engine follows. Column names are stored as names and only ever
+-- put into SQL quoted. The columns' types are stored too, and must be built-in types
+-- (lifecycle._allowed_type): every read checks them against pg_attribute again, so no
+-- cast, operator or domain CHECK of a user's type ever runs inside the engine.
+CREATE TABLE lifecycle.sources (
+    id              serial PRIMARY KEY,
+    source          regclass NOT NULL UNIQUE,
+    customer_column name NOT NULL,
+    time_column     name NOT NULL,
+    amount_column   name,
+    customer_type   regtype NOT NULL,
+    time_type       regtype NOT NULL,
+    amount_type     regtype,
+    time_zone       text NOT NULL,   -- the zone in which timestamptz values become days
+    policy          text NOT NULL,
+    tracked_at      timestamptz NOT NULL DEFAULT now(),
+    tracked_on      date NOT NULL,   -- the engine's date then: the log is complete from here
+    rfm_breakpoints lifecycle.rfm_breakpoints,
+    rfm_scored_at   timestamptz,     -- when the last rescoring pass ended
+    rescoring       boolean NOT NULL DEFAULT false,  -- a pass is under way (see _rescore)
+    rescore_from    text COLLATE "C" -- the last customer it rescored
+);
+COMMENT ON TABLE lifecycle.sources IS 'Orders tables tracked by the stage engine (lifecycle.track)';
+
+-- Changes to the sources, written by statement-level triggers and consumed by refresh().
+-- An INSERT queues a row per customer and purchase day with the day's amount, so that
+-- refresh() can add it to what it knows without reading the source again; an UPDATE or
+-- DELETE queues the customer with no day (NULL): it is recomputed from the source. A NULL
+-- customer: a TRUNCATE.
+-- No foreign keys here or below: they would cost a trigger per row, and untrack()
+-- removes a source's rows itself.
+CREATE TABLE lifecycle.change_queue (
+    id        bigserial PRIMARY KEY,
+    source_id integer NOT NULL,
+    customer  text COLLATE "C",
+    day       date,
+    spend     double precision,
+    queued_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX ON lifecycle.change_queue (source_id, customer);
+
+------------------------------------------------------------------------------------
+-- The stage table and the transitions log
+------------------------------------------------------------------------------------
+
+CREATE TABLE lifecycle.customer_stage (
+    source_id      integer NOT NULL,
+    customer       text COLLATE "C" NOT NULL,  -- ids compare as bytes: fast, any locale
+    first_purchase date,             -- NULL while all the customer's orders are in the future
+    last_purchase  date,
+    purchases      bigint NOT NULL,  -- distinct purchase days up to the engine's date
+    spend          double precision, -- total amount of those orders
+    stage          lifecycle.stage NOT NULL,
+    stage_since    date NOT NULL,
+    next_change    date,             -- when the stage changes if nothing is bought
+    next_order     date,             -- the first order dated after the engine's date
+    r              integer,
+    f              integer,
+    m              integer,
+    segment        text,
+    churn_risk     double precision, -- 1 - P(alive) from the current model, when there is one
+    expected_value double precision, -- lifetime value from the current model
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (source_id, customer)
+);
+CREATE INDEX customer_stage_due ON lifecycle.customer_stage (source_id, next_change)
+    WHERE next_change IS NOT NULL;
+COMMENT ON TABLE lifecycle.customer_stage IS
+    'Per tracked customer: purchases, stage, when it will change, RFM; kept by refresh()';
+
+CREATE TABLE lifecycle.transitions (
+    id         bigserial PRIMARY KEY,
+    source_id  integer NOT NULL,
+    customer   text COLLATE "C" NOT NULL,
+    from_stage lifecycle.stage NOT NULL,
+    to_stage   lifecycle.stage NOT NULL,
+    effective  date NOT NULL,        -- the day the stage changed
+    cause      text NOT NULL CHECK (cause IN ('purchase', 'time', 'correction', 'initial')),
+    logged_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX ON lifecycle.transitions (source_id, customer, id);
+COMMENT ON TABLE lifecycle.transitions IS
+    'Every stage change, in order of id; NOTIFY announces each one when it commits';
+
+-- The worker's figures, one row per database (see the view worker_status).
+CREATE TABLE lifecycle.worker_state (
+    singleton          boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    pid                integer,
+    ticks              bigint NOT NULL DEFAULT 0,
+    errors             bigint NOT NULL DEFAULT 0,
+    consecutive_errors integer NOT NULL DEFAULT 0,
+    last_tick_at       timestamptz,
+    last_tick_ms       double precision,
+    last_customers     bigint,
+    last_transitions   bigint,
+    last_error         text,
+    last_error_at      timestamptz
+);
+
+-- Refreshes lock this table (EXCLUSIVE) to run one at a time. An advisory lock would do
+-- the same, but any role can take any advisory lock and stall the engine; this table can
+-- be locked only by roles with UPDATE on it (lifecycle_worker) and superusers. Empty.
+CREATE TABLE lifecycle.refresh_lock ();
+COMMENT ON TABLE lifecycle.refresh_lock IS
+    'Locked by each refresh so that refreshes run one at a time; holds no rows';
+
+-- What users create and change is kept by pg_dump (the worker's figures are not).
+SELECT pg_catalog.pg_extension_config_dump('lifecycle.sources', '');
+SELECT pg_catalog.pg_extension_config_dump('lifecycle.sources_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('lifecycle.change_queue', '');
+SELECT pg_catalog.pg_extension_config_dump('lifecycle.change_queue_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('lifecycle.customer_stage', '');
+SELECT pg_catalog.pg_extension_config_dump('lifecycle.transitions', '');
+SELECT pg_catalog.pg_extension_config_dump('lifecycle.transitions_id_seq', '');
+

@@ -1,0 +1,312 @@
+// Reading a tracked orders table, and entering the engine on behalf of a table's owner.
+// This file is where the engine's rights change hands, and the only place:
+//
+// - lifecycle._source_histories() reads a source AS ITS OWNER, in a security-restricted
+//   operation with search_path = pg_catalog, pg_temp: the way PostgreSQL runs REFRESH
+//   MATERIALIZED VIEW or ANALYZE. Whatever of the owner's code may run while the table is
+//   read (row-level security policies, say) runs with the owner's rights, never the
+//   engine's. The query is built here from lifecycle.sources, never taken from a caller,
+//   and only after every tracked column has been checked against pg_attribute to still be
+//   of the built-in type it had at track(): no cast, operator or domain CHECK of a user's
+//   type runs at all.
+//
+// - lifecycle.track(), untrack() and resync() are gates: they check that the caller owns
+//   the table (or is a member of its owner role), and only then run the engine's internal
+//   function of the same name with a leading underscore as the extension's owner (whose
+//   tables they write). A SECURITY DEFINER function could not check its caller's
+//   ownership: inside it, the caller's identity is gone.
+//
+// Plain C-style code: PostgreSQL may longjmp out of any call here. A transaction or
+// subtransaction that aborts restores the user id and the settings by itself.
+#include "pg/guard.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/guc.h"
+#include "utils/tuplestore.h"
+}
+
+namespace {
+
+constexpr const char* kSafeSearchPath = "pg_catalog, pg_temp";
+constexpr long kFetchRows = 10000;
+
+// The built-in types a tracked column may have, by its role in the source.
+bool allowed_type(const char* kind, Oid type) {
+    if (strcmp(kind, "customer") == 0)
+        return type == INT2OID || type == INT4OID || type == INT8OID || type == TEXTOID ||
+               type == VARCHAROID || type == UUIDOID;
+    if (strcmp(kind, "time") == 0)
+        return type == DATEOID || type == TIMESTAMPOID || type == TIMESTAMPTZOID;
+    if (strcmp(kind, "amount") == 0)
+        return type == INT2OID || type == INT4OID || type == INT8OID || type == NUMERICOID ||
+               type == FLOAT4OID || type == FLOAT8OID;
+    return false;
+}
+
+// What lifecycle.sources says of one source.
+struct Source {
+    Oid relid;
+    char* customer_column;
+    char* time_column;
+    char* amount_column;  // nullptr: none
+    Oid customer_type;
+    Oid time_type;
+    Oid amount_type;
+    char* time_zone;
+};
+
+char* text_column(HeapTuple row, TupleDesc desc, int column) {
+    return SPI_getvalue(row, desc, column);  // NULL stays nullptr
+}
+
+Oid oid_column(HeapTuple row, TupleDesc desc, int column) {
+    bool isnull;
+    const Datum d = SPI_getbinval(row, desc, column, &isnull);
+    return isnull ? InvalidOid : DatumGetObjectId(d);
+}
+
+// Reads source `id` from lifecycle.sources (as the caller: the engine). Inside SPI.
+Source load_source(int32 id) {
+    Oid type = INT4OID;
+    Datum value = Int32GetDatum(id);
+    const int rc = SPI_execute_with_args(
+        "SELECT source, customer_column, time_column, amount_column, customer_type, time_type,"
+        " amount_type, time_zone FROM lifecycle.sources WHERE id = $1",
+        1, &type, &value, nullptr, true, 1);
+    if (rc != SPI_OK_SELECT) elog(ERROR, "lifecycle: reading lifecycle.sources failed: %d", rc);
+    if (SPI_processed != 1)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("argument \"source_id\": no tracked source has id %d", id)));
+    HeapTuple row = SPI_tuptable->vals[0];
+    TupleDesc desc = SPI_tuptable->tupdesc;
+    Source s;
+    s.relid = oid_column(row, desc, 1);
+    s.customer_column = text_column(row, desc, 2);
+    s.time_column = text_column(row, desc, 3);
+    s.amount_column = text_column(row, desc, 4);
+    s.customer_type = oid_column(row, desc, 5);
+    s.time_type = oid_column(row, desc, 6);
+    s.amount_type = oid_column(row, desc, 7);
+    s.time_zone = text_column(row, desc, 8);
+    return s;
+}
+
+// The column `name` of the source must exist and still have the type and kind it had at
+// track(); anything else is an ERROR before a row is read.
+void check_column(Oid relid, const char* name, Oid tracked_type, const char* kind) {
+    const AttrNumber attnum = get_attnum(relid, name);
+    if (attnum == InvalidAttrNumber)
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
+                        errmsg("lifecycle: tracked table %s has no column \"%s\" any more",
+                               get_rel_name(relid), name),
+                        errhint("Untrack the table and track it again (lifecycle.untrack, "
+                                "lifecycle.track).")));
+    const Oid now = get_atttype(relid, attnum);
+    if (now != tracked_type || !allowed_type(kind, now))
+        ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+                        errmsg("lifecycle: column \"%s\" of tracked table %s is of type %s, "
+                               "not %s as when it was tracked",
+                               name, get_rel_name(relid), format_type_be(now),
+                               format_type_be(tracked_type)),
+                        errhint("Untrack the table and track it again (lifecycle.untrack, "
+                                "lifecycle.track).")));
+}
+
+// The relation must still be a plain table of its own: no partition (rows written through
+// its parent would not fire its statement triggers) and no inheritance children (their
+// rows would not be captured).
+void check_relation(Oid relid) {
+    const char kind = get_rel_relkind(relid);
+    if (kind != RELKIND_RELATION)
+        ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+                        errmsg("lifecycle: tracked relation %u is not a plain table any more",
+                               relid)));
+    if (get_rel_relispartition(relid) || has_subclass(relid))
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("lifecycle: tracked table %s is now a partition or has "
+                               "inheritance children", get_rel_name(relid)),
+                        errhint("Untrack the table first.")));
+}
+
+// The purchase day of a row, as SQL over the time column.
+char* day_sql(const Source& s) {
+    const char* column = quote_identifier(s.time_column);
+    if (s.time_type == DATEOID) return pstrdup(column);
+    if (s.time_type == TIMESTAMPTZOID)
+        return psprintf("(%s AT TIME ZONE %s)::date", column, quote_literal_cstr(s.time_zone));
+    return psprintf("%s::date", column);
+}
+
+// Per customer (of `customers`, or all): purchase days up to $2 and their spend, the first
+// day's spend (what the models leave out of the average order value), and the first order
+// dated after $2.
+char* histories_sql(const Source& s, bool all_customers) {
+    const char* customer = quote_identifier(s.customer_column);
+    const char* amount = s.amount_column != nullptr
+                             ? psprintf("%s::double precision", quote_identifier(s.amount_column))
+                             : "NULL::double precision";
+    const char* relation = quote_qualified_identifier(get_namespace_name(get_rel_namespace(s.relid)),
+                                                      get_rel_name(s.relid));
+    const char* filter =
+        all_customers ? "" : psprintf(" AND %s = ANY ($1::%s[])", customer, format_type_be(s.customer_type));
+    return psprintf(
+        "SELECT c::text, min(d) FILTER (WHERE d <= $2), max(d) FILTER (WHERE d <= $2),"
+        "       count(*) FILTER (WHERE d <= $2), sum(a) FILTER (WHERE d <= $2),"
+        "       (array_agg(a ORDER BY d) FILTER (WHERE d <= $2))[1],"
+        "       min(d) FILTER (WHERE d > $2)"
+        " FROM (SELECT c, d, sum(a) AS a"
+        "       FROM (SELECT %s AS c, %s AS d, %s AS a FROM ONLY %s"
+        "             WHERE %s IS NOT NULL AND %s IS NOT NULL%s) AS o"
+        "       GROUP BY c, d) AS days"
+        " GROUP BY c",
+        customer, day_sql(s), amount, relation, customer, quote_identifier(s.time_column), filter);
+}
+
+// Runs `query` through a read-only cursor (the caller's snapshot) as the owner of
+// `relid`, in a security-restricted operation with a safe search_path, and appends every
+// row to `store`.
+void read_as_owner(Oid relid, const char* query, Datum* values, const char* nulls,
+                   Tuplestorestate* store, TupleDesc store_desc) {
+    HeapTuple class_row = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+    if (!HeapTupleIsValid(class_row)) elog(ERROR, "lifecycle: relation %u is gone", relid);
+    const Oid owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(class_row))->relowner;
+    ReleaseSysCache(class_row);
+
+    Oid saved_user;
+    int saved_context;
+    GetUserIdAndSecContext(&saved_user, &saved_context);
+    SetUserIdAndSecContext(owner, saved_context | SECURITY_LOCAL_USERID_CHANGE |
+                                      SECURITY_RESTRICTED_OPERATION);
+    const int nest_level = NewGUCNestLevel();
+    (void)set_config_option("search_path", kSafeSearchPath, PGC_USERSET, PGC_S_SESSION,
+                            GUC_ACTION_SAVE, true, 0, false);
+
+    Oid types[2] = {TEXTARRAYOID, DATEOID};
+    Portal cursor = SPI_cursor_open_with_args(nullptr, query, 2, types, values, nulls, true, 0);
+    Datum row_values[7];
+    bool row_nulls[7];
+    for (;;) {
+        SPI_cursor_fetch(cursor, true, kFetchRows);
+        if (SPI_processed == 0) break;
+        for (uint64 i = 0; i < SPI_processed; ++i) {
+            for (int c = 0; c < 7; ++c)
+                row_values[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c + 1,
+                                              &row_nulls[c]);
+            tuplestore_putvalues(store, store_desc, row_values, row_nulls);
+        }
+        SPI_freetuptable(SPI_tuptable);
+    }
+    SPI_cursor_close(cursor);
+
+    AtEOXact_GUC(false, nest_level);
+    SetUserIdAndSecContext(saved_user, saved_context);
+}
+
+Oid extension_owner() {
+    const int rc = SPI_execute(
+        "SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'lifecycle'", true, 1);
+    if (rc != SPI_OK_SELECT || SPI_processed != 1) elog(ERROR, "lifecycle: extension not found");
+    return oid_column(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+}  // namespace
+
+// lifecycle._allowed_type(kind text, type regtype): whether a column of that type may be
+// tracked as the source's 'customer', 'time' or 'amount'.
+LIFECYCLE_FUNCTION(lifecycle_allowed_type) {
+    char* kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
+    PG_RETURN_BOOL(allowed_type(kind, PG_GETARG_OID(1)));
+}
+
+// lifecycle._source_histories(source_id integer, customers text[], as_of date): the
+// purchase histories of the given customers (NULL: every customer) of tracked source
+// `source_id`, read as the table's owner in the caller's snapshot.
+LIFECYCLE_FUNCTION(lifecycle_source_histories) {
+    if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                        errmsg("arguments \"source_id\" and \"as_of\" must not be NULL")));
+    InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+    auto* result = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+    const bool all_customers = PG_ARGISNULL(1);
+
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "lifecycle: SPI_connect failed");
+    Source s = load_source(PG_GETARG_INT32(0));
+    if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(s.relid)))
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+                        errmsg("lifecycle: tracked table %u was dropped", s.relid)));
+    check_relation(s.relid);
+    check_column(s.relid, s.customer_column, s.customer_type, "customer");
+    check_column(s.relid, s.time_column, s.time_type, "time");
+    if (s.amount_column != nullptr) check_column(s.relid, s.amount_column, s.amount_type, "amount");
+
+    Datum values[2] = {all_customers ? (Datum)0 : PG_GETARG_DATUM(1), PG_GETARG_DATUM(2)};
+    const char nulls[2] = {all_customers ? 'n' : ' ', ' '};
+    read_as_owner(s.relid, histories_sql(s, all_customers), values, nulls, result->setResult,
+                  result->setDesc);
+    SPI_finish();
+    return (Datum)0;
+}
+
+// lifecycle.track(), untrack(), resync(): the caller must own the table in the first
+// argument; then lifecycle._<name>(same arguments) runs as the extension's owner.
+LIFECYCLE_FUNCTION(lifecycle_owner_gate) {
+    const Oid function = fcinfo->flinfo->fn_oid;
+    if (PG_ARGISNULL(0))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                        errmsg("argument \"source\" must not be NULL")));
+    const Oid relid = PG_GETARG_OID(0);
+    if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+                        errmsg("argument \"source\": relation %u does not exist", relid)));
+    if (!pg_class_ownercheck(relid, GetUserId()))
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                        errmsg("must be owner of table %s to %s it", get_rel_name(relid),
+                               get_func_name(function)),
+                        errhint("Only a table's owner, a member of the owning role, or a "
+                                "superuser can track, untrack or resync it.")));
+    Oid* arg_types;
+    int nargs;
+    const Oid result_type = get_func_signature(function, &arg_types, &nargs);
+    StringInfoData query;
+    initStringInfo(&query);
+    appendStringInfo(&query, "SELECT lifecycle.%s(",
+                     quote_identifier(psprintf("_%s", get_func_name(function))));
+    Datum* values = static_cast<Datum*>(palloc(sizeof(Datum) * (nargs + 1)));
+    char* nulls = static_cast<char*>(palloc(nargs + 1));
+    for (int i = 0; i < nargs; ++i) {
+        appendStringInfo(&query, "%s$%d", i > 0 ? ", " : "", i + 1);
+        values[i] = PG_ARGISNULL(i) ? (Datum)0 : PG_GETARG_DATUM(i);
+        nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
+    }
+    appendStringInfoChar(&query, ')');
+
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "lifecycle: SPI_connect failed");
+    const Oid owner = extension_owner();
+    Oid saved_user;
+    int saved_context;
+    GetUserIdAndSecContext(&saved_user, &saved_context);
+    SetUserIdAndSecContext(owner, saved_context | SECURITY_LOCAL_USERID_CHANGE);
+    const int nest_level = NewGUCNestLevel();
+    (void)set_config_option("search_path", kSafeSearchPath, PGC_USERSET, PGC_S_SESSION,
+                            GUC_ACTION_SAVE, true, 0, false);
+    const int rc = SPI_execute_with_args(query.data, nargs, arg_types, values, nulls, false, 1);
+    if (rc != SPI_OK_SELECT || SPI_processed != 1) elog(ERROR, "lifecycle: %s failed", query.data);
+    bool isnull;
+    Datum result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+    AtEOXact_GUC(true, nest_level);
+    SetUserIdAndSecContext(saved_user, saved_context);
+    if (!isnull && result_type != VOIDOID) {
+        int16 length;
+        bool by_value;
+        get_typlenbyval(result_type, &length, &by_value);
+        result = SPI_datumTransfer(result, by_value, length);
+    }
+    SPI_finish();
+    if (isnull || result_type == VOIDOID) PG_RETURN_NULL();
+    return result;
+}

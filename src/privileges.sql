@@ -1,0 +1,82 @@
+------------------------------------------------------------------------------------
+-- Who may do what (docs/security.md). Last in the install script: it covers every
+-- object above. Four roles, created here unless they exist (roles belong to the whole
+-- cluster: DROP EXTENSION leaves them):
+--   lifecycle_reader   reads the stage table, the log, the sources, the models, the views
+--   lifecycle_tracker  tracks, untracks and resyncs tables it owns (and reads)
+--   lifecycle_editor   edits policies, segment rules and models (and reads)
+--   lifecycle_worker   the background worker's login: runs the engine, nothing more
+-- Everyone (PUBLIC) may use the schema's pure functions: stages, RFM, churn, the models'
+-- fits and scores, which compute from their arguments with the caller's own rights.
+------------------------------------------------------------------------------------
+
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'lifecycle_reader') THEN
+        CREATE ROLE lifecycle_reader NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'lifecycle_tracker') THEN
+        CREATE ROLE lifecycle_tracker NOLOGIN IN ROLE lifecycle_reader;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'lifecycle_editor') THEN
+        CREATE ROLE lifecycle_editor NOLOGIN IN ROLE lifecycle_reader;
+    END IF;
+    -- LOGIN because a background worker of PostgreSQL 15 can connect only as a role that
+    -- may log in. It has no password: a client can log in as it only where pg_hba.conf
+    -- trusts everyone already.
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'lifecycle_worker') THEN
+        CREATE ROLE lifecycle_worker LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE IN ROLE lifecycle_reader;
+    END IF;
+END
+$$;
+
+GRANT USAGE ON SCHEMA lifecycle TO PUBLIC;
+
+-- Functions: none for PUBLIC, then the pure ones back.
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA lifecycle FROM PUBLIC;
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN
+        SELECT p.oid FROM pg_proc p
+        WHERE p.pronamespace = 'lifecycle'::regnamespace
+          AND p.proname NOT IN ('track', 'untrack', 'resync', 'refresh', 'fit_model')
+          AND (p.proname NOT LIKE '\_%'
+               -- internal helpers that compute only from their arguments, which public
+               -- functions call with the caller's rights
+               OR p.proname IN ('_load', '_unit_days', '_holdout_purchases', '_rfm_of',
+                                '_churn_risk', '_expected_value', '_allowed_type'))
+    LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO PUBLIC', f);
+    END LOOP;
+END
+$$;
+GRANT EXECUTE ON FUNCTION lifecycle.track(regclass, name, name, name, text),
+                          lifecycle.untrack(regclass), lifecycle.resync(regclass)
+    TO lifecycle_tracker;
+GRANT EXECUTE ON FUNCTION lifecycle.fit_model(text, regclass, name, name, name, date, text, boolean)
+    TO lifecycle_editor;
+-- The worker runs the engine's functions with its own rights; it reads sources only
+-- through _source_histories, as each table's owner.
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA lifecycle TO lifecycle_worker;
+
+-- Tables and views.
+GRANT SELECT ON lifecycle.policies, lifecycle.rfm_default_segments, lifecycle.rfm_segments,
+                lifecycle.rfm_segment_rules
+    TO PUBLIC;
+GRANT SELECT ON lifecycle.customer_stage, lifecycle.transitions, lifecycle.sources,
+                lifecycle.models, lifecycle.stage_counts, lifecycle.transitions_per_day,
+                lifecycle.rfm_segment_counts, lifecycle.churn_per_month,
+                lifecycle.worker_status
+    TO lifecycle_reader;
+GRANT INSERT, UPDATE, DELETE ON lifecycle.policies, lifecycle.rfm_segments, lifecycle.models
+    TO lifecycle_editor;
+-- fit_model(make_current) starts a rescoring pass of every source.
+GRANT UPDATE (rfm_scored_at, rescoring, rescore_from) ON lifecycle.sources TO lifecycle_editor;
+GRANT SELECT, INSERT, UPDATE, DELETE ON lifecycle.sources, lifecycle.change_queue,
+                                        lifecycle.customer_stage, lifecycle.transitions,
+                                        lifecycle.worker_state, lifecycle.models
+    TO lifecycle_worker;
+GRANT UPDATE ON lifecycle.refresh_lock TO lifecycle_worker;  -- to LOCK it
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA lifecycle TO lifecycle_worker;

@@ -18,8 +18,9 @@ std::string env_or(const char* name, const char* fallback) {
 
 }  // namespace
 
-Connection::Connection() {
-    const std::string info = "dbname=" + env_or("IT_DB", "lifecycle_it");
+Connection::Connection(const std::string& user) {
+    const std::string info =
+        "dbname=" + env_or("IT_DB", "lifecycle_it") + (user.empty() ? "" : " user=" + user);
     for (int attempt = 0; attempt < 100; ++attempt) {  // the server may be restarting
         conn_ = PQconnectdb(info.c_str());
         if (PQstatus(conn_) == CONNECTION_OK) return;
@@ -113,6 +114,14 @@ std::vector<Announced> parse_payload(const std::string& payload) {
          it != std::sregex_iterator(); ++it)
         out.push_back({std::stol((*it)[1]), (*it)[2], (*it)[3], (*it)[4], (*it)[5], (*it)[6]});
     return out;
+}
+
+Summary parse_summary(const std::string& payload) {
+    static const std::regex fields(
+        R"re(\{"source" : "([^"]*)", "first_id" : (\d+), "last_id" : (\d+), "transitions" : (\d+), "to" : \{.*\}\})re");
+    std::smatch m;
+    if (!std::regex_match(payload, m, fields)) throw std::runtime_error("not a summary: " + payload);
+    return {m[1], std::stol(m[2]), std::stol(m[3]), std::stol(m[4]), payload};
 }
 
 }  // namespace it

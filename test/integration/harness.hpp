@@ -12,10 +12,11 @@
 
 namespace it {
 
-// One connection to the test database (PG* environment, database IT_DB).
+// One connection to the test database (PG* environment, database IT_DB), as `user`
+// (empty: PGUSER).
 class Connection {
 public:
-    Connection();
+    explicit Connection(const std::string& user = "");
     ~Connection();
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
@@ -53,5 +54,14 @@ struct Announced {
     std::string customer, from, to, cause, on;
 };
 std::vector<Announced> parse_payload(const std::string& payload);
+
+// What a default ('summary') payload says: the source, the range of transition ids and
+// how many; the per-stage counts stay in `text`.
+struct Summary {
+    std::string source;
+    long first_id = 0, last_id = 0, transitions = 0;
+    std::string text;
+};
+Summary parse_summary(const std::string& payload);
 
 }  // namespace it

@@ -109,10 +109,25 @@ TEST(Worker, ScriptedLifeIsAnnouncedExactly) {
     db.exec("INSERT INTO it_life (customer_id, ordered_at, amount) VALUES (7, '" + add_days(db, d0, 100) + "', 8)");
     settle(db);
 
+    // The default payload names no customer: the listener reads each announced range of
+    // ids from the log, as docs/engine.md tells applications to.
     std::vector<it::Announced> got;
     for (const auto& payload : listener.notifications(std::chrono::milliseconds(1500))) {
-        EXPECT_NE(payload.find("\"source\":\"public.it_life\""), std::string::npos) << payload;
-        for (const auto& a : it::parse_payload(payload)) got.push_back(a);
+        const it::Summary summary = it::parse_summary(payload);
+        EXPECT_EQ(summary.source, "public.it_life") << payload;
+        EXPECT_EQ(payload.find("\"7\""), std::string::npos) << payload;
+        const std::string range = " FROM lifecycle.transitions WHERE id BETWEEN " +
+                                  std::to_string(summary.first_id) + " AND " +
+                                  std::to_string(summary.last_id) + " ORDER BY id";
+        const auto ids = db.column("SELECT id" + range);
+        const auto customers = db.column("SELECT customer" + range);
+        const auto from = db.column("SELECT from_stage" + range);
+        const auto to = db.column("SELECT to_stage" + range);
+        const auto cause = db.column("SELECT cause" + range);
+        const auto on = db.column("SELECT effective" + range);
+        EXPECT_EQ(static_cast<long>(ids.size()), summary.transitions) << payload;
+        for (size_t i = 0; i < ids.size(); ++i)
+            got.push_back({std::stol(ids[i]), customers[i], from[i], to[i], cause[i], on[i]});
     }
     const std::vector<std::vector<std::string>> expected = {
         {"prospect", "new", "purchase", d0},
@@ -178,6 +193,7 @@ TEST(Worker, FailedTickLosesNothing) {
     db.exec("CREATE TABLE IF NOT EXISTS it_fault (on_ boolean)");
     db.exec("DELETE FROM it_fault");
     db.exec("INSERT INTO it_fault VALUES (true)");
+    db.exec("GRANT SELECT ON it_fault TO lifecycle_worker");  // the worker's role fires it
     db.exec("CREATE OR REPLACE FUNCTION it_fault_trigger() RETURNS trigger LANGUAGE plpgsql AS $$ "
             "BEGIN IF (SELECT on_ FROM public.it_fault) THEN RAISE EXCEPTION 'injected fault'; END IF; "
             "RETURN NEW; END $$");
@@ -306,11 +322,13 @@ TEST(Worker, RandomizedWorkloadMatchesRecomputation) {
     untrack_all(db);
 }
 
-// A time jump that moves 5,000 customers two steps at once: the notifications are chunked under
-// PostgreSQL's 8,000-byte payload limit and carry exactly the logged transitions.
+// With lifecycle.notify_payload = 'full', a time jump that moves 5,000 customers two
+// steps at once: the notifications are chunked under PostgreSQL's 8,000-byte payload
+// limit and carry exactly the logged transitions.
 TEST(Worker, ManyTransitionsAreChunked) {
     Connection db, listener;
     const std::string d0 = "2035-01-01";
+    db.exec("ALTER SYSTEM SET lifecycle.notify_payload = 'full'");
     fresh_source(db, "it_many", d0);
     db.exec("INSERT INTO it_many (customer_id, ordered_at, amount) "
             "SELECT g, '" + d0 + "', 1 FROM generate_series(1, 5000) g");
@@ -338,5 +356,7 @@ TEST(Worker, ManyTransitionsAreChunked) {
     EXPECT_EQ(logged.size(), 10000u);
     ASSERT_EQ(announced.size(), logged.size());
     for (const auto& id : logged) EXPECT_TRUE(announced.count(std::stol(id))) << id;
+    db.exec("ALTER SYSTEM RESET lifecycle.notify_payload");
+    db.exec("SELECT pg_reload_conf()");
     untrack_all(db);
 }

@@ -1,0 +1,135 @@
+-- The attacks of an ordinary role that owns a table (docs/security.md), played against
+-- the engine run by a superuser (as the worker once was by default, and as a DBA's
+-- manual refresh() still is). Each path: the engine refuses, or runs the role's code only
+-- with the role's own rights. After all of them the role is still no superuser.
+SET client_min_messages = warning;
+CREATE ROLE lc_mallory LOGIN;
+GRANT lifecycle_tracker TO lc_mallory;
+CREATE SCHEMA mallory AUTHORIZATION lc_mallory;
+SET lifecycle.as_of = '2026-06-30';
+
+SET ROLE lc_mallory;
+-- What mallory's code saw whenever it ran: as whom, and whether it made her a superuser.
+CREATE TABLE mallory.seen (who name, escalated boolean);
+GRANT INSERT ON mallory.seen TO PUBLIC;
+CREATE FUNCTION mallory.payload() RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+    ok boolean := true;
+BEGIN
+    BEGIN
+        ALTER ROLE lc_mallory SUPERUSER;
+    EXCEPTION WHEN OTHERS THEN
+        ok := false;
+    END;
+    INSERT INTO mallory.seen VALUES (current_user, ok);
+    RETURN true;
+END
+$$;
+
+-- 1. A domain whose CHECK calls mallory's function: refused at track().
+CREATE DOMAIN mallory.customer_id AS bigint CHECK (mallory.payload());
+CREATE TABLE mallory.orders_domain (customer_id mallory.customer_id, ordered_at date, amount numeric);
+INSERT INTO mallory.orders_domain VALUES (1, '2026-06-01', 10);
+SELECT expect_error($$SELECT lifecycle.track('mallory.orders_domain', 'customer_id', 'ordered_at', 'amount')$$);
+
+-- 2. Her own type with her own cast to text: refused at track().
+CREATE TYPE mallory.code AS ENUM ('a', 'b');
+CREATE FUNCTION mallory.code_text(mallory.code) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN PERFORM mallory.payload(); RETURN $1::text; END $$;
+CREATE TABLE mallory.orders_cast (customer_id mallory.code, ordered_at date);
+SELECT expect_error($$SELECT lifecycle.track('mallory.orders_cast', 'customer_id', 'ordered_at')$$);
+-- ... and an amount of her type, or a time of a domain over date.
+CREATE DOMAIN mallory.day AS date CHECK (mallory.payload());
+CREATE TABLE mallory.orders_day (customer_id bigint, ordered_at mallory.day, amount mallory.customer_id);
+SELECT expect_error($$SELECT lifecycle.track('mallory.orders_day', 'customer_id', 'ordered_at')$$);
+SELECT expect_error($$SELECT lifecycle.track('mallory.orders_day', 'customer_id', 'customer_id', 'amount')$$);
+
+-- 3. A plain table tracked, then retyped to the domain: the ALTER is refused.
+CREATE TABLE mallory.orders (customer_id bigint, ordered_at date, amount numeric);
+CREATE INDEX ON mallory.orders (customer_id);
+INSERT INTO mallory.orders SELECT g % 20, date '2026-01-01' + g, 5 FROM generate_series(1, 100) g;
+SELECT lifecycle.track('mallory.orders', 'customer_id', 'ordered_at', 'amount') > 0 AS tracked;
+SELECT expect_error($$ALTER TABLE mallory.orders ALTER COLUMN customer_id TYPE mallory.customer_id$$);
+SELECT expect_error($$ALTER TABLE mallory.orders RENAME COLUMN ordered_at TO placed_at$$);
+SELECT expect_error($$ALTER TABLE mallory.orders DROP COLUMN amount$$);
+-- Other DDL is not in the way.
+ALTER TABLE mallory.orders ADD COLUMN note text;
+ALTER TABLE mallory.orders RENAME COLUMN note TO remark;
+RESET ROLE;
+
+-- 4. Should the event triggers not run (a superuser disabled them), the retype goes
+-- through; the application's writes still succeed, and the engine refuses to read the
+-- table (42804) instead of running the CHECK.
+ALTER EVENT TRIGGER lifecycle_on_ddl DISABLE;
+SET ROLE lc_mallory;
+ALTER TABLE mallory.orders ALTER COLUMN customer_id TYPE mallory.customer_id;
+TRUNCATE mallory.seen;
+INSERT INTO mallory.orders VALUES (5, '2026-06-29', 1);   -- her CHECK runs, as her
+SELECT who, escalated FROM mallory.seen;
+TRUNCATE mallory.seen;
+RESET ROLE;
+ALTER EVENT TRIGGER lifecycle_on_ddl ENABLE;
+SELECT expect_error($$SELECT lifecycle.refresh()$$);
+SELECT count(*) AS runs_of_her_code FROM mallory.seen;
+SELECT lifecycle.untrack('mallory.orders');
+
+-- 5. Code that does run while the engine reads her table (a forced row-level security
+-- policy) runs as her, in a security-restricted operation: no escalation.
+SET ROLE lc_mallory;
+CREATE TABLE mallory.orders_rls (customer_id bigint, ordered_at date, amount numeric);
+INSERT INTO mallory.orders_rls SELECT g % 5, date '2026-03-01' + g, 1 FROM generate_series(1, 20) g;
+ALTER TABLE mallory.orders_rls ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mallory.orders_rls FORCE ROW LEVEL SECURITY;
+CREATE POLICY everything ON mallory.orders_rls USING (mallory.payload());
+SELECT lifecycle.track('mallory.orders_rls', 'customer_id', 'ordered_at', 'amount') > 0 AS tracked;
+TRUNCATE mallory.seen;
+RESET ROLE;
+INSERT INTO mallory.orders_rls VALUES (1, '2026-06-30', 1);
+UPDATE mallory.orders_rls SET amount = 2 WHERE customer_id = 2;   -- a recompute from the table
+SELECT (lifecycle.refresh()).queued;
+SELECT who, escalated, count(*) > 0 AS ran FROM mallory.seen GROUP BY who, escalated;
+SELECT rolsuper FROM pg_roles WHERE rolname = 'lc_mallory';
+
+-- 6. A refit after the model's table was renamed and replaced: the model's source name
+-- now names a table that is not tracked, so nothing is read.
+SELECT (lifecycle.fit_model('mallory_model', 'mallory.orders_rls', 'customer_id', 'ordered_at',
+                            'amount', '2026-06-30', 'day', false)).customers > 0 AS fitted;
+UPDATE lifecycle.models SET is_current = (name = 'mallory_model'), fitted_at = now() - interval '1 day';
+SET ROLE lc_mallory;
+ALTER TABLE mallory.orders_rls RENAME TO orders_old;
+CREATE TABLE mallory.orders_rls (customer_id mallory.customer_id, ordered_at date, amount numeric);
+INSERT INTO mallory.orders_rls VALUES (1, '2026-06-01', 1);
+SELECT expect_error($$SELECT lifecycle.track('mallory.orders_rls', 'customer_id', 'ordered_at', 'amount')$$);
+TRUNCATE mallory.seen;
+RESET ROLE;
+ALTER SYSTEM SET lifecycle.refit_interval = '1s';
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.2);
+SELECT lifecycle._refit_if_due() AS refitted;
+ALTER SYSTEM RESET lifecycle.refit_interval;
+SELECT pg_reload_conf();
+SELECT count(*) AS runs_of_her_code FROM mallory.seen;
+UPDATE lifecycle.models SET is_current = false WHERE name = 'mallory_model';
+DELETE FROM lifecycle.models WHERE name = 'mallory_model';
+
+-- 7. Only a table's owner tracks it; the internal functions are closed; the capture
+-- trigger's function cannot be attached by her.
+CREATE TABLE public.not_hers (customer_id bigint, ordered_at date);
+SET ROLE lc_mallory;
+SELECT expect_error($$SELECT lifecycle.track('public.not_hers', 'customer_id', 'ordered_at')$$);
+SELECT expect_error($$SELECT lifecycle._track('mallory.orders_old', 'customer_id', 'ordered_at', NULL, 'default')$$);
+SELECT expect_error($$SELECT * FROM lifecycle._source_histories(1, NULL, '2026-06-30')$$);
+SELECT expect_error($$CREATE TRIGGER t AFTER INSERT ON mallory.orders_old FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._capture()$$);
+-- Dropping her tracked table untracks it.
+SELECT count(*) AS tracked_before FROM lifecycle.sources WHERE source::text LIKE 'mallory.%';
+DROP TABLE mallory.orders_old;
+RESET ROLE;
+SELECT count(*) AS tracked_after FROM lifecycle.sources WHERE source::text LIKE 'mallory.%';
+
+-- After everything: still no superuser.
+SELECT rolsuper FROM pg_roles WHERE rolname = 'lc_mallory';
+DROP TABLE public.not_hers;
+DROP SCHEMA mallory CASCADE;
+DROP OWNED BY lc_mallory;
+DROP ROLE lc_mallory;
+RESET lifecycle.as_of;

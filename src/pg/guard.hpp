@@ -15,6 +15,11 @@
 //    PgError exception; the destructors run as that unwinds, and call_guarded() re-raises
 //    the original PostgreSQL error (same SQLSTATE and message). After a PgError the C++
 //    code must not call PostgreSQL again: it only unwinds.
+//
+// Long core loops are cancellable (core/interrupt.hpp): the module registers a callback
+// reading PostgreSQL's pending-interrupt flags; the core throws Interrupted, and
+// call_guarded() then runs CHECK_FOR_INTERRUPTS() outside every catch scope, which
+// raises PostgreSQL's own cancel (57014) or termination error.
 #pragma once
 
 #include <exception>

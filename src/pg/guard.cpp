@@ -33,6 +33,7 @@ void throw_pg_error(MemoryContext caller) {
 }
 
 Datum call_guarded(FunctionBody body, FunctionCallInfo fcinfo) {
+    const PgStacks on_entry = PgStacks::current();
     int sqlstate = ERRCODE_INTERNAL_ERROR;
     char message[1024];
     ErrorData* pg_error = nullptr;
@@ -54,7 +55,9 @@ Datum call_guarded(FunctionBody body, FunctionCallInfo fcinfo) {
     } catch (...) {
         copy_message(message, sizeof message, "lifecycle internal error: ", "unknown exception");
     }
-    // Out of every catch scope: no C++ object is alive in this frame any more.
+    // Out of every catch scope: no C++ object is alive in this frame any more. Whatever
+    // the unwound frames pushed onto PostgreSQL's error stacks is gone with them.
+    on_entry.restore();
     if (pg_error != nullptr) ReThrowError(pg_error);
     if (interrupted) {
         // The core saw a pending cancel or termination: let PostgreSQL raise its own

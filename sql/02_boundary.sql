@@ -8,6 +8,8 @@ CREATE FUNCTION selftest_pg_error() RETURNS void
     AS '$libdir/lifecycle', 'lifecycle_selftest_pg_error' LANGUAGE C STRICT;
 CREATE FUNCTION selftest_live_probes() RETURNS bigint
     AS '$libdir/lifecycle', 'lifecycle_selftest_live_probes' LANGUAGE C STRICT;
+CREATE FUNCTION selftest_unwind_stacks(inside_pg_call boolean) RETURNS void
+    AS '$libdir/lifecycle', 'lifecycle_selftest_unwind_stacks' LANGUAGE C STRICT;
 
 SELECT pg_backend_pid() AS pid \gset
 
@@ -32,6 +34,24 @@ SELECT selftest_pg_error();
 \set VERBOSITY default
 SELECT pg_backend_pid() = :pid AS same_backend, selftest_live_probes() AS live_probes;
 
+-- A C++ exception unwinding frames that PostgreSQL's error stacks point into (an error
+-- context callback, pg_call's PG_TRY): the guard restores both stacks before the ERROR,
+-- so no stale CONTEXT line, no jump into a dead frame, and the backend goes on.
+SELECT selftest_unwind_stacks(false);
+SELECT selftest_unwind_stacks(true);
+SELECT expect_error($$SELECT selftest_unwind_stacks(true)$$);
+DO $$
+BEGIN
+    FOR i IN 1..1000 LOOP
+        BEGIN
+            PERFORM selftest_unwind_stacks(i % 2 = 0);
+        EXCEPTION WHEN OTHERS THEN NULL;
+        END;
+    END LOOP;
+END $$;
+SELECT expect_error($$SELECT 1 / 0$$);
+SELECT pg_backend_pid() = :pid AS same_backend;
+
 -- Many in a row, inside one transaction with savepoints: nothing leaks, nothing breaks.
 DO $$
 BEGIN
@@ -44,4 +64,5 @@ BEGIN
 END $$;
 SELECT selftest_live_probes() AS live_probes_after_1000, pg_backend_pid() = :pid AS same_backend;
 
-DROP FUNCTION selftest_throw(text, integer), selftest_pg_error(), selftest_live_probes();
+DROP FUNCTION selftest_throw(text, integer), selftest_pg_error(), selftest_live_probes(),
+    selftest_unwind_stacks(boolean);

@@ -26,7 +26,7 @@ psql -X -q -d lifecycle_it -c "CREATE EXTENSION lifecycle" || fail "no extension
 pgctl="$PG_BIN/pg_ctl -D $dir/data -l $dir/server.log"
 [ "$(id -u)" -eq 0 ] && pgctl="runuser -u postgres -- $pgctl"
 IT_DB=lifecycle_it IT_PGCTL="$pgctl" "$binary" --gtest_color=no 2>&1 | tee "$dir/run.log" \
-    | grep -E '^\[ +(RUN|OK|FAILED|PASSED) +\]|Failure|Expected|Which is|actual|seed|error' 
+    | grep -E '^\[ +(RUN|OK|FAILED|PASSED) +\]|Failure|Expected|Which is|actual|seed|error|^\[ cancel ' 
 passed=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$dir/run.log")
 failed=$(grep -c '^\[  FAILED  \] [A-Za-z]*\.[A-Za-z]* (' "$dir/run.log")
 if [ -z "$passed" ] && [ "$failed" -eq 0 ]; then

@@ -9,12 +9,14 @@
 #include <boost/math/special_functions/hypergeometric_pFq.hpp>
 
 #include <cmath>
+#include <cstdint>
 #include <new>
 #include <stdexcept>
 #include <string>
 
 #include "core/argument_checks.hpp"
 #include "core/error.hpp"
+#include "core/interrupt.hpp"
 
 namespace lifecycle::bgnbd {
 namespace {
@@ -136,7 +138,9 @@ double log_likelihood(const Params& params, const std::vector<Row>& rows, Gradie
     bool have_terms = false;
     double total = 0.0;
     Gradient g{};
+    std::uint64_t i = 0;
     for (const Row& row : rows) {
+        check_interrupts_every(i++);
         validate(row.customer);
         if (!have_terms || row.customer.x != xt.x) xt = x_terms(params, row.customer.x);
         have_terms = true;

@@ -1,10 +1,12 @@
 // Fitting BG/NBD by maximum likelihood (declared in bgnbd.hpp).
 #include <algorithm>
+#include <cstdint>
 #include <cmath>
 #include <tuple>
 
 #include "core/bgnbd.hpp"
 #include "core/error.hpp"
+#include "core/interrupt.hpp"
 
 namespace lifecycle::bgnbd {
 namespace {
@@ -26,7 +28,9 @@ struct Totals {
 
 Totals totals(const std::vector<Row>& rows) {
     Totals t;
+    std::uint64_t i = 0;
     for (const Row& row : rows) {
+        check_interrupts_every(i++);
         t.weight += row.weight;
         if (row.customer.x > 0.0) t.repeat_weight += row.weight;
         t.max_T = std::max(t.max_T, row.customer.T);
@@ -47,7 +51,9 @@ void check_identifiable(const Totals& t) {
 }  // namespace
 
 std::vector<Row> compress(std::vector<Row> rows) {
+    std::uint64_t i = 0;
     for (const Row& row : rows) {
+        check_interrupts_every(i++);
         validate(row.customer);
         if (!(std::isfinite(row.weight) && row.weight >= 0.0))
             throw_invalid("argument \"weight\" must be a finite number >= 0");
@@ -55,8 +61,11 @@ std::vector<Row> compress(std::vector<Row> rows) {
     rows.erase(std::remove_if(rows.begin(), rows.end(), [](const Row& r) { return r.weight == 0.0; }),
                rows.end());
     std::sort(rows.begin(), rows.end(), before);
+    check_interrupts();
     std::vector<Row> merged;
+    i = 0;
     for (const Row& row : rows) {
+        check_interrupts_every(i++);
         if (!merged.empty() && same_customer(merged.back().customer, row.customer))
             merged.back().weight += row.weight;
         else

@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <string>
 
 #include "core/argument_checks.hpp"
 #include "core/error.hpp"
+#include "core/interrupt.hpp"
 
 namespace lifecycle::gamma_gamma {
 namespace {
@@ -56,7 +58,9 @@ double weighted_log_likelihood(const Params& p, const std::vector<Row>& rows, Gr
     bool have_terms = false;
     double total = 0.0;
     Gradient g{};
+    std::uint64_t i = 0;
     for (const Row& row : rows) {
+        check_interrupts_every(i++);
         if (!have_terms || row.customer.x != xt.x) xt = x_terms(p, row.customer.x);
         have_terms = true;
         total += row.weight * row_log_likelihood(p, xt, row.customer.zbar, gradient ? &g : nullptr);
@@ -69,7 +73,9 @@ double weighted_log_likelihood(const Params& p, const std::vector<Row>& rows, Gr
 // The repeat buyers with a positive weight, sorted by x (for x_terms), checked.
 std::vector<Row> repeat_buyers(const std::vector<Row>& rows) {
     std::vector<Row> kept;
+    std::uint64_t i = 0;
     for (const Row& row : rows) {
+        check_interrupts_every(i++);
         require_purchase_count(row.customer.x);
         if (!(std::isfinite(row.weight) && row.weight >= 0.0))
             throw_invalid("argument \"weight\" must be a finite number >= 0");
@@ -120,6 +126,7 @@ double expected_average_value(const Params& params, const Customer& customer) {
 Fit fit(const std::vector<Row>& rows, const mle::FitOptions& options) {
     const std::vector<Row> data = repeat_buyers(rows);
     double weight = 0.0, spend = 0.0;
+    check_interrupts();
     for (const Row& row : data) {
         weight += row.weight;
         spend += row.weight * row.customer.zbar;

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/error.hpp"
+#include "core/interrupt.hpp"
 
 namespace lifecycle::mle {
 namespace {
@@ -25,14 +26,31 @@ constexpr double kGradientTolerance = 1e-5;
 
 // What NLopt minimizes: the penalized mean negative log-likelihood as a function of the
 // log-parameters, remembering the best point evaluated.
+//
+// No exception may cross NLopt's C code, and NLopt's C++ wrapper would turn ours into a
+// generic failure. So an interrupt (before an evaluation, or from inside the
+// log-likelihood's loop over the rows) is caught here: the objective asks NLopt to stop
+// (force_stop) and remembers it, and maximize() throws Interrupted once optimize() has
+// returned.
 class Objective {
 public:
     Objective(const LogLikelihood& log_likelihood, double penalizer, std::size_t n)
         : log_likelihood_(log_likelihood), penalizer_(penalizer), params_(n), gradient_(n) {}
 
+    void stop_with(nlopt::opt* optimizer) { optimizer_ = optimizer; }
+
     double operator()(const std::vector<double>& theta, std::vector<double>& grad) {
-        ++evaluations_;
-        const double value = evaluate(theta, grad);
+        if (interrupted_) return std::numeric_limits<double>::infinity();
+        double value = 0.0;
+        try {
+            check_interrupts();
+            ++evaluations_;
+            value = evaluate(theta, grad);
+        } catch (const Interrupted&) {
+            interrupted_ = true;
+            optimizer_->force_stop();
+            return std::numeric_limits<double>::infinity();
+        }
         if (value < best_value_) {
             best_value_ = value;
             best_theta_ = theta;
@@ -60,6 +78,7 @@ public:
     }
 
     int evaluations() const { return evaluations_; }
+    bool interrupted() const { return interrupted_; }
     bool found() const { return !best_theta_.empty(); }
     const std::vector<double>& best_theta() const { return best_theta_; }
 
@@ -68,6 +87,8 @@ private:
     double penalizer_;
     std::vector<double> params_;
     std::vector<double> gradient_;
+    nlopt::opt* optimizer_ = nullptr;
+    bool interrupted_ = false;
     int evaluations_ = 0;
     double best_value_ = std::numeric_limits<double>::infinity();
     std::vector<double> best_theta_;
@@ -126,10 +147,12 @@ Result maximize(const LogLikelihood& log_likelihood, std::vector<double> start,
     Objective objective(log_likelihood, options.penalizer, n);
     nlopt::opt opt = make_optimizer(n, options);
     opt.set_min_objective(&Objective::call, &objective);
+    objective.stop_with(&opt);
 
     std::vector<double> theta(n);
     std::transform(start.begin(), start.end(), theta.begin(), [](double p) { return std::log(p); });
     const bool stopped_on_tolerance = run(opt, theta);
+    if (objective.interrupted()) throw Interrupted();
     if (!objective.found())
         throw_invalid("the log-likelihood is not finite at any point the optimizer tried");
 

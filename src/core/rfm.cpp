@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/error.hpp"
+#include "core/interrupt.hpp"
 
 namespace lifecycle {
 
@@ -31,7 +32,10 @@ int score_from_worse_count(std::int64_t worse, std::int64_t n) {
     return 1 + static_cast<int>((kScoreLevels * worse) / n);
 }
 
-void sort_population(double* values, std::int64_t n) { std::sort(values, values + n); }
+void sort_population(double* values, std::int64_t n) {
+    check_interrupts();
+    std::sort(values, values + n);
+}
 
 std::int64_t worse_count(const double* sorted, std::int64_t n, double value) {
     return std::lower_bound(sorted, sorted + n, value) - sorted;

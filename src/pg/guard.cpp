@@ -2,6 +2,7 @@
 #include <new>
 
 #include "core/error.hpp"
+#include "core/interrupt.hpp"
 #include "pg/guard.hpp"
 
 namespace lifecycle::pg {
@@ -32,11 +33,15 @@ void throw_pg_error(MemoryContext caller) {
 }
 
 Datum call_guarded(FunctionBody body, FunctionCallInfo fcinfo) {
+    const PgStacks on_entry = PgStacks::current();
     int sqlstate = ERRCODE_INTERNAL_ERROR;
     char message[1024];
     ErrorData* pg_error = nullptr;
+    bool interrupted = false;
     try {
         return body(fcinfo);
+    } catch (const Interrupted&) {
+        interrupted = true;
     } catch (const Error& e) {
         sqlstate = sqlstate_of(e.kind());
         copy_message(message, sizeof message, "", e.what());
@@ -50,8 +55,17 @@ Datum call_guarded(FunctionBody body, FunctionCallInfo fcinfo) {
     } catch (...) {
         copy_message(message, sizeof message, "lifecycle internal error: ", "unknown exception");
     }
-    // Out of every catch scope: no C++ object is alive in this frame any more.
+    // Out of every catch scope: no C++ object is alive in this frame any more. Whatever
+    // the unwound frames pushed onto PostgreSQL's error stacks is gone with them.
+    on_entry.restore();
     if (pg_error != nullptr) ReThrowError(pg_error);
+    if (interrupted) {
+        // The core saw a pending cancel or termination: let PostgreSQL raise its own
+        // error. Should it decline (interrupts held off since the callback looked), the
+        // work is abandoned all the same.
+        CHECK_FOR_INTERRUPTS();
+        ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED), errmsg("canceling statement due to user request")));
+    }
     ereport(ERROR, (errcode(sqlstate), errmsg("%s", message)));
     pg_unreachable();
 }

@@ -10,6 +10,7 @@
 
 #include "core/bgnbd.hpp"
 #include "core/gamma_gamma.hpp"
+#include "core/interrupt.hpp"
 #include "pg/convert.hpp"
 #include "pg/guard.hpp"
 
@@ -129,6 +130,7 @@ bgnbd::Fit fit_bgnbd(const FitState& state) {
     std::vector<bgnbd::Row> rows;
     rows.reserve(static_cast<size_t>(state.count));
     for (int64 i = 0; i < state.count; ++i) {
+        lifecycle::check_interrupts_every(static_cast<uint64>(i));
         const double* v = state.rows[i].v;
         rows.push_back({{v[0], v[1], v[2]}, 1.0});
     }
@@ -144,6 +146,7 @@ gamma_gamma::Fit fit_gamma_gamma(const FitState& state, int64* repeat_buyers) {
     rows.reserve(static_cast<size_t>(state.count));
     *repeat_buyers = 0;
     for (int64 i = 0; i < state.count; ++i) {
+        lifecycle::check_interrupts_every(static_cast<uint64>(i));
         const double* v = state.rows[i].v;
         if (v[0] >= 1) ++*repeat_buyers;
         rows.push_back({{v[0], v[1]}, 1.0});

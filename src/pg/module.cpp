@@ -1,6 +1,7 @@
 // The shared library's identity and its start: the settings are defined whenever the
 // library is loaded; the background worker is registered only from
 // shared_preload_libraries (the postmaster starts it).
+#include "core/interrupt.hpp"
 #include "pg/postgres_headers.hpp"
 #include "worker/launcher.hpp"
 #include "worker/settings.hpp"
@@ -15,7 +16,21 @@ PGDLLEXPORT Datum lifecycle_load(PG_FUNCTION_ARGS);
 PG_FUNCTION_INFO_V1(lifecycle_load);
 }
 
+namespace {
+
+// The core's "is an interrupt pending?" (core/interrupt.hpp): plain reads of the flags
+// the signal handlers set; it never processes the interrupt, so it never longjmps. Only a
+// cancel or a termination that CHECK_FOR_INTERRUPTS() can act on now counts: other
+// interrupts (barriers, parallel messages, ...) also set InterruptPending, and are
+// handled at PostgreSQL's next check without abandoning our work.
+bool interrupt_pending() {
+    return InterruptPending && (QueryCancelPending || ProcDiePending) && INTERRUPTS_CAN_BE_PROCESSED();
+}
+
+}  // namespace
+
 void _PG_init(void) {
+    lifecycle::set_interrupt_callback(&interrupt_pending);
     lifecycle::worker::define_settings();
     if (process_shared_preload_libraries_in_progress) lifecycle::worker::register_launcher();
 }

@@ -6,6 +6,7 @@
 // windows need three sorts of the rows themselves, and a WindowAgg node for each.
 #include <cstdint>
 
+#include "core/interrupt.hpp"
 #include "core/rfm.hpp"
 #include "pg/guard.hpp"
 #include "pg/rfm_result.hpp"
@@ -35,6 +36,7 @@ void read_measure(WindowObject window, Measure measure, int64 rows, MeasureColum
     column->sorted = static_cast<double*>(MemoryContextAllocHuge(CurrentMemoryContext, rows * sizeof(double)));
     column->count = 0;
     for (int64 row = 0; row < rows; ++row) {
+        lifecycle::check_interrupts_every(static_cast<uint64>(row));
         bool isnull = false, isout = false;
         Datum value = WinGetFuncArgInPartition(window, argno, row, WINDOW_SEEK_HEAD, false, &isnull, &isout);
         column->is_null[row] = isnull;
@@ -53,6 +55,7 @@ void score_partition(WindowObject window, PartitionScores* scores) {
         read_measure(window, static_cast<Measure>(d), scores->rows, &column);
         lifecycle::sort_population(column.sorted, column.count);
         for (int64 row = 0; row < scores->rows; ++row) {
+            lifecycle::check_interrupts_every(static_cast<uint64>(row));
             uint8 score = 0;
             if (!column.is_null[row]) {
                 const int64 worse = lifecycle::worse_count(column.sorted, column.count, column.by_row[row]);

@@ -96,6 +96,10 @@ WHERE stage = 'lapsed' ORDER BY customer::int LIMIT 2;
 INSERT INTO cdnow_orders (customer_id, master_id, order_date, cds, amount) VALUES (90001, 0, :'as_of', 2, 29.98);
 SELECT pg_sleep(2);
 UNLISTEN lifecycle;
+\echo 'The payload names no customer (any role may LISTEN); who it was is in the log, for'
+\echo 'roles granted lifecycle_reader:'
+SELECT id, customer, from_stage, to_stage, cause, effective FROM lifecycle.transitions
+WHERE cause = 'purchase' ORDER BY id;
 
 \echo
 \echo 'Time passes: a month later (ALTER SYSTEM SET lifecycle.as_of; the worker reloads it), every'

@@ -5,13 +5,18 @@
 #   3. dump_restore  pg_dump/pg_restore keeps what the user changed (test/dump_restore.sh)
 #   4. integration   the stage engine with the background worker, through libpq
 #                    (test/integration.sh: LISTEN, failures, kills, crash restarts)
-#   5. sqlsmith  random SQL against the extension for SQLSMITH_SECONDS; fails on a crash
+#   5. isolation     interleavings of writers, refresh(), untrack and TRUNCATE
+#                    (test/isolation.sh: pg_isolation_regress specs)
+#   6. crash_cycle   kill -9 of the worker or a writer, immediate stops, under a pgbench
+#                    load (test/crash_cycle.sh, CRASH_CYCLES cycles, default 3)
+#   7. sqlsmith  random SQL against the extension for SQLSMITH_SECONDS; fails on a crash
 # Installs missing Debian packages first (scripts/deps.sh). Safe to run as root.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 . scripts/cluster.sh
 SQLSMITH_SECONDS=${SQLSMITH_SECONDS:-150}
+CRASH_CYCLES=${CRASH_CYCLES:-3}
 passed=0
 failed=0
 failures=()
@@ -68,6 +73,18 @@ test/integration.sh >build/integration.log 2>&1
 cat build/integration.log
 it_line=$(sed -n 's/^integration: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' build/integration.log | tail -n 1)
 if [ -n "$it_line" ]; then count integration $it_line; else count integration 0 1; fi
+
+echo "== isolation: writers, refreshes, untrack and TRUNCATE interleaved (pg_isolation_regress)"
+test/isolation.sh >build/isolation.log 2>&1
+cat build/isolation.log
+iso_line=$(sed -n 's/^isolation: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' build/isolation.log | tail -n 1)
+if [ -n "$iso_line" ]; then count isolation $iso_line; else count isolation 0 1; fi
+
+echo "== crash_cycle: $CRASH_CYCLES crash cycles under a write load, then stages vs recomputation"
+test/crash_cycle.sh "$CRASH_CYCLES" >build/crash_cycle.log 2>&1
+cat build/crash_cycle.log
+cc_line=$(sed -n 's/^crash_cycle: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' build/crash_cycle.log | tail -n 1)
+if [ -n "$cc_line" ]; then count crash_cycle $cc_line; else count crash_cycle 0 1; fi
 
 echo "== sqlsmith: ${SQLSMITH_SECONDS}s of random SQL, failing on any backend crash"
 if test/sqlsmith.sh "$SQLSMITH_SECONDS"; then count sqlsmith 1 0; else count sqlsmith 0 1; fi

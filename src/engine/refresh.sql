@@ -157,10 +157,10 @@ $$;
 
 -- Writes the histories in lifecycle_work in one statement: each customer's stage as of
 -- `as_of` and next change, computed as its row is written; customers with no order left
--- removed; and a transition for each stage that changed (cause `cause`, or when NULL
+-- removed; and a transition for each stage that changed (cause `forced_cause`, or when NULL
 -- 'purchase' if the last purchase moved forward and 'correction' otherwise), from the old
 -- stage kept in lifecycle_work. Returns the number of transitions.
-CREATE FUNCTION lifecycle._write_stages(s lifecycle.sources, as_of date, cause text) RETURNS bigint
+CREATE FUNCTION lifecycle._write_stages(s lifecycle.sources, as_of date, forced_cause text) RETURNS bigint
 -- Index lookups, whatever the planner guesses of the scratch tables: the cost must follow
 -- the number of changed customers, not the size of the stage table.
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
@@ -220,7 +220,7 @@ BEGIN
     )
     INSERT INTO lifecycle.transitions (source_id, customer, from_stage, to_stage, effective, cause)
     SELECT s.id, customer, coalesce(old_stage, 'prospect'), new_stage, as_of,
-           coalesce(_write_stages.cause,
+           coalesce(forced_cause,
                     CASE WHEN new_last > old_last OR (old_last IS NULL AND purchases > 0)
                          THEN 'purchase' ELSE 'correction' END)
     FROM written

@@ -143,10 +143,10 @@ BEGIN
 END
 $$;
 
--- A table the engine can follow without gaps: a plain table, not a partition, without
--- inheritance children (the capture triggers are statement triggers on this table: rows
--- written through a parent or into a child would not fire them). Partitioned tables are
--- refused for the same reason; track each partition instead.
+-- A table the engine can follow without gaps: a plain table, not a partition, neither an
+-- inheritance child nor a parent (the capture triggers are statement triggers on this
+-- table: rows written through a parent or into a child would not fire them).
+-- Partitioned tables are refused for the same reason; track each partition instead.
 CREATE FUNCTION lifecycle._check_trackable(tab regclass) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -165,6 +165,10 @@ BEGIN
     ELSIF EXISTS (SELECT FROM pg_inherits WHERE inhparent = tab) THEN
         RAISE EXCEPTION 'argument "source": % has inheritance children', tab
             USING ERRCODE = '0A000', HINT = 'Rows written into the children would not be captured.';
+    ELSIF EXISTS (SELECT FROM pg_inherits WHERE inhrelid = tab) THEN
+        RAISE EXCEPTION 'argument "source": % inherits from another table', tab
+            USING ERRCODE = '0A000',
+                  HINT = 'Rows updated or deleted through its parent would not be captured.';
     END IF;
 END
 $$;
@@ -276,12 +280,16 @@ CREATE EVENT TRIGGER lifecycle_on_drop ON sql_drop EXECUTE FUNCTION lifecycle._o
 
 -- After ALTER TABLE (or a CREATE TABLE that inherits or attaches): every tracked table
 -- must still have its columns with their types, be a plain table, not a partition and
--- without inheritance children; otherwise the DDL is refused, rather than the
--- application's later writes failing or rows going uncaptured.
+-- neither an inheritance child nor a parent; otherwise the DDL is refused, rather than
+-- the application's later writes failing or rows going uncaptured. Capture triggers
+-- re-enabled the ordinary way (ENABLE TRIGGER, which fires them only for origin writes)
+-- are set back to ENABLE ALWAYS; disabled ones are left as the DBA chose (resync()
+-- repairs the gap).
 CREATE FUNCTION lifecycle._on_ddl() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     s lifecycle.sources;
+    trig name;
 BEGIN
     FOR s IN SELECT t.* FROM lifecycle.sources t
              WHERE EXISTS (SELECT FROM pg_class c WHERE c.oid = t.source) LOOP
@@ -295,11 +303,16 @@ BEGIN
         BEGIN
             PERFORM lifecycle._check_trackable(s.source);
         EXCEPTION WHEN feature_not_supported OR wrong_object_type THEN
-            RAISE EXCEPTION 'lifecycle tracks %, which this would make a partition, a parent or not a table',
+            RAISE EXCEPTION 'lifecycle tracks %, which this would make a partition, an inheritance child or parent, or not a table',
                 s.source
                 USING ERRCODE = '0A000',
                       HINT = format('Call lifecycle.untrack(%L) first.', s.source::text);
         END;
+        FOR trig IN SELECT t.tgname FROM pg_trigger t
+                    WHERE t.tgrelid = s.source AND t.tgname LIKE 'lifecycle\_capture\_%'
+                      AND t.tgenabled IN ('O', 'R') LOOP
+            EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', s.source, trig);
+        END LOOP;
     END LOOP;
 END
 $$;

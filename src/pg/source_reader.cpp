@@ -117,19 +117,19 @@ void check_column(Oid relid, const char* name, Oid tracked_type, const char* kin
                                 "lifecycle.track).")));
 }
 
-// The relation must still be a plain table of its own: no partition (rows written through
-// its parent would not fire its statement triggers) and no inheritance children (their
-// rows would not be captured).
+// The relation must still be a plain table of its own: no partition and no inheritance
+// child (rows written through its parent would not fire its statement triggers) and no
+// inheritance children (their rows would not be captured).
 void check_relation(Oid relid) {
     const char kind = get_rel_relkind(relid);
     if (kind != RELKIND_RELATION)
         ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
                         errmsg("lifecycle: tracked relation %u is not a plain table any more",
                                relid)));
-    if (get_rel_relispartition(relid) || has_subclass(relid))
+    if (get_rel_relispartition(relid) || has_subclass(relid) || has_superclass(relid))
         ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                        errmsg("lifecycle: tracked table %s is now a partition or has "
-                               "inheritance children", get_rel_name(relid)),
+                        errmsg("lifecycle: tracked table %s is now a partition, an "
+                               "inheritance child or parent", get_rel_name(relid)),
                         errhint("Untrack the table first.")));
 }
 

@@ -1,0 +1,71 @@
+-- DDL on tracked tables, and gaps in capture: nothing goes silently uncaptured. Uses
+-- stage_differences() and broken_chains() from 10_engine (a recomputation in plain SQL).
+SET client_min_messages = warning;
+SET lifecycle.as_of = '2026-05-31';
+
+-- Partitioned tables, partitions and inheritance parents are refused at track(): their
+-- rows could be written where the statement triggers do not fire.
+CREATE TABLE part_orders (customer_id bigint, ordered_at date, amount numeric)
+    PARTITION BY RANGE (ordered_at);
+CREATE TABLE part_orders_2026 PARTITION OF part_orders FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+SELECT expect_error($$SELECT lifecycle.track('part_orders', 'customer_id', 'ordered_at')$$);
+SELECT expect_error($$SELECT lifecycle.track('part_orders_2026', 'customer_id', 'ordered_at')$$);
+CREATE TABLE parent_orders (customer_id bigint, ordered_at date, amount numeric);
+CREATE TABLE child_orders () INHERITS (parent_orders);
+SELECT expect_error($$SELECT lifecycle.track('parent_orders', 'customer_id', 'ordered_at')$$);
+CREATE VIEW view_orders AS SELECT * FROM parent_orders;
+SELECT expect_error($$SELECT lifecycle.track('view_orders', 'customer_id', 'ordered_at')$$);
+
+CREATE TABLE ddl_orders (id serial, customer_id bigint, ordered_at date, amount numeric);
+CREATE INDEX ON ddl_orders (customer_id);
+INSERT INTO ddl_orders (customer_id, ordered_at, amount)
+SELECT g % 30, date '2026-01-01' + g, g FROM generate_series(1, 140) g;
+SELECT lifecycle.track('ddl_orders', 'customer_id', 'ordered_at', 'amount', 'engine_test') > 0 AS tracked;
+-- ... and a tracked table cannot become one of them.
+SELECT expect_error($$CREATE TABLE ddl_child () INHERITS (ddl_orders)$$);
+SELECT expect_error($$ALTER TABLE ddl_orders INHERIT parent_orders$$);
+CREATE TABLE part_like (id integer, customer_id bigint, ordered_at date, amount numeric)
+    PARTITION BY RANGE (ordered_at);
+SELECT expect_error($$ALTER TABLE part_like ATTACH PARTITION ddl_orders FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')$$);
+SELECT count(*) AS ddl_orders_inherits FROM pg_inherits WHERE 'ddl_orders'::regclass IN (inhrelid, inhparent);
+-- The capture triggers fire always, even for replicated writes.
+SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'ddl_orders'::regclass ORDER BY tgname;
+SET session_replication_role = replica;
+INSERT INTO ddl_orders (customer_id, ordered_at, amount) VALUES (1001, '2026-05-31', 7);
+RESET session_replication_role;
+SELECT (lifecycle.refresh()).queued AS replicated_write_captured;
+SELECT stage_differences('ddl_orders', 'engine_test') AS differences;
+
+-- A gap: writes with the triggers disabled are not captured; resync() finds and logs
+-- every difference as a correction, and the table equals the recomputation again.
+ALTER TABLE ddl_orders DISABLE TRIGGER USER;
+INSERT INTO ddl_orders (customer_id, ordered_at, amount) VALUES (1002, '2026-05-30', 1), (3, '2026-05-31', 1);
+DELETE FROM ddl_orders WHERE customer_id IN (4, 5);
+ALTER TABLE ddl_orders ENABLE TRIGGER USER;   -- the ordinary way: origin writes only ...
+SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'ddl_orders'::regclass ORDER BY tgname;  -- ... set back to always
+SELECT (lifecycle.refresh()).queued AS nothing_queued;
+SELECT stage_differences('ddl_orders', 'engine_test') AS differences_before_resync;
+SELECT lifecycle.resync('ddl_orders') AS corrections;
+SELECT customer, from_stage, to_stage, cause FROM lifecycle.transitions
+WHERE cause = 'correction' AND source_id = (SELECT id FROM lifecycle.sources WHERE source = 'ddl_orders'::regclass)
+ORDER BY customer;
+SELECT stage_differences('ddl_orders', 'engine_test') AS differences, broken_chains('ddl_orders') AS broken;
+SELECT lifecycle.resync('ddl_orders') AS corrections_again;
+
+-- Renaming the table is fine: the engine follows it by OID.
+ALTER TABLE ddl_orders RENAME TO ddl_orders_renamed;
+INSERT INTO ddl_orders_renamed (customer_id, ordered_at, amount) VALUES (1003, '2026-05-31', 2);
+SELECT (lifecycle.refresh()).transitions;
+SELECT stage_differences('ddl_orders_renamed', 'engine_test') AS differences;
+-- Dropping it untracks it, and nothing of it stays in the engine's tables.
+SELECT id AS ddl_source FROM lifecycle.sources WHERE source = 'ddl_orders_renamed'::regclass \gset
+DROP TABLE ddl_orders_renamed;
+SELECT (SELECT count(*) FROM lifecycle.sources WHERE id = :ddl_source) AS sources,
+       (SELECT count(*) FROM lifecycle.customer_stage WHERE source_id = :ddl_source) AS stages,
+       (SELECT count(*) FROM lifecycle.transitions WHERE source_id = :ddl_source) AS transitions,
+       (SELECT count(*) FROM lifecycle.change_queue WHERE source_id = :ddl_source) AS queued;
+SELECT (lifecycle.refresh()).sources;
+
+DROP VIEW view_orders;
+DROP TABLE child_orders, parent_orders, part_orders, part_like;
+RESET lifecycle.as_of;

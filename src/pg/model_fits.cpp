@@ -12,6 +12,7 @@
 #include "core/gamma_gamma.hpp"
 #include "core/interrupt.hpp"
 #include "pg/convert.hpp"
+#include "pg/fit_state.hpp"
 #include "pg/guard.hpp"
 
 namespace bgnbd = lifecycle::bgnbd;
@@ -19,17 +20,9 @@ namespace gamma_gamma = lifecycle::gamma_gamma;
 
 namespace {
 
-// Up to three numbers per customer (BG/NBD: x, t_x, T; Gamma-Gamma: x, zbar).
-struct Customer3 {
-    double v[3];
-};
+using lifecycle::pg::Customer3;
+using lifecycle::pg::FitState;
 
-struct FitState {
-    int64 count;
-    int64 capacity;
-    double penalizer;
-    Customer3* rows;
-};
 
 FitState* state_in(FunctionCallInfo fcinfo, MemoryContext* memory) {
     if (!AggCheckCallContext(fcinfo, memory)) elog(ERROR, "a model fit called outside an aggregate");

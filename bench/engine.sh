@@ -26,7 +26,8 @@ dir=$(mktemp -d /tmp/lifecycle-bench-engine.XXXXXX)
 trap 'cluster_stop "$dir"; rm -rf "$dir"' EXIT
 cluster_start "$dir" "${BENCH_PORT:-55431}" "shared_buffers = '2GB'" "work_mem = '256MB'" \
     "maintenance_work_mem = '1GB'" "max_wal_size = '16GB'" "checkpoint_timeout = '30min'" \
-    "max_parallel_workers_per_gather = 0" "jit = off"
+    "max_parallel_workers_per_gather = 0" "jit = off" \
+    "lifecycle.notify_payload = 'full'"  # the listener counts every transition's id
 q() { psql -X -q -v ON_ERROR_STOP=1 -At "$@"; }
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 # Milliseconds a statement takes, as the client sees it (psql \timing).

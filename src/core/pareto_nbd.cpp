@@ -14,6 +14,7 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 
 #include "core/argument_checks.hpp"
 #include "core/error.hpp"
@@ -109,12 +110,13 @@ double log_integral_by_quadrature(const Params& p, double n, double a, double b)
     return std::log(q) + (1.0 - n) * std::log(A) - (p.s + 1.0) * std::log(B);
 }
 
-// log I(a, b), a <= b; −∞ when a = b.
-double log_integral(const Params& p, double n, double a, double b) {
+// log I(a, b), a <= b; −∞ when a = b. `tail(τ)` is log_tail(p, n, τ), possibly cached.
+template <class Tail>
+double log_integral(const Params& p, double n, double a, double b, const Tail& tail) {
     if (!(b > a)) return kNegativeInfinity;
     const double z = std::abs(p.alpha - p.beta) / (std::max(p.alpha, p.beta) + a);
     if (z <= kSeriesLimit) {
-        const double upper = log_tail(p, n, a), lower = log_tail(p, n, b);
+        const double upper = tail(a), lower = tail(b);
         if (upper - lower > kMinLogGap) return upper + std::log(-std::expm1(lower - upper));
     }
     return log_integral_by_quadrature(p, n, a, b);
@@ -131,11 +133,17 @@ struct Terms {
     double died;
 };
 
-Terms terms(const Params& p, const Customer& c, double T) {
+template <class Tail>
+Terms terms(const Params& p, const Customer& c, double T, const Tail& tail) {
     const double n = p.r + c.x;
     const double alive = -n * std::log(p.alpha + T) - p.s * std::log(p.beta + T);
-    const double I = log_integral(p, n, c.t_x, T);
+    const double I = log_integral(p, n, c.t_x, T, tail);
     return {alive, I == kNegativeInfinity ? I : std::log(p.s) + I};
+}
+
+Terms terms(const Params& p, const Customer& c, double T) {
+    const double n = p.r + c.x;
+    return terms(p, c, T, [&](double tau) { return log_tail(p, n, tau); });
 }
 
 double check_horizon(const Customer& c, double t) {
@@ -167,9 +175,21 @@ double log_likelihood(const Params& params, const Customer& customer) {
 
 namespace {
 
+// The tails G(τ) depend on x and τ only, and customers share them: everyone with x = 0
+// has t_x = 0, and T and t_x take few values in data kept by day. So they are computed
+// once per distinct (x, τ) and evaluation; rows sorted by x (as compress() leaves them)
+// keep the cache to one x at a time.
 double sum_log_likelihood(const Params& params, const std::vector<Row>& rows) {
     validate(params);
     double total = 0.0, front = 0.0, front_x = -1.0;
+    std::unordered_map<double, double> tails;
+    const auto tail = [&](double tau) {
+        const auto found = tails.find(tau);
+        if (found != tails.end()) return found->second;
+        const double value = log_tail(params, params.r + front_x, tau);
+        tails.emplace(tau, value);
+        return value;
+    };
     std::uint64_t i = 0;
     for (const Row& row : rows) {
         check_interrupts_every(i++);
@@ -177,8 +197,9 @@ double sum_log_likelihood(const Params& params, const std::vector<Row>& rows) {
         if (row.customer.x != front_x) {
             front_x = row.customer.x;
             front = log_front(params, front_x);
+            tails.clear();
         }
-        const Terms t = terms(params, row.customer, row.customer.T);
+        const Terms t = terms(params, row.customer, row.customer.T, tail);
         total += row.weight * (front + log_add_exp(t.alive, t.died));
     }
     return total;

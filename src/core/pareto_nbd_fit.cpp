@@ -1,0 +1,81 @@
+// Fitting Pareto/NBD by maximum likelihood (declared in pareto_nbd.hpp), as bgnbd_fit.cpp
+// fits BG/NBD: merged rows, rescaled times, NLopt's L-BFGS through mle::maximize.
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
+#include "core/error.hpp"
+#include "core/interrupt.hpp"
+#include "core/pareto_nbd.hpp"
+
+namespace lifecycle::pareto_nbd {
+namespace {
+
+struct Totals {
+    double weight = 0.0;
+    double repeat_weight = 0.0;
+    double max_T = 0.0;
+};
+
+Totals totals(const std::vector<Row>& rows) {
+    Totals t;
+    std::uint64_t i = 0;
+    for (const Row& row : rows) {
+        check_interrupts_every(i++);
+        t.weight += row.weight;
+        if (row.customer.x > 0.0) t.repeat_weight += row.weight;
+        t.max_T = std::max(t.max_T, row.customer.T);
+    }
+    return t;
+}
+
+// Without repeat buyers nothing separates a low purchase rate from early dropout, and one
+// customer cannot pin down four parameters.
+void check_identifiable(const Totals& t) {
+    if (t.weight == 0.0) throw_invalid("Pareto/NBD cannot be fitted without customers");
+    if (t.weight < 2.0) throw_invalid("Pareto/NBD cannot be fitted to a single customer");
+    if (t.repeat_weight == 0.0)
+        throw_invalid("Pareto/NBD cannot be fitted when no customer made a repeat purchase "
+                      "(every frequency is 0)");
+    if (!(t.max_T > 0.0)) throw_invalid("Pareto/NBD cannot be fitted when every T is 0");
+}
+
+}  // namespace
+
+// As bgnbd::fit: the optimizer sees times rescaled so that the longest T is 10; r and s
+// do not depend on the time unit, α and β scale with it. The log-likelihood is reported
+// on the caller's data, in the caller's unit.
+Fit fit(const std::vector<Row>& rows, const mle::FitOptions& options) {
+    const std::vector<Row> data = compress(rows);
+    const Totals t = totals(data);
+    check_identifiable(t);
+    const double scale = 10.0 / t.max_T;
+    std::vector<Row> scaled = data;
+    for (Row& row : scaled) {
+        row.customer.t_x *= scale;
+        row.customer.T *= scale;
+    }
+    const mle::LogLikelihood mean_log_likelihood = [&](const std::vector<double>& p,
+                                                       std::vector<double>& gradient) {
+        Gradient g;
+        double ll = 0.0;
+        try {
+            ll = log_likelihood(Params{p[0], p[1], p[2], p[3]}, scaled, &g);
+        } catch (const Error&) {
+            // A series Boost could not sum at a point the line search tried: no exception
+            // may cross NLopt, and a non-finite value makes the search step back.
+            return std::numeric_limits<double>::quiet_NaN();
+        }
+        for (std::size_t i = 0; i < g.size(); ++i) gradient[i] = g[i] / t.weight;
+        return ll / t.weight;
+    };
+    const mle::Result m = mle::maximize(mean_log_likelihood, {1.0, 1.0, 1.0, 1.0}, options);
+    Fit result;
+    result.params = Params{m.params[0], m.params[1] / scale, m.params[2], m.params[3] / scale};
+    result.log_likelihood = log_likelihood(result.params, data);
+    result.evaluations = m.evaluations;
+    result.converged = m.converged;
+    return result;
+}
+
+}  // namespace lifecycle::pareto_nbd

@@ -8,7 +8,7 @@ OBJS        = $(patsubst %.cpp,%.o,$(sort $(wildcard src/core/*.cpp src/pg/*.cpp
 # released 0.1.0 and stays as it was; what 0.2.0 adds lives in its own files, which make
 # both the 0.2.0 install script and the 0.1.0 -> 0.2.0 upgrade (ALTER EXTENSION UPDATE).
 SQL_0_1_0   = src/lifecycle.sql
-SQL_0_2_0   = src/models.sql src/engine/tables.sql src/engine/capture.sql src/engine/refresh.sql \
+SQL_0_2_0   = src/models.sql src/models/mbgnbd.sql src/engine/tables.sql src/engine/capture.sql src/engine/refresh.sql \
               src/engine/views.sql src/privileges.sql
 DATA_built  = lifecycle--0.1.0.sql lifecycle--0.2.0.sql lifecycle--0.1.0--0.2.0.sql
 

@@ -45,7 +45,7 @@ FROM cdnow_fit;
 -- published parameters for x = 2, t_x = 30.43, T = 38.86.
 SELECT round(lifecycle.bgnbd_log_likelihood(0.25, 4, 0.8, 2.5, 0, 0, 40)::numeric, 8) AS ll_0_0_40,
        round(lifecycle.bgnbd_log_likelihood(0.25, 4, 0.8, 2.5, 200, 38, 40)::numeric, 4) AS ll_200_38_40,
-       round(lifecycle.expected_purchases(ROW(0.243, 4.414, 0.793, 2.426, NULL, NULL, NULL, NULL),
+       round(lifecycle.expected_purchases(ROW(0.243, 4.414, 0.793, 2.426, NULL, NULL, NULL, NULL)::lifecycle.bgnbd_model,
                                           39, 2, 30.43, 38.86)::numeric, 3) AS expected_39_weeks;
 
 -- Scores: P(alive) falls as recency falls behind T; a customer never seen again after
@@ -69,12 +69,12 @@ SELECT expect_error($$SELECT lifecycle.gamma_gamma_fit(x, -5) FROM generate_seri
 SELECT expect_error($$SELECT lifecycle.gamma_gamma_fit(1, 10)$$);
 SELECT expect_error($$SELECT lifecycle.p_alive(bgnbd, 3, 50, 40) FROM cdnow_fit$$);
 SELECT expect_error($$SELECT lifecycle.p_alive(bgnbd, 0, 0, 'Infinity') FROM cdnow_fit$$);
-SELECT expect_error($$SELECT lifecycle.p_alive(ROW(-1, 1, 1, 1, NULL, NULL, NULL, NULL), 1, 1, 2)$$);
+SELECT expect_error($$SELECT lifecycle.p_alive(ROW(-1, 1, 1, 1, NULL, NULL, NULL, NULL)::lifecycle.bgnbd_model, 1, 1, 2)$$);
 SELECT expect_error($$SELECT lifecycle.expected_purchases(bgnbd, -1, 1, 1, 2) FROM cdnow_fit$$);
 SELECT expect_error($$SELECT lifecycle.customer_lifetime_value(bgnbd, ROW(1, 0.5, 1, NULL, NULL, NULL, NULL), 0, 0, 10, 20, 52, 12) FROM cdnow_fit$$);
 SELECT expect_error($$SELECT lifecycle.customer_lifetime_value(bgnbd, gg, 1, 1, 2, 20, 52, 0) FROM cdnow_fit$$);
 SELECT expect_error($$SELECT * FROM lifecycle.model_summary('cdnow_orders', 'customer_id', 'order_date', 'amount', '1997-09-30', 'month')$$);
-SELECT lifecycle.p_alive(NULL, 1, 1, 2) IS NULL AS null_in_null_out,
+SELECT lifecycle.p_alive(NULL::lifecycle.bgnbd_model, 1, 1, 2) IS NULL AS null_in_null_out,
        (SELECT lifecycle.bgnbd_fit(x, x, x) FROM generate_series(1, 0) x) IS NULL AS no_rows_null;
 
 -- The fits split across parallel workers (partial states, serialized, combined) and give

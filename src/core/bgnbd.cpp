@@ -165,27 +165,42 @@ double probability_alive(const Params& params, const Customer& customer) {
 // Eq. (10): (c/(a−1)) [1 − (1−z)^{r+x} 2F1(r+x, b+x; c; z)] · P(alive), with c = a+b+x−1 and
 // z = t/(α+T+t). As written, 2F1 grows like (1−z)^−(r+x), overflowing for large x, and the
 // bracket cancels to 0/0 as a → 1. Euler's transformation turns (1−z)^{r+x} 2F1(...) into
-// (1−z)^{a−1} 2F1(A, a−1; c; z) with A = a+b−1−r, whose series is 1 + (a−1) G with
+// (1−z)^{a−1} 2F1(A, a−1; c; z) with A = c−(r+x) = a+b−1−r, whose series is 1 + (a−1) G with
 // c·G = A z 3F2(A+1, a, 1; c+1, 2; z). Hence
 //   E = [c (1 − (1−z)^{a−1})/(a−1) − (1−z)^{a−1} A z 3F2(...)] · P(alive),
 // a short series of moderate terms, with no division by a − 1 or by c.
-double expected_purchases(const Params& params, const Customer& customer, double t) {
+double expected_purchases_if_alive(double n, double base, double a, double b_post, double t) {
     if (!(std::isfinite(t) && t >= 0.0)) throw_invalid("argument \"t\" must be a finite number >= 0");
-    const double p_alive = probability_alive(params, customer);
     if (t == 0.0) return 0.0;
-    const double base = params.alpha + customer.T;
     if (t > kMaxHorizon * base)
         throw_invalid("argument \"t\" must be at most 10000 times alpha + T (" +
                       std::to_string(kMaxHorizon * base) + " here)");
     const double log_one_minus_z = -std::log1p(t / base);
     const double z = t / (base + t);
-    const double e = params.a - 1.0;
-    const double A = params.a + params.b - 1.0 - params.r;
-    const double c = params.a + params.b + customer.x - 1.0;
-    const double series = hypergeometric_3f2(A + 1.0, params.a, c + 1.0, z);
-    const double bracket = c * one_minus_power_over(e, log_one_minus_z) -
-                           std::exp(e * log_one_minus_z) * A * z * series;
-    return bracket * p_alive;
+    const double e = a - 1.0;
+    const double c = a + b_post - 1.0;
+    const double A = c - n;
+    const double series = hypergeometric_3f2(A + 1.0, a, c + 1.0, z);
+    return c * one_minus_power_over(e, log_one_minus_z) - std::exp(e * log_one_minus_z) * A * z * series;
+}
+
+double expected_purchases(const Params& params, const Customer& customer, double t) {
+    const double p_alive = probability_alive(params, customer);
+    const double if_alive = expected_purchases_if_alive(params.r + customer.x, params.alpha + customer.T,
+                                                        params.a, params.b + customer.x, t);
+    return if_alive * p_alive;
+}
+
+double probability_no_purchase_given(double p_alive, double n, double base, double t) {
+    if (!(std::isfinite(t) && t >= 0.0)) throw_invalid("argument \"t\" must be a finite number >= 0");
+    // 1 − P(alive) (1 − q) with q = (1 + t/base)^−n; 1 − q by expm1, exact for small t.
+    const double buys_if_alive = -std::expm1(-n * std::log1p(t / base));
+    return 1.0 - p_alive * buys_if_alive;
+}
+
+double probability_no_purchase(const Params& params, const Customer& customer, double t) {
+    const double p_alive = probability_alive(params, customer);
+    return probability_no_purchase_given(p_alive, params.r + customer.x, params.alpha + customer.T, t);
 }
 
 double expected_purchases_new(const Params& params, double t) {

@@ -53,6 +53,26 @@ double expected_purchases(const Params& params, const Customer& customer, double
 // the conditional expectation at x = t_x = T = 0.
 double expected_purchases_new(const Params& params, double t);
 
+// P(Y(t) = 0 | x, t_x, T): no purchase in the next t time units. Dead customers buy
+// nothing; an alive one makes none with probability E[e^{−λt}] over the posterior
+// λ ~ Gamma(r+x, α+T), so this is 1 − P(alive) + P(alive) ((α+T)/(α+T+t))^(r+x).
+// Throws invalid_parameter for a negative or non-finite t.
+double probability_no_purchase(const Params& params, const Customer& customer, double t);
+
+// Shared with the MBG/NBD model, whose posterior of a customer alive at T has the same
+// form with another Beta parameter:
+//
+// E[purchases in the next t | alive at T], when λ ~ Gamma(n, α+T) and p ~ Beta(a, b_post)
+// given the data: purchases come at rate λ until a dropout after one of them, so the mean
+// is E[(1 − e^{−λpt}) / p] = (c/(a−1)) [1 − (1−z)^n 2F1(n, b_post; c; z)] with
+// c = a + b_post − 1 and z = t/(α+T+t) (BG/NBD: n = r+x, b_post = b+x, eq. (10)).
+// `base` is α + T. Throws invalid_parameter for a bad or too long t (see bgnbd.cpp).
+double expected_purchases_if_alive(double n, double base, double a, double b_post, double t);
+
+// P(no purchase in the next t | alive at T) = ((α+T)/(α+T+t))^n, and the mixture with
+// P(alive) above. Throws invalid_parameter for a bad t.
+double probability_no_purchase_given(double p_alive, double n, double base, double t);
+
 // Identical customers fitted together: `weight` of them (a count, or any weight >= 0).
 struct Row {
     Customer customer;

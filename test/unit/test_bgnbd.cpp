@@ -299,3 +299,25 @@ TEST(Bgnbd, LargeAndDegenerateInputsGiveFiniteAnswersOrErrors) {
     EXPECT_THROW(bgnbd::probability_alive({0, 1, 1, 1}, {0, 0, 1}), lifecycle::Error);
     EXPECT_THROW(bgnbd::log_likelihood({1, 1, std::nan(""), 1}, {0, 0, 1}), lifecycle::Error);
 }
+
+// P(no purchase in (T, T+t]) as a joint probability over the data, from eq. (6): the
+// alive term with α+T+t in place of α+T, the dropped term unchanged, over L.
+TEST(Bgnbd, ProbabilityOfNoPurchase) {
+    using boost::math::beta;
+    for (const Params& p : {kCheck, kPublished})
+        for (const Customer& c : kCustomers) {
+            if (c.x > 20) continue;
+            for (double t : {0.0, 1.0, 39.0, 500.0}) {
+                const double n = p.r + c.x;
+                const double alive_then = beta(p.a, p.b + c.x) * std::pow(p.alpha + c.T + t, -n);
+                const double alive_now = beta(p.a, p.b + c.x) * std::pow(p.alpha + c.T, -n);
+                const double dropped = c.x > 0 ? beta(p.a + 1, p.b + c.x - 1) * std::pow(p.alpha + c.t_x, -n) : 0;
+                EXPECT_NEAR(bgnbd::probability_no_purchase(p, c, t), (alive_then + dropped) / (alive_now + dropped),
+                            1e-12)
+                    << "x=" << c.x << " t=" << t;
+            }
+        }
+    const double none = bgnbd::probability_no_purchase(kPublished, {10000, 38, 40}, 39);
+    EXPECT_TRUE(none >= 0 && none <= 1);
+    EXPECT_THROW(bgnbd::probability_no_purchase(kPublished, {0, 0, 1}, -1), lifecycle::Error);
+}

@@ -55,7 +55,7 @@ $$;
 GRANT EXECUTE ON FUNCTION lifecycle.track(regclass, name, name, name, text),
                           lifecycle.untrack(regclass), lifecycle.resync(regclass)
     TO lifecycle_tracker;
-GRANT EXECUTE ON FUNCTION lifecycle.fit_model(text, regclass, name, name, name, date, text, boolean)
+GRANT EXECUTE ON FUNCTION lifecycle.fit_model(text, regclass, name, name, name, date, text, boolean, text, date, integer)
     TO lifecycle_editor;
 -- The worker runs the engine's functions with its own rights; it reads sources only
 -- through _source_histories, as each table's owner.

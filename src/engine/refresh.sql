@@ -168,13 +168,14 @@ SET enable_hashjoin = off SET enable_mergejoin = off AS $$
 DECLARE
     logged bigint;
     model lifecycle.models := (SELECT k FROM lifecycle.models k WHERE is_current);
+    horizon integer := lifecycle._churn_horizon(model, s.policy);
 BEGIN
     WITH fresh AS (
         SELECT w.*, x.stage AS new_stage, x.next_change AS new_next_change,
                lifecycle._rfm_of(w.first_purchase, w.last_purchase, w.purchases, w.spend, as_of,
                                  s.rfm_breakpoints) AS rfm,
-               lifecycle._churn_risk(model, w.first_purchase, w.last_purchase, w.purchases, as_of)
-                   AS churn_risk,
+               lifecycle._churn_risk(model, w.first_purchase, w.last_purchase, w.purchases, as_of,
+                                     horizon) AS churn_risk,
                lifecycle._expected_value(model, w.first_purchase, w.last_purchase, w.purchases,
                                          w.spend, as_of) AS expected_value
         FROM pg_temp.lifecycle_work w
@@ -303,6 +304,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     s lifecycle.sources := (SELECT t FROM lifecycle.sources t WHERE t.id = src_id);
     model lifecycle.models := (SELECT k FROM lifecycle.models k WHERE is_current);
+    horizon integer := lifecycle._churn_horizon(model, s.policy);
     taken bigint;
     upto text;
 BEGIN
@@ -322,7 +324,7 @@ BEGIN
                lifecycle._rfm_of(c.first_purchase, c.last_purchase, c.purchases, c.spend, as_of,
                                  s.rfm_breakpoints) AS rfm,
                lifecycle._churn_risk(model, c.first_purchase, c.last_purchase, c.purchases,
-                                     as_of) AS churn_risk,
+                                     as_of, horizon) AS churn_risk,
                lifecycle._expected_value(model, c.first_purchase, c.last_purchase, c.purchases,
                                          c.spend, as_of) AS expected_value
         FROM lifecycle.customer_stage c

@@ -90,7 +90,7 @@ CREATE TABLE lifecycle.customer_stage (
     f              integer,
     m              integer,
     segment        text,
-    churn_risk     double precision, -- 1 - P(alive) from the current model, when there is one
+    churn_risk     double precision, -- P(no purchase within the horizon) under the current model
     expected_value double precision, -- lifetime value from the current model
     updated_at     timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (source_id, customer)

@@ -2,8 +2,10 @@
 -- Models kept, how well they predict, and what the stage engine takes from them
 ------------------------------------------------------------------------------------
 
--- Fitted models by name; the current one (at most one) fills churn_risk and
--- expected_value in the stage table. Kept by pg_dump.
+-- Fitted models by name. Each row keeps the three purchase models fitted on the same
+-- data (BG/NBD, MBG/NBD, Pareto/NBD), Gamma-Gamma for spend, and which purchase model
+-- the stage engine uses (`kind`) and why (`chosen_by`). The current one (at most one)
+-- fills churn_risk and expected_value in the stage table. Kept by pg_dump.
 CREATE TABLE lifecycle.models (
     name            text PRIMARY KEY,
     fitted_at       timestamptz NOT NULL DEFAULT now(),
@@ -14,51 +16,162 @@ CREATE TABLE lifecycle.models (
     calibration_end date NOT NULL,
     unit            text NOT NULL CHECK (unit IN ('day', 'week')),
     customers       bigint NOT NULL,
+    kind            text NOT NULL DEFAULT 'bgnbd'
+                    CHECK (kind IN ('bgnbd', 'mbgnbd', 'pareto_nbd')),
+    chosen_by       text,            -- 'user', 'log-likelihood (BIC)', 'holdout AUC …'
     bgnbd           lifecycle.bgnbd_model NOT NULL,
+    mbgnbd          lifecycle.mbgnbd_model,
+    pareto_nbd      lifecycle.pareto_nbd_model,
     gamma_gamma     lifecycle.gamma_gamma_model,   -- NULL with fewer than two repeat buyers
-    is_current      boolean NOT NULL DEFAULT false
+    -- churn risk is P(no purchase within this many days); NULL: the source policy's
+    -- lapsed window (lifecycle.policies.lapsed_days)
+    horizon_days    integer CHECK (horizon_days > 0),
+    is_current      boolean NOT NULL DEFAULT false,
+    CONSTRAINT kind_fitted CHECK (kind = 'bgnbd' OR (kind = 'mbgnbd' AND mbgnbd IS NOT NULL)
+                                  OR (kind = 'pareto_nbd' AND pareto_nbd IS NOT NULL))
 );
 CREATE UNIQUE INDEX models_one_current ON lifecycle.models (is_current) WHERE is_current;
 SELECT pg_catalog.pg_extension_config_dump('lifecycle.models', '');
-COMMENT ON TABLE lifecycle.models IS 'Fitted BG/NBD and Gamma-Gamma models (lifecycle.fit_model)';
+COMMENT ON TABLE lifecycle.models IS
+    'Fitted purchase models (BG/NBD, MBG/NBD, Pareto/NBD) and Gamma-Gamma (lifecycle.fit_model)';
 
--- Fits both models on a source's orders up to calibration_end and keeps them as `name`
+-- Fits the models on a source's orders up to calibration_end and keeps them as `name`
 -- (replacing a model of that name); with make_current the stage engine uses it from its
--- next refresh.
+-- next refresh. `model` picks the purchase model the engine uses: 'bgnbd', 'mbgnbd',
+-- 'pareto_nbd', or 'auto': the best churn AUC on the holdout (calibration_end,
+-- holdout_end] when holdout_end is given (lifecycle.compare_models), else the highest
+-- log-likelihood (the same as the lowest BIC: every model has four parameters).
 CREATE FUNCTION lifecycle.fit_model(name text, source regclass, customer_column name,
                                     time_column name, amount_column name,
                                     calibration_end date DEFAULT CURRENT_DATE,
-                                    unit text DEFAULT 'week', make_current boolean DEFAULT true)
+                                    unit text DEFAULT 'week', make_current boolean DEFAULT true,
+                                    model text DEFAULT 'auto', holdout_end date DEFAULT NULL,
+                                    horizon_days integer DEFAULT NULL)
 RETURNS lifecycle.models
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     m lifecycle.models;
 BEGIN
     PERFORM lifecycle._unit_days(unit);
-    SELECT lifecycle.bgnbd_fit(s.frequency, s.recency, s.t), count(*),
+    IF model NOT IN ('auto', 'bgnbd', 'mbgnbd', 'pareto_nbd') THEN
+        RAISE EXCEPTION 'argument "model" must be ''auto'', ''bgnbd'', ''mbgnbd'' or ''pareto_nbd'', got %',
+            quote_literal(model) USING ERRCODE = '22023';
+    END IF;
+    IF holdout_end <= calibration_end THEN
+        RAISE EXCEPTION 'argument "holdout_end" (%) must be after "calibration_end" (%)',
+            holdout_end, calibration_end USING ERRCODE = '22023';
+    END IF;
+    SELECT lifecycle.bgnbd_fit(s.frequency, s.recency, s.t),
+           lifecycle.mbgnbd_fit(s.frequency, s.recency, s.t),
+           lifecycle.pareto_nbd_fit(s.frequency, s.recency, s.t), count(*),
            CASE WHEN count(*) FILTER (WHERE s.frequency > 0) >= 2
                 THEN lifecycle.gamma_gamma_fit(s.frequency, s.monetary_value) END
-    INTO m.bgnbd, m.customers, m.gamma_gamma
+    INTO m.bgnbd, m.mbgnbd, m.pareto_nbd, m.customers, m.gamma_gamma
     FROM lifecycle.model_summary(source, customer_column, time_column, amount_column,
                                  calibration_end, unit) AS s;
+    IF model <> 'auto' THEN
+        m.kind := model;
+        m.chosen_by := 'user';
+    ELSIF holdout_end IS NOT NULL THEN
+        SELECT c.model, format('holdout AUC %s (%s to %s)', round(c.churn_auc::numeric, 4),
+                               calibration_end, holdout_end)
+        INTO m.kind, m.chosen_by
+        FROM lifecycle.compare_models(source, customer_column, time_column, amount_column,
+                                      calibration_end, holdout_end, unit) AS c
+        WHERE c.model <> 'recency' ORDER BY c.churn_auc DESC, c.model LIMIT 1;
+    ELSE
+        SELECT k.kind, format('log-likelihood %s (lowest BIC)', round(k.ll::numeric, 2))
+        INTO m.kind, m.chosen_by
+        FROM (VALUES ('bgnbd', (m.bgnbd).log_likelihood), ('mbgnbd', (m.mbgnbd).log_likelihood),
+                     ('pareto_nbd', (m.pareto_nbd).log_likelihood)) AS k (kind, ll)
+        WHERE k.ll IS NOT NULL ORDER BY k.ll DESC, k.kind LIMIT 1;
+    END IF;
     IF make_current THEN
         UPDATE lifecycle.models SET is_current = false WHERE is_current;
         -- the stage engine rescores every customer from its next refresh on
         UPDATE lifecycle.sources SET rfm_scored_at = NULL, rescoring = false, rescore_from = NULL;
     END IF;
     INSERT INTO lifecycle.models AS k (name, source, customer_column, time_column, amount_column,
-                                       calibration_end, unit, customers, bgnbd, gamma_gamma,
-                                       is_current)
+                                       calibration_end, unit, customers, kind, chosen_by, bgnbd,
+                                       mbgnbd, pareto_nbd, gamma_gamma, horizon_days, is_current)
     VALUES (fit_model.name, source::text, customer_column, time_column, amount_column,
-            calibration_end, unit, m.customers, m.bgnbd, m.gamma_gamma, make_current)
+            calibration_end, unit, m.customers, m.kind, m.chosen_by, m.bgnbd, m.mbgnbd,
+            m.pareto_nbd, m.gamma_gamma, horizon_days, make_current)
     ON CONFLICT ON CONSTRAINT models_pkey DO UPDATE SET
         fitted_at = now(), source = excluded.source, customer_column = excluded.customer_column,
         time_column = excluded.time_column, amount_column = excluded.amount_column,
-        calibration_end = excluded.calibration_end,
-        unit = excluded.unit, customers = excluded.customers, bgnbd = excluded.bgnbd,
-        gamma_gamma = excluded.gamma_gamma, is_current = excluded.is_current
+        calibration_end = excluded.calibration_end, unit = excluded.unit,
+        customers = excluded.customers, kind = excluded.kind, chosen_by = excluded.chosen_by,
+        bgnbd = excluded.bgnbd, mbgnbd = excluded.mbgnbd, pareto_nbd = excluded.pareto_nbd,
+        gamma_gamma = excluded.gamma_gamma, horizon_days = excluded.horizon_days,
+        is_current = excluded.is_current
     RETURNING * INTO m;
     RETURN m;
+END
+$$;
+
+-- The three purchase models side by side on a calibration/holdout split of a source,
+-- each fitted on the calibration period: log-likelihood, BIC, predicted and actual
+-- purchase days in the holdout, and the AUC of its churn risk — P(no purchase within the
+-- holdout's length) — for "no purchase in the holdout". Beside them, 'recency': the
+-- plain rule "time since the last purchase" on the same customers (its AUC only).
+CREATE FUNCTION lifecycle.compare_models(source regclass, customer_column name,
+                                         time_column name, amount_column name,
+                                         calibration_end date, holdout_end date,
+                                         unit text DEFAULT 'week')
+RETURNS TABLE (model text, log_likelihood double precision, bic double precision,
+               predicted_purchases double precision, actual_purchases bigint,
+               churn_auc double precision)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    h double precision := (holdout_end - calibration_end) / lifecycle._unit_days(unit);
+BEGIN
+    IF holdout_end <= calibration_end THEN
+        RAISE EXCEPTION 'argument "holdout_end" (%) must be after "calibration_end" (%)',
+            holdout_end, calibration_end USING ERRCODE = '22023';
+    END IF;
+    RETURN QUERY
+    WITH customers AS MATERIALIZED (
+        SELECT s.frequency, s.recency, s.t, h.actual
+        FROM lifecycle.model_summary(source, customer_column, time_column, amount_column,
+                                     calibration_end, unit) AS s
+        JOIN lifecycle._holdout_purchases(source, customer_column, time_column,
+                                          calibration_end, holdout_end) AS h USING (customer)
+    ), fits AS MATERIALIZED (
+        SELECT lifecycle.bgnbd_fit(c.frequency, c.recency, c.t) AS bg,
+               lifecycle.mbgnbd_fit(c.frequency, c.recency, c.t) AS mbg,
+               lifecycle.pareto_nbd_fit(c.frequency, c.recency, c.t) AS pn, count(*) AS n
+        FROM customers c
+    ), scored AS (
+        SELECT k.model, c.actual, c.actual = 0 AS churned, k.risk, k.expected
+        FROM customers c, fits f, LATERAL (VALUES
+            ('bgnbd', lifecycle.probability_no_purchase(f.bg, h, c.frequency, c.recency, c.t),
+                      lifecycle.expected_purchases(f.bg, h, c.frequency, c.recency, c.t)),
+            ('mbgnbd', lifecycle.probability_no_purchase(f.mbg, h, c.frequency, c.recency, c.t),
+                       lifecycle.expected_purchases(f.mbg, h, c.frequency, c.recency, c.t)),
+            ('pareto_nbd', lifecycle.probability_no_purchase(f.pn, h, c.frequency, c.recency, c.t),
+                           lifecycle.expected_purchases(f.pn, h, c.frequency, c.recency, c.t)),
+            ('recency', c.t - c.recency, NULL::double precision)) AS k (model, risk, expected)
+    ), ranked AS (
+        SELECT sc.model, sc.churned, sc.actual, sc.expected,
+               rank() OVER (PARTITION BY sc.model ORDER BY sc.risk) AS low,
+               count(*) OVER (PARTITION BY sc.model, sc.risk) AS ties
+        FROM scored sc
+    ), per_model AS (
+        SELECT r.model,
+               (sum(r.low + (r.ties - 1) / 2.0) FILTER (WHERE r.churned)
+                - count(*) FILTER (WHERE r.churned) * (count(*) FILTER (WHERE r.churned) + 1) / 2.0)
+               / nullif(count(*) FILTER (WHERE r.churned) * count(*) FILTER (WHERE NOT r.churned), 0)
+                   AS auc,
+               sum(r.expected) AS predicted, sum(r.actual) AS actual
+        FROM ranked r GROUP BY r.model
+    )
+    SELECT p.model, l.ll, 4 * ln(f.n) - 2 * l.ll, p.predicted, p.actual::bigint, p.auc::double precision
+    FROM per_model p CROSS JOIN fits f
+    CROSS JOIN LATERAL (SELECT CASE p.model WHEN 'bgnbd' THEN (f.bg).log_likelihood
+                                            WHEN 'mbgnbd' THEN (f.mbg).log_likelihood
+                                            WHEN 'pareto_nbd' THEN (f.pn).log_likelihood END AS ll) AS l
+    ORDER BY array_position(ARRAY['bgnbd', 'mbgnbd', 'pareto_nbd', 'recency'], p.model);
 END
 $$;
 
@@ -108,8 +221,10 @@ $$;
 -- How well a model's score at calibration_end separates the customers who did not buy in
 -- the holdout from those who did: the area under the ROC curve (the Mann-Whitney
 -- statistic, ties counted half; 0.5 is chance, 1 perfect). `score` is 'churn_risk'
--- (1 - P(alive); note that BG/NBD gives a customer without a repeat purchase P(alive) = 1)
--- or 'expected_purchases' (fewer expected purchases in the holdout = more at risk).
+-- (P(no purchase within the holdout's length): the stage engine's churn risk),
+-- 'expected_purchases' (fewer expected purchases in the holdout = more at risk) or
+-- 'p_alive' (1 - P(alive); BG/NBD gives a customer without a repeat purchase P(alive) = 1,
+-- so this ranks one-time buyers as safe).
 CREATE FUNCTION lifecycle.churn_auc(model lifecycle.bgnbd_model, source regclass,
                                     customer_column name, time_column name, amount_column name,
                                     calibration_end date, holdout_end date,
@@ -119,13 +234,16 @@ LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $
 DECLARE
     auc double precision;
 BEGIN
-    IF score NOT IN ('churn_risk', 'expected_purchases') THEN
-        RAISE EXCEPTION 'argument "score" must be ''churn_risk'' or ''expected_purchases'', got %',
+    IF score NOT IN ('churn_risk', 'expected_purchases', 'p_alive') THEN
+        RAISE EXCEPTION 'argument "score" must be ''churn_risk'', ''expected_purchases'' or ''p_alive'', got %',
             quote_literal(score) USING ERRCODE = '22023';
     END IF;
     WITH scored AS (
         SELECT CASE score
-                   WHEN 'churn_risk' THEN 1 - lifecycle.p_alive(model, s.frequency, s.recency, s.t)
+                   WHEN 'p_alive' THEN 1 - lifecycle.p_alive(model, s.frequency, s.recency, s.t)
+                   WHEN 'churn_risk' THEN lifecycle.probability_no_purchase(model,
+                            (holdout_end - calibration_end) / lifecycle._unit_days(unit),
+                            s.frequency, s.recency, s.t)
                    ELSE -lifecycle.expected_purchases(model,
                             (holdout_end - calibration_end) / lifecycle._unit_days(unit),
                             s.frequency, s.recency, s.t) END AS risk,
@@ -147,17 +265,33 @@ END
 $$;
 
 -- What the stage engine writes into customer_stage under the current model `m`: churn
--- risk = 1 - P(alive), and the expected value of the next year (12 monthly steps, 1 %
--- discount per step). From the stage table's columns: x = purchase days - 1, times in
+-- risk = the probability of no purchase within `horizon_days` (the model's horizon_days,
+-- else the source policy's lapsed window) under the model's chosen purchase model, and
+-- the expected value of the next year (12 monthly steps, 1 % discount per step) under
+-- BG/NBD and Gamma-Gamma. From the stage table's columns: x = purchase days - 1, times in
 -- the model's unit, and the mean spend per purchase day (the first included, which the
 -- table does not tell apart) as the order value. NULL where a model cannot say.
 CREATE FUNCTION lifecycle._churn_risk(m lifecycle.models, first date, last date,
-                                      purchases bigint, as_of date)
+                                      purchases bigint, as_of date, horizon_days integer)
 RETURNS double precision
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN CASE WHEN m.bgnbd IS NOT NULL AND purchases > 0 AND as_of >= last THEN
-    1 - lifecycle.p_alive(m.bgnbd, purchases - 1, (last - first) / lifecycle._unit_days(m.unit),
-                          (as_of - first) / lifecycle._unit_days(m.unit)) END;
+RETURN CASE WHEN purchases > 0 AND as_of >= last THEN
+    CASE m.kind
+        WHEN 'bgnbd' THEN lifecycle.probability_no_purchase(m.bgnbd,
+            horizon_days / lifecycle._unit_days(m.unit), purchases - 1,
+            (last - first) / lifecycle._unit_days(m.unit), (as_of - first) / lifecycle._unit_days(m.unit))
+        WHEN 'mbgnbd' THEN lifecycle.probability_no_purchase(m.mbgnbd,
+            horizon_days / lifecycle._unit_days(m.unit), purchases - 1,
+            (last - first) / lifecycle._unit_days(m.unit), (as_of - first) / lifecycle._unit_days(m.unit))
+        WHEN 'pareto_nbd' THEN lifecycle.probability_no_purchase(m.pareto_nbd,
+            horizon_days / lifecycle._unit_days(m.unit), purchases - 1,
+            (last - first) / lifecycle._unit_days(m.unit), (as_of - first) / lifecycle._unit_days(m.unit))
+    END END;
+
+-- The churn horizon in days for source `s` under model `m`.
+CREATE FUNCTION lifecycle._churn_horizon(m lifecycle.models, policy_name text) RETURNS integer
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN coalesce(m.horizon_days, (SELECT p.lapsed_days FROM lifecycle.policies p WHERE p.name = policy_name));
 
 CREATE FUNCTION lifecycle._expected_value(m lifecycle.models, first date, last date,
                                           purchases bigint, spend double precision, as_of date)
@@ -195,19 +329,24 @@ BEGIN
         RETURN false;
     END IF;
     unit_days := lifecycle._unit_days(k.unit);
-    SELECT lifecycle.bgnbd_fit(h.purchases - 1, (h.last_purchase - h.first_purchase) / unit_days,
-                               (as_of - h.first_purchase) / unit_days),
-           count(*),
-           CASE WHEN count(*) FILTER (WHERE h.purchases > 1) >= 2
-                THEN lifecycle.gamma_gamma_fit(h.purchases - 1,
-                         CASE WHEN h.purchases > 1
-                              THEN (h.spend - h.first_day_spend) / (h.purchases - 1) ELSE 0 END) END
-    INTO k.bgnbd, k.customers, k.gamma_gamma
+    -- Every purchase model is refitted; the engine keeps using the kind chosen at fit_model.
+    SELECT lifecycle.bgnbd_fit(x.frequency, x.recency, x.t),
+           lifecycle.mbgnbd_fit(x.frequency, x.recency, x.t),
+           lifecycle.pareto_nbd_fit(x.frequency, x.recency, x.t), count(*),
+           CASE WHEN count(*) FILTER (WHERE x.frequency > 0) >= 2
+                THEN lifecycle.gamma_gamma_fit(x.frequency, x.monetary_value) END
+    INTO k.bgnbd, k.mbgnbd, k.pareto_nbd, k.customers, k.gamma_gamma
     FROM lifecycle._source_histories(src.id, NULL, as_of) AS h
+    CROSS JOIN LATERAL (
+        SELECT (h.purchases - 1)::double precision AS frequency,
+               (h.last_purchase - h.first_purchase) / unit_days AS recency,
+               (as_of - h.first_purchase) / unit_days AS t,
+               CASE WHEN h.purchases > 1
+                    THEN (h.spend - h.first_day_spend) / (h.purchases - 1) ELSE 0 END AS monetary_value) AS x
     WHERE h.purchases > 0;
     UPDATE lifecycle.models
     SET fitted_at = now(), calibration_end = as_of, customers = k.customers, bgnbd = k.bgnbd,
-        gamma_gamma = k.gamma_gamma
+        mbgnbd = k.mbgnbd, pareto_nbd = k.pareto_nbd, gamma_gamma = k.gamma_gamma
     WHERE name = k.name;
     -- the stage engine rescores every customer from its next refresh on
     UPDATE lifecycle.sources SET rfm_scored_at = NULL, rescoring = false, rescore_from = NULL;

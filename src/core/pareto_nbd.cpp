@@ -106,7 +106,7 @@ double log_integral_by_quadrature(const Params& p, double n, double a, double b)
     // Boost's error estimate (Gauss against Kronrod) is pessimistic: the Kronrod sum is far
     // more accurate than the tolerance asked, and asking for much less than 1e-9 only makes
     // the bisection run to its depth on rounding noise.
-    const double q = boost::math::quadrature::gauss_kronrod<double, 31>::integrate(f, 0.0, Y, 15, 1e-9);
+    const double q = boost::math::quadrature::gauss_kronrod<double, 31>::integrate(f, 0.0, Y, 10, 1e-9);
     return std::log(q) + (1.0 - n) * std::log(A) - (p.s + 1.0) * std::log(B);
 }
 

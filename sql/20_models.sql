@@ -206,6 +206,21 @@ WITH scored AS (
 SELECT round(risk_auc, 3) AS stage_table_churn_risk_auc, round(recency_auc, 3) AS recency_rule_auc,
        risk_auc >= 0.76 AS at_least_076
 FROM pairs;
+-- Expected value follows the model row's settings (here half a year in 6 steps at 2 %):
+-- an edited current model is rescored at the next refresh, each value equal to
+-- customer_lifetime_value() called with those settings.
+UPDATE lifecycle.models SET value_horizon_days = 182, value_steps = 6, discount_rate = 0.02
+WHERE is_current;
+SELECT (lifecycle.refresh()).rfm_rescored > 0 AS rescored;
+SELECT count(c.expected_value) AS with_value,
+       count(*) FILTER (WHERE abs(c.expected_value - lifecycle.customer_lifetime_value(
+           m.bgnbd, m.gamma_gamma, s.frequency, s.recency, s.t, c.spend / c.purchases,
+           182 / 7.0, 6, 0.02)) < 1e-9) AS as_computed
+FROM lifecycle.customer_stage c JOIN cdnow_summary s USING (customer), lifecycle.models m
+WHERE m.is_current AND c.source_id = (SELECT id FROM lifecycle.sources WHERE source = 'cdnow_orders'::regclass);
+SELECT expect_error($$UPDATE lifecycle.models SET value_steps = 0 WHERE is_current$$);
+UPDATE lifecycle.models SET value_horizon_days = 365, value_steps = 12, discount_rate = 0.01
+WHERE is_current;
 SELECT stage, round(avg(churn_risk)::numeric, 3) AS mean_churn_risk
 FROM lifecycle.customer_stage
 WHERE source_id = (SELECT id FROM lifecycle.sources WHERE source = 'cdnow_orders'::regclass)

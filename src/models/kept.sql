@@ -26,6 +26,12 @@ CREATE TABLE lifecycle.models (
     -- churn risk is P(no purchase within this many days); NULL: the source policy's
     -- lapsed window (lifecycle.policies.lapsed_days)
     horizon_days    integer CHECK (horizon_days > 0),
+    -- expected_value: lifetime value over value_horizon_days, in value_steps steps, each
+    -- discounted by discount_rate
+    value_horizon_days integer NOT NULL DEFAULT 365 CHECK (value_horizon_days > 0),
+    value_steps     integer NOT NULL DEFAULT 12 CHECK (value_steps > 0),
+    discount_rate   double precision NOT NULL DEFAULT 0.01
+                    CHECK (discount_rate >= 0 AND discount_rate < 'Infinity'),
     is_current      boolean NOT NULL DEFAULT false,
     CONSTRAINT kind_fitted CHECK (kind = 'bgnbd' OR (kind = 'mbgnbd' AND mbgnbd IS NOT NULL)
                                   OR (kind = 'pareto_nbd' AND pareto_nbd IS NOT NULL))
@@ -34,6 +40,18 @@ CREATE UNIQUE INDEX models_one_current ON lifecycle.models (is_current) WHERE is
 SELECT pg_catalog.pg_extension_config_dump('lifecycle.models', '');
 COMMENT ON TABLE lifecycle.models IS
     'Fitted purchase models (BG/NBD, MBG/NBD, Pareto/NBD) and Gamma-Gamma (lifecycle.fit_model)';
+
+-- A new or changed current model (a fit, a refit, an edited horizon or value setting)
+-- makes the stage engine rescore every customer from its next refresh on.
+CREATE FUNCTION lifecycle._current_model_changed() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE lifecycle.sources SET rfm_scored_at = NULL, rescoring = false, rescore_from = NULL;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER current_model_changed AFTER INSERT OR UPDATE ON lifecycle.models
+    FOR EACH ROW WHEN (NEW.is_current) EXECUTE FUNCTION lifecycle._current_model_changed();
 
 -- Fits the models on a source's orders up to calibration_end and keeps them as `name`
 -- (replacing a model of that name); with make_current the stage engine uses it from its
@@ -88,8 +106,6 @@ BEGIN
     END IF;
     IF make_current THEN
         UPDATE lifecycle.models SET is_current = false WHERE is_current;
-        -- the stage engine rescores every customer from its next refresh on
-        UPDATE lifecycle.sources SET rfm_scored_at = NULL, rescoring = false, rescore_from = NULL;
     END IF;
     INSERT INTO lifecycle.models AS k (name, source, customer_column, time_column, amount_column,
                                        calibration_end, unit, customers, kind, chosen_by, bgnbd,
@@ -267,8 +283,9 @@ $$;
 -- What the stage engine writes into customer_stage under the current model `m`: churn
 -- risk = the probability of no purchase within `horizon_days` (the model's horizon_days,
 -- else the source policy's lapsed window) under the model's chosen purchase model, and
--- the expected value of the next year (12 monthly steps, 1 % discount per step) under
--- BG/NBD and Gamma-Gamma. From the stage table's columns: x = purchase days - 1, times in
+-- the expected value over the model's value_horizon_days in value_steps steps, each
+-- discounted by discount_rate (by default a year, 12 steps, 1 %), under BG/NBD and
+-- Gamma-Gamma. From the stage table's columns: x = purchase days - 1, times in
 -- the model's unit, and the mean spend per purchase day (the first included, which the
 -- table does not tell apart) as the order value. NULL where a model cannot say.
 CREATE FUNCTION lifecycle._churn_risk(m lifecycle.models, first date, last date,
@@ -301,7 +318,8 @@ RETURN CASE WHEN m.gamma_gamma IS NOT NULL AND purchases > 0 AND as_of >= last A
                  AND (m.gamma_gamma).q + (m.gamma_gamma).p * (purchases - 1) > 1 THEN
     lifecycle.customer_lifetime_value(m.bgnbd, m.gamma_gamma, purchases - 1,
         (last - first) / lifecycle._unit_days(m.unit), (as_of - first) / lifecycle._unit_days(m.unit),
-        spend / purchases, 365 / lifecycle._unit_days(m.unit), 12, 0.01) END;
+        spend / purchases, m.value_horizon_days / lifecycle._unit_days(m.unit), m.value_steps,
+        m.discount_rate) END;
 
 -- Refits the current model on its source up to the engine's date when it is older than
 -- lifecycle.refit_interval (0: never). The worker calls this in a transaction of its own,
@@ -344,12 +362,10 @@ BEGIN
                CASE WHEN h.purchases > 1
                     THEN (h.spend - h.first_day_spend) / (h.purchases - 1) ELSE 0 END AS monetary_value) AS x
     WHERE h.purchases > 0;
-    UPDATE lifecycle.models
+    UPDATE lifecycle.models   -- (its trigger makes the engine rescore everyone)
     SET fitted_at = now(), calibration_end = as_of, customers = k.customers, bgnbd = k.bgnbd,
         mbgnbd = k.mbgnbd, pareto_nbd = k.pareto_nbd, gamma_gamma = k.gamma_gamma
     WHERE name = k.name;
-    -- the stage engine rescores every customer from its next refresh on
-    UPDATE lifecycle.sources SET rfm_scored_at = NULL, rescoring = false, rescore_from = NULL;
     RETURN true;
 END
 $$;

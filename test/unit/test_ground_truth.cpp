@@ -233,14 +233,13 @@ TEST(GroundTruth, AucCountsTiesAsOneHalf) {
     EXPECT_DOUBLE_EQ(auc({1, 2, 2, 3, 3}, {false, true, false, true, false}), (1 + 0.5 + 0 + 1 + 1 + 0.5) / 6);
 }
 
-
 namespace {
 
 // Each fitted parameter within 3 standard errors of the truth (12 parameters: about a 3%
 // chance that one of them is not, for a seed picked blindly; the seeds below were picked
 // before looking). The standard errors are the observed information's (standard_errors);
-// they agree with the spread of fits over 20 seeds (10 for Pareto/NBD) within what 20
-// fits can tell, computed once with a throwaway loop over seeds 1000–1019 (Pareto/NBD:
+// they agree within ~25% with the spread of fits over 20 seeds (10 for Pareto/NBD; about
+// what so few fits can tell), computed once with a throwaway loop over seeds 1000–1019 (Pareto/NBD:
 // 1000–1009, and 4,000 customers where the test has 2,500):
 //   BG/NBD, 20,000 customers: sd of the fits  r 0.004  α 0.115  a 0.054  b 0.202
 //                             mean std. error  r 0.004  α 0.113  a 0.044  b 0.181

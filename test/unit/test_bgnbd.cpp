@@ -15,6 +15,7 @@
 #include "cdnow_summary.hpp"
 #include "core/bgnbd.hpp"
 #include "core/error.hpp"
+#include "simulate.hpp"
 
 using lifecycle::bgnbd::Customer;
 using lifecycle::bgnbd::Gradient;
@@ -162,29 +163,13 @@ TEST(Bgnbd, FitDoesNotDependOnTheTimeUnitOrOnCompression) {
     EXPECT_NEAR(in_days.log_likelihood, weeks.log_likelihood - purchases * std::log(7.0), 1e-3);
 }
 
-// Simulated from the model itself (counting purchases, as the model does): the fit must
-// recover the parameters it was simulated from.
+// Simulated from the model itself (simulate.hpp; counting purchases, as the model does):
+// the fit must recover the parameters it was simulated from.
 TEST(Bgnbd, FitRecoversSimulatedParameters) {
     const Params truth{0.5, 6.0, 0.7, 2.5};
     std::mt19937_64 rng(20240601);
-    std::gamma_distribution<double> rate(truth.r, 1.0 / truth.alpha);
-    std::gamma_distribution<double> ga(truth.a, 1.0), gb(truth.b, 1.0);
-    std::uniform_real_distribution<double> unit(0.0, 1.0);
-    std::vector<Row> rows;
-    for (int i = 0; i < 50000; ++i) {
-        const double lambda = rate(rng), u = ga(rng), drop = u / (u + gb(rng));
-        const double T = 20 + 20 * unit(rng);
-        std::exponential_distribution<double> gap(lambda);
-        double t = 0, t_x = 0, x = 0;
-        while (true) {
-            t += gap(rng);
-            if (t > T) break;
-            x += 1;
-            t_x = t;
-            if (unit(rng) < drop) break;
-        }
-        rows.push_back({{x, t_x, T}, 1});
-    }
+    const simulate::Population population{simulate::Model::kBgnbd, {truth.r, truth.alpha, truth.a, truth.b}, 20, 40, 0};
+    const std::vector<Row> rows = simulate::rows(simulate::customers(population, 50000, rng));
     const auto fit = bgnbd::fit(rows);
     EXPECT_TRUE(fit.converged);
     EXPECT_NEAR(fit.params.r, truth.r, 0.1 * truth.r);

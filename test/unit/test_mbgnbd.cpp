@@ -16,6 +16,7 @@
 #include "cdnow_summary.hpp"
 #include "core/error.hpp"
 #include "core/mbgnbd.hpp"
+#include "simulate.hpp"
 
 using lifecycle::mbgnbd::Customer;
 using lifecycle::mbgnbd::Gradient;
@@ -173,30 +174,13 @@ TEST(Mbgnbd, FitDoesNotDependOnTheTimeUnit) {
     EXPECT_NEAR(in_days.params.b, weeks.params.b, 1e-3);
 }
 
-// Simulated from the model's story, with the dropout after the first purchase (at time 0)
-// too: the fit must recover the parameters it was simulated from.
+// Simulated from the model's story (simulate.hpp), with the dropout after the first
+// purchase (at time 0) too: the fit must recover the parameters it was simulated from.
 TEST(Mbgnbd, FitRecoversSimulatedParameters) {
     const Params truth{0.5, 6.0, 0.7, 2.5};
     std::mt19937_64 rng(20240602);
-    std::gamma_distribution<double> rate(truth.r, 1.0 / truth.alpha);
-    std::gamma_distribution<double> ga(truth.a, 1.0), gb(truth.b, 1.0);
-    std::uniform_real_distribution<double> unit(0.0, 1.0);
-    std::vector<Row> rows;
-    for (int i = 0; i < 50000; ++i) {
-        const double lambda = rate(rng), u = ga(rng), drop = u / (u + gb(rng));
-        const double T = 20 + 20 * unit(rng);
-        std::exponential_distribution<double> gap(lambda);
-        double t = 0, t_x = 0, x = 0;
-        bool alive = unit(rng) >= drop;  // the first purchase, at 0
-        while (alive) {
-            t += gap(rng);
-            if (t > T) break;
-            x += 1;
-            t_x = t;
-            alive = unit(rng) >= drop;
-        }
-        rows.push_back({{x, t_x, T}, 1});
-    }
+    const simulate::Population population{simulate::Model::kMbgnbd, {truth.r, truth.alpha, truth.a, truth.b}, 20, 40, 0};
+    const std::vector<Row> rows = simulate::rows(simulate::customers(population, 50000, rng));
     const auto fit = mbgnbd::fit(rows);
     EXPECT_TRUE(fit.converged);
     EXPECT_NEAR(fit.params.r, truth.r, 0.1 * truth.r);

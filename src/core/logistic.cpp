@@ -26,80 +26,98 @@ struct Data {
 
 std::string row_name(std::size_t i) { return "row " + std::to_string(i + 1); }
 
-void validate(const std::vector<Row>& rows) {
-    if (rows.empty())
-        throw_invalid("argument \"features\": a logistic fit needs at least one row");
-    const std::size_t k = rows.front().features.size();
-    for (std::size_t i = 0; i < rows.size(); ++i) {
+std::size_t width(const Table& t) { return t.features + 1; }
+const double* row_of(const Table& t, std::size_t i) { return t.values + i * width(t); }
+
+void validate(const Table& t) {
+    if (t.count == 0) throw_invalid("argument \"features\": a logistic fit needs at least one row");
+    for (std::size_t i = 0; i < t.count; ++i) {
         check_interrupts_every(i);
-        const Row& row = rows[i];
-        if (row.features.size() != k)
-            throw_invalid("argument \"features\" must have the same length in every row: " +
-                          row_name(0) + " has " + std::to_string(k) + ", " + row_name(i) +
-                          " has " + std::to_string(row.features.size()));
-        for (std::size_t j = 0; j < k; ++j)
-            if (!std::isfinite(row.features[j]))
+        const double* row = row_of(t, i);
+        if (row[0] != 0.0 && row[0] != 1.0)
+            throw_invalid("argument \"outcome\" must be 0 or 1: " + row_name(i) + " is not");
+        for (std::size_t j = 1; j <= t.features; ++j)
+            if (!std::isfinite(row[j]))
                 throw_invalid("argument \"features\" must be finite numbers: feature " +
-                              std::to_string(j + 1) + " of " + row_name(i) + " is not");
-        if (!(std::isfinite(row.weight) && row.weight >= 0.0))
-            throw_invalid("argument \"weight\" must be a finite number >= 0");
+                              std::to_string(j) + " of " + row_name(i) + " is not");
+        const double w = t.weights ? t.weights[i] : 1.0;
+        if (!(std::isfinite(w) && w >= 0.0)) throw_invalid("argument \"weight\" must be a finite number >= 0");
     }
+}
+
+// Features first, then the outcome: the order in which the rows are summed.
+bool before(const Table& t, std::size_t l, std::size_t r) {
+    const double* a = row_of(t, l);
+    const double* b = row_of(t, r);
+    for (std::size_t j = 1; j <= t.features; ++j)
+        if (a[j] != b[j]) return a[j] < b[j];
+    return a[0] < b[0];
+}
+
+bool same_row(const Table& t, std::size_t l, std::size_t r) {
+    const double* a = row_of(t, l);
+    const double* b = row_of(t, r);
+    for (std::size_t j = 0; j <= t.features; ++j)
+        if (a[j] != b[j]) return false;
+    return true;
 }
 
 // Sorted by (features, outcome), identical rows merged: the likelihood then sums in an
-// order that does not depend on how the rows arrived.
-std::vector<Row> compress(const std::vector<Row>& rows) {
-    std::vector<const Row*> order;
-    order.reserve(rows.size());
-    for (const Row& row : rows)
-        if (row.weight > 0.0) order.push_back(&row);
-    std::sort(order.begin(), order.end(), [](const Row* l, const Row* r) {
-        if (l->features != r->features) return l->features < r->features;
-        return l->outcome < r->outcome;
-    });
+// order that does not depend on how the rows arrived. The features are copied raw into
+// d.z here and standardized by standardize().
+Data compress(const Table& t) {
+    std::vector<std::size_t> order;
+    order.reserve(t.count);
+    for (std::size_t i = 0; i < t.count; ++i)
+        if (!t.weights || t.weights[i] > 0.0) order.push_back(i);
+    std::sort(order.begin(), order.end(), [&](std::size_t l, std::size_t r) { return before(t, l, r); });
     check_interrupts();
-    std::vector<Row> merged;
-    std::size_t i = 0;
-    for (const Row* row : order) {
-        check_interrupts_every(i++);
-        if (!merged.empty() && merged.back().outcome == row->outcome &&
-            merged.back().features == row->features)
-            merged.back().weight += row->weight;
-        else
-            merged.push_back(*row);
+    Data d;
+    d.k = t.features;
+    for (std::size_t n = 0; n < order.size(); ++n) {
+        check_interrupts_every(n);
+        const std::size_t i = order[n];
+        const double w = t.weights ? t.weights[i] : 1.0;
+        if (n > 0 && same_row(t, order[n - 1], i)) {
+            d.w.back() += w;
+            continue;
+        }
+        const double* row = row_of(t, i);
+        d.y.push_back(row[0]);
+        d.w.push_back(w);
+        d.z.insert(d.z.end(), row + 1, row + 1 + t.features);
     }
-    if (merged.empty())
-        throw_invalid("argument \"weight\": a logistic fit needs a row of positive weight");
-    return merged;
+    d.n = d.y.size();
+    if (d.n == 0) throw_invalid("argument \"weight\": a logistic fit needs a row of positive weight");
+    return d;
 }
 
-void check_both_outcomes(const std::vector<Row>& rows) {
+void check_both_outcomes(const Data& d) {
     bool any_true = false;
     bool any_false = false;
-    for (const Row& row : rows) (row.outcome ? any_true : any_false) = true;
+    for (double y : d.y) (y == 1.0 ? any_true : any_false) = true;
     if (!any_false)
         throw_invalid("argument \"outcome\" is true in every row: a logistic fit needs both outcomes");
     if (!any_true)
         throw_invalid("argument \"outcome\" is false in every row: a logistic fit needs both outcomes");
 }
 
-Data standardize(const std::vector<Row>& rows) {
-    Data d;
-    d.n = rows.size();
-    d.k = rows.front().features.size();
+// Weighted mean 0 and sd 1 per feature, in place.
+void standardize(Data& d) {
     d.mean.assign(d.k, 0.0);
     d.sd.assign(d.k, 0.0);
+    d.total_weight = 0.0;
     for (std::size_t i = 0; i < d.n; ++i) {
         check_interrupts_every(i);
-        d.total_weight += rows[i].weight;
-        for (std::size_t j = 0; j < d.k; ++j) d.mean[j] += rows[i].weight * rows[i].features[j];
+        d.total_weight += d.w[i];
+        for (std::size_t j = 0; j < d.k; ++j) d.mean[j] += d.w[i] * d.z[i * d.k + j];
     }
     for (double& m : d.mean) m /= d.total_weight;
     for (std::size_t i = 0; i < d.n; ++i) {
         check_interrupts_every(i);
         for (std::size_t j = 0; j < d.k; ++j) {
-            const double c = rows[i].features[j] - d.mean[j];
-            d.sd[j] += rows[i].weight * c * c;
+            const double c = d.z[i * d.k + j] - d.mean[j];
+            d.sd[j] += d.w[i] * c * c;
         }
     }
     for (std::size_t j = 0; j < d.k; ++j) {
@@ -107,17 +125,13 @@ Data standardize(const std::vector<Row>& rows) {
         // Constant up to rounding: no information beyond the intercept's.
         if (!(d.sd[j] > 1e-12 * std::max(1.0, std::abs(d.mean[j])))) d.sd[j] = 0.0;
     }
-    d.z.resize(d.n * d.k);
-    d.y.resize(d.n);
-    d.w.resize(d.n);
     for (std::size_t i = 0; i < d.n; ++i) {
         check_interrupts_every(i);
-        d.y[i] = rows[i].outcome ? 1.0 : 0.0;
-        d.w[i] = rows[i].weight;
-        for (std::size_t j = 0; j < d.k; ++j)
-            d.z[i * d.k + j] = d.sd[j] > 0.0 ? (rows[i].features[j] - d.mean[j]) / d.sd[j] : 0.0;
+        for (std::size_t j = 0; j < d.k; ++j) {
+            double& z = d.z[i * d.k + j];
+            z = d.sd[j] > 0.0 ? (z - d.mean[j]) / d.sd[j] : 0.0;
+        }
     }
-    return d;
 }
 
 // log(1 + e^η), without overflow.
@@ -184,12 +198,33 @@ mle::Result optimize(const Data& d, double penalizer, int max_evaluations) {
 }  // namespace
 
 Fit fit(const std::vector<Row>& rows, const mle::FitOptions& options) {
+    if (rows.empty()) throw_invalid("argument \"features\": a logistic fit needs at least one row");
+    const std::size_t k = rows.front().features.size();
+    std::vector<double> values;
+    std::vector<double> weights;
+    values.reserve(rows.size() * (k + 1));
+    weights.reserve(rows.size());
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        check_interrupts_every(i);
+        const Row& row = rows[i];
+        if (row.features.size() != k)
+            throw_invalid("argument \"features\" must have the same length in every row: " +
+                          row_name(0) + " has " + std::to_string(k) + ", " + row_name(i) +
+                          " has " + std::to_string(row.features.size()));
+        values.push_back(row.outcome ? 1.0 : 0.0);
+        values.insert(values.end(), row.features.begin(), row.features.end());
+        weights.push_back(row.weight);
+    }
+    return fit(Table{rows.size(), k, values.data(), weights.data()}, options);
+}
+
+Fit fit(const Table& table, const mle::FitOptions& options) {
     if (!std::isfinite(options.penalizer) || options.penalizer < 0.0)
         throw_invalid("argument \"penalizer\" must be a finite number >= 0");
-    validate(rows);
-    const std::vector<Row> merged = compress(rows);
-    check_both_outcomes(merged);
-    const Data d = standardize(merged);
+    validate(table);
+    Data d = compress(table);
+    check_both_outcomes(d);
+    standardize(d);
     const mle::Result result = optimize(d, options.penalizer, options.max_evaluations);
 
     std::vector<double> beta(d.k + 1);

@@ -37,6 +37,18 @@ struct Fit {
 // converged = false and finite (bounded) coefficients.
 Fit fit(const std::vector<Row>& rows, const mle::FitOptions& options = {});
 
+// The same rows in one flat, row-major array: `count` rows of `features + 1` doubles each,
+// the outcome (0 or 1) first, then the features; `weights` (count of them) or nullptr for
+// weight 1 everywhere. Avoids a heap allocation per row for large fits (the PostgreSQL
+// aggregate keeps its rows this way).
+struct Table {
+    std::size_t count;
+    std::size_t features;
+    const double* values;
+    const double* weights;
+};
+Fit fit(const Table& table, const mle::FitOptions& options = {});
+
 // P(outcome) for `features` under `coefficients` (intercept first). Throws
 // invalid_parameter when the lengths disagree or a value is not finite.
 double score(const std::vector<double>& coefficients, const std::vector<double>& features);

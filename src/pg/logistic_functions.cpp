@@ -5,9 +5,8 @@
 // bytea. The core sorts and merges the rows before fitting, so any split gives the same fit.
 #include <cmath>
 #include <cstring>
-#include <vector>
+#include <algorithm>
 
-#include "core/interrupt.hpp"
 #include "core/logistic.hpp"
 #include "pg/convert.hpp"
 #include "pg/guard.hpp"
@@ -185,18 +184,12 @@ struct PlainFit {
 
 // Core objects live only inside this call, which makes no PostgreSQL call (rule 2).
 void run_fit(const LogisticState& state, PlainFit* out) {
-    std::vector<logistic::Row> rows(static_cast<size_t>(state.count));
-    const int64 width = row_width(&state);
-    for (int64 i = 0; i < state.count; ++i) {
-        lifecycle::check_interrupts_every(static_cast<uint64>(i));
-        const double* v = state.values + i * width;
-        rows[i].outcome = v[0] != 0.0;
-        rows[i].features.assign(v + 1, v + width);
-        rows[i].weight = 1.0;
-    }
     lifecycle::mle::FitOptions options;
     options.penalizer = state.penalizer > 0 ? state.penalizer : 0;
-    const logistic::Fit fit = logistic::fit(rows, options);
+    // The state's rows are already the core's flat layout: outcome, then the features.
+    const logistic::Table table{static_cast<size_t>(state.count), static_cast<size_t>(state.features),
+                                state.values, nullptr};
+    const logistic::Fit fit = logistic::fit(table, options);
     std::copy(fit.coefficients.begin(), fit.coefficients.end(), out->coefficients);
     out->log_likelihood = fit.log_likelihood;
     out->evaluations = fit.evaluations;

@@ -216,7 +216,7 @@ TEST(Logistic, PerfectSeparation) {
 }
 
 TEST(Logistic, Errors) {
-    expect_invalid([] { logistic::fit({}); }, "argument \"features\"");
+    expect_invalid([] { logistic::fit(std::vector<Row>{}); }, "argument \"features\"");
     expect_invalid([] { logistic::fit({{true, {1.0, 2.0}, 1}, {false, {1.0}, 1}}); },
                    "argument \"features\" must have the same length in every row");
     expect_invalid([] { logistic::fit({{true, {1.0}, 1}, {false, {std::nan("")}, 1}}); },
@@ -243,4 +243,23 @@ TEST(Logistic, ScoreIsStable) {
     EXPECT_DOUBLE_EQ(logistic::score({0.0, 1.0}, {std::log(3.0)}), 0.75);
     EXPECT_GT(logistic::score({0.0, 1.0}, {-700.0}), 0.0);  // e^-700, not 0/∞
     EXPECT_EQ(logistic::score({0.0, 1.0}, {800.0}), 1.0);
+}
+
+// The flat layout (what the PostgreSQL aggregate passes) gives the same fit as the rows.
+TEST(Logistic, FlatTableIsTheSameFit) {
+    const std::vector<Row> rows = simulate(2000, {0.5, -1.0, 0.1, 0.4}, 5);
+    std::vector<double> values;
+    for (const Row& r : rows) {
+        values.push_back(r.outcome ? 1.0 : 0.0);
+        values.insert(values.end(), r.features.begin(), r.features.end());
+    }
+    const logistic::Fit flat = logistic::fit(logistic::Table{rows.size(), 3, values.data(), nullptr});
+    const logistic::Fit from_rows = logistic::fit(rows);
+    EXPECT_EQ(flat.coefficients, from_rows.coefficients);
+    EXPECT_EQ(flat.log_likelihood, from_rows.log_likelihood);
+    values[0] = 0.5;
+    expect_invalid([&] { logistic::fit(logistic::Table{rows.size(), 3, values.data(), nullptr}); },
+                   "argument \"outcome\" must be 0 or 1");
+    expect_invalid([&] { logistic::fit(logistic::Table{0, 3, values.data(), nullptr}); },
+                   "argument \"features\"");
 }

@@ -10,7 +10,7 @@ OBJS        = $(patsubst %.cpp,%.o,$(sort $(wildcard src/core/*.cpp src/pg/*.cpp
 SQL_0_1_0   = src/lifecycle.sql
 SQL_0_2_0   = src/models.sql \
               src/models/mbgnbd.sql src/models/pareto_nbd.sql \
-              src/models/kept.sql \
+              src/models/logistic.sql src/models/kept.sql \
               src/engine/tables.sql src/engine/capture.sql src/engine/refresh.sql \
               src/engine/views.sql src/privileges.sql
 DATA_built  = lifecycle--0.1.0.sql lifecycle--0.2.0.sql lifecycle--0.1.0--0.2.0.sql

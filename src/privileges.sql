@@ -46,7 +46,8 @@ BEGIN
                -- internal helpers that compute only from their arguments, which public
                -- functions call with the caller's rights
                OR p.proname IN ('_load', '_unit_days', '_holdout_purchases', '_rfm_of',
-                                '_churn_risk', '_expected_value', '_allowed_type'))
+                                '_churn_risk', '_expected_value', '_allowed_type',
+                                '_risk_features'))
     LOOP
         EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO PUBLIC', f);
     END LOOP;
@@ -55,7 +56,7 @@ $$;
 GRANT EXECUTE ON FUNCTION lifecycle.track(regclass, name, name, name, text),
                           lifecycle.untrack(regclass), lifecycle.resync(regclass)
     TO lifecycle_tracker;
-GRANT EXECUTE ON FUNCTION lifecycle.fit_model(text, regclass, name, name, name, date, text, boolean, text, date, integer)
+GRANT EXECUTE ON FUNCTION lifecycle.fit_model(text, regclass, name, name, name, date, text, boolean, text, date, integer, text)
     TO lifecycle_editor;
 -- The worker runs the engine's functions with its own rights; it reads sources only
 -- through _source_histories, as each table's owner.

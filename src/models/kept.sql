@@ -32,7 +32,16 @@ CREATE TABLE lifecycle.models (
     value_steps     integer NOT NULL DEFAULT 12 CHECK (value_steps > 0),
     discount_rate   double precision NOT NULL DEFAULT 0.01
                     CHECK (discount_rate >= 0 AND discount_rate < 'Infinity'),
+    -- a churn risk calibrated on the holdout (fit_calibrated_risk), kept only when it
+    -- ranked held-out customers better than the recency rule; `risk` says which risk the
+    -- engine writes: 'model' (P(no purchase) of `kind`) or 'calibrated'
+    calibrated      lifecycle.logistic_model,
+    calibrated_horizon_days integer,     -- what it predicts: no purchase within this
+    calibrated_auc  double precision,    -- its AUC on the held-out customers
+    recency_auc     double precision,    -- the recency rule's on the same customers
+    risk            text NOT NULL DEFAULT 'model' CHECK (risk IN ('model', 'calibrated')),
     is_current      boolean NOT NULL DEFAULT false,
+    CONSTRAINT risk_fitted CHECK (risk = 'model' OR calibrated IS NOT NULL),
     CONSTRAINT kind_fitted CHECK (kind = 'bgnbd' OR (kind = 'mbgnbd' AND mbgnbd IS NOT NULL)
                                   OR (kind = 'pareto_nbd' AND pareto_nbd IS NOT NULL))
 );
@@ -64,7 +73,7 @@ CREATE FUNCTION lifecycle.fit_model(name text, source regclass, customer_column 
                                     calibration_end date DEFAULT CURRENT_DATE,
                                     unit text DEFAULT 'week', make_current boolean DEFAULT true,
                                     model text DEFAULT 'auto', holdout_end date DEFAULT NULL,
-                                    horizon_days integer DEFAULT NULL)
+                                    horizon_days integer DEFAULT NULL, risk text DEFAULT 'model')
 RETURNS lifecycle.models
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -78,6 +87,29 @@ BEGIN
     IF holdout_end <= calibration_end THEN
         RAISE EXCEPTION 'argument "holdout_end" (%) must be after "calibration_end" (%)',
             holdout_end, calibration_end USING ERRCODE = '22023';
+    END IF;
+    IF risk NOT IN ('model', 'calibrated') THEN
+        RAISE EXCEPTION 'argument "risk" must be ''model'' or ''calibrated'', got %',
+            quote_literal(risk) USING ERRCODE = '22023';
+    END IF;
+    IF risk = 'calibrated' AND holdout_end IS NULL THEN
+        RAISE EXCEPTION 'argument "risk": a calibrated risk needs "holdout_end"'
+            USING ERRCODE = '22023';
+    END IF;
+    IF holdout_end IS NOT NULL THEN
+        SELECT c.model, c.calibrated_auc, c.recency_auc, holdout_end - calibration_end
+        INTO m.calibrated, m.calibrated_auc, m.recency_auc, m.calibrated_horizon_days
+        FROM lifecycle.fit_calibrated_risk(source, customer_column, time_column, amount_column,
+                                           calibration_end, holdout_end, unit) AS c;
+        IF NOT m.calibrated_auc > m.recency_auc THEN
+            m.calibrated := NULL;   -- kept only when it beats the recency rule
+        END IF;
+    END IF;
+    m.risk := risk;
+    IF risk = 'calibrated' AND m.calibrated IS NULL THEN
+        RAISE EXCEPTION 'argument "risk": the calibrated risk did not beat the recency rule on held-out customers (AUC % against %)',
+            round(m.calibrated_auc::numeric, 4), round(m.recency_auc::numeric, 4)
+            USING ERRCODE = '22023', HINT = 'Use risk => ''model''.';
     END IF;
     SELECT lifecycle.bgnbd_fit(s.frequency, s.recency, s.t),
            lifecycle.mbgnbd_fit(s.frequency, s.recency, s.t),
@@ -109,10 +141,13 @@ BEGIN
     END IF;
     INSERT INTO lifecycle.models AS k (name, source, customer_column, time_column, amount_column,
                                        calibration_end, unit, customers, kind, chosen_by, bgnbd,
-                                       mbgnbd, pareto_nbd, gamma_gamma, horizon_days, is_current)
+                                       mbgnbd, pareto_nbd, gamma_gamma, horizon_days, calibrated,
+                                       calibrated_horizon_days, calibrated_auc, recency_auc,
+                                       risk, is_current)
     VALUES (fit_model.name, source::text, customer_column, time_column, amount_column,
             calibration_end, unit, m.customers, m.kind, m.chosen_by, m.bgnbd, m.mbgnbd,
-            m.pareto_nbd, m.gamma_gamma, horizon_days, make_current)
+            m.pareto_nbd, m.gamma_gamma, horizon_days, m.calibrated, m.calibrated_horizon_days,
+            m.calibrated_auc, m.recency_auc, m.risk, make_current)
     ON CONFLICT ON CONSTRAINT models_pkey DO UPDATE SET
         fitted_at = now(), source = excluded.source, customer_column = excluded.customer_column,
         time_column = excluded.time_column, amount_column = excluded.amount_column,
@@ -120,9 +155,90 @@ BEGIN
         customers = excluded.customers, kind = excluded.kind, chosen_by = excluded.chosen_by,
         bgnbd = excluded.bgnbd, mbgnbd = excluded.mbgnbd, pareto_nbd = excluded.pareto_nbd,
         gamma_gamma = excluded.gamma_gamma, horizon_days = excluded.horizon_days,
-        is_current = excluded.is_current
+        calibrated = excluded.calibrated, calibrated_horizon_days = excluded.calibrated_horizon_days,
+        calibrated_auc = excluded.calibrated_auc, recency_auc = excluded.recency_auc,
+        risk = excluded.risk, is_current = excluded.is_current
     RETURNING * INTO m;
     RETURN m;
+END
+$$;
+
+-- What the calibrated risk weighs, per customer (times in the model unit, h the horizon):
+-- time since the last purchase, log(1 + repeat purchases), age, and each purchase
+-- model's P(no purchase within h).
+CREATE FUNCTION lifecycle._risk_features(bg lifecycle.bgnbd_model, mbg lifecycle.mbgnbd_model,
+                                         pn lifecycle.pareto_nbd_model, h double precision,
+                                         frequency double precision, recency double precision,
+                                         t double precision)
+RETURNS double precision[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ARRAY[t - recency, ln(1 + frequency), t,
+             lifecycle.probability_no_purchase(bg, h, frequency, recency, t),
+             lifecycle.probability_no_purchase(mbg, h, frequency, recency, t),
+             lifecycle.probability_no_purchase(pn, h, frequency, recency, t)];
+
+-- A churn risk calibrated on the user's own history: a logistic regression of "no
+-- purchase in (calibration_end, holdout_end]" on _risk_features (the three models fitted
+-- on the calibration period, h = the holdout's length), fitted on half of the customers
+-- (by a hash of their id) and judged on the other half, beside the recency rule on that
+-- same half. Returns the model and both AUCs.
+CREATE FUNCTION lifecycle.fit_calibrated_risk(source regclass, customer_column name,
+                                              time_column name, amount_column name,
+                                              calibration_end date, holdout_end date,
+                                              unit text DEFAULT 'week')
+RETURNS TABLE (model lifecycle.logistic_model, calibrated_auc double precision,
+               recency_auc double precision, fitted_customers bigint,
+               held_out_customers bigint)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    h double precision := (holdout_end - calibration_end) / lifecycle._unit_days(unit);
+BEGIN
+    IF holdout_end <= calibration_end THEN
+        RAISE EXCEPTION 'argument "holdout_end" (%) must be after "calibration_end" (%)',
+            holdout_end, calibration_end USING ERRCODE = '22023';
+    END IF;
+    RETURN QUERY
+    WITH customers AS MATERIALIZED (
+        SELECT s.customer, s.frequency, s.recency, s.t, h.actual = 0 AS churned,
+               (hashtext(s.customer) & 1) = 1 AS held_out
+        FROM lifecycle.model_summary(source, customer_column, time_column, amount_column,
+                                     calibration_end, unit) AS s
+        JOIN lifecycle._holdout_purchases(source, customer_column, time_column,
+                                          calibration_end, holdout_end) AS h USING (customer)
+    ), fits AS MATERIALIZED (
+        SELECT lifecycle.bgnbd_fit(c.frequency, c.recency, c.t) AS bg,
+               lifecycle.mbgnbd_fit(c.frequency, c.recency, c.t) AS mbg,
+               lifecycle.pareto_nbd_fit(c.frequency, c.recency, c.t) AS pn
+        FROM customers c
+    ), featured AS MATERIALIZED (
+        SELECT c.*, lifecycle._risk_features(f.bg, f.mbg, f.pn, h, c.frequency, c.recency, c.t) AS x
+        FROM customers c, fits f
+    ), fitted AS MATERIALIZED (
+        SELECT lifecycle.logistic_fit(fe.churned, fe.x, 0.01) AS lm, count(*) AS n
+        FROM featured fe WHERE NOT fe.held_out
+    ), scored AS (
+        SELECT k.score, fe.churned, k.risk
+        FROM featured fe, fitted fi, LATERAL (VALUES
+            ('calibrated', lifecycle.logistic_score(fi.lm, fe.x)),
+            ('recency', fe.t - fe.recency)) AS k (score, risk)
+        WHERE fe.held_out
+    ), ranked AS (
+        SELECT sc.score, sc.churned, rank() OVER (PARTITION BY sc.score ORDER BY sc.risk) AS low,
+               count(*) OVER (PARTITION BY sc.score, sc.risk) AS ties
+        FROM scored sc
+    ), aucs AS (
+        SELECT r.score,
+               (sum(r.low + (r.ties - 1) / 2.0) FILTER (WHERE r.churned)
+                - count(*) FILTER (WHERE r.churned) * (count(*) FILTER (WHERE r.churned) + 1) / 2.0)
+               / nullif(count(*) FILTER (WHERE r.churned) * count(*) FILTER (WHERE NOT r.churned), 0)
+                   AS auc,
+               count(*) AS n
+        FROM ranked r GROUP BY r.score
+    )
+    SELECT fi.lm, (SELECT a.auc FROM aucs a WHERE a.score = 'calibrated')::double precision,
+           (SELECT a.auc FROM aucs a WHERE a.score = 'recency')::double precision, fi.n,
+           (SELECT a.n FROM aucs a WHERE a.score = 'recency')
+    FROM fitted fi;
 END
 $$;
 
@@ -293,7 +409,11 @@ CREATE FUNCTION lifecycle._churn_risk(m lifecycle.models, first date, last date,
 RETURNS double precision
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN purchases > 0 AND as_of >= last THEN
-    CASE m.kind
+    CASE WHEN m.risk = 'calibrated' THEN lifecycle.logistic_score(m.calibrated,
+        lifecycle._risk_features(m.bgnbd, m.mbgnbd, m.pareto_nbd,
+            m.calibrated_horizon_days / lifecycle._unit_days(m.unit), purchases - 1,
+            (last - first) / lifecycle._unit_days(m.unit), (as_of - first) / lifecycle._unit_days(m.unit)))
+    ELSE CASE m.kind
         WHEN 'bgnbd' THEN lifecycle.probability_no_purchase(m.bgnbd,
             horizon_days / lifecycle._unit_days(m.unit), purchases - 1,
             (last - first) / lifecycle._unit_days(m.unit), (as_of - first) / lifecycle._unit_days(m.unit))
@@ -303,7 +423,7 @@ RETURN CASE WHEN purchases > 0 AND as_of >= last THEN
         WHEN 'pareto_nbd' THEN lifecycle.probability_no_purchase(m.pareto_nbd,
             horizon_days / lifecycle._unit_days(m.unit), purchases - 1,
             (last - first) / lifecycle._unit_days(m.unit), (as_of - first) / lifecycle._unit_days(m.unit))
-    END END;
+    END END END;
 
 -- The churn horizon in days for source `s` under model `m`.
 CREATE FUNCTION lifecycle._churn_horizon(m lifecycle.models, policy_name text) RETURNS integer

@@ -221,6 +221,36 @@ WHERE m.is_current AND c.source_id = (SELECT id FROM lifecycle.sources WHERE sou
 SELECT expect_error($$UPDATE lifecycle.models SET value_steps = 0 WHERE is_current$$);
 UPDATE lifecycle.models SET value_horizon_days = 365, value_steps = 12, discount_rate = 0.01
 WHERE is_current;
+-- A churn risk calibrated on the holdout: a logistic regression of "no purchase in the
+-- holdout" on recency, log frequency, age and the three models' P(no purchase in 39
+-- weeks), fitted on half of the customers and judged on the other half beside the
+-- recency rule on that same half. It is kept only if it ranks them better.
+SELECT round(calibrated_auc::numeric, 4) AS calibrated_auc, round(recency_auc::numeric, 4) AS recency_auc,
+       fitted_customers, held_out_customers, (model).converged, calibrated_auc > recency_auc AS beats_recency
+FROM lifecycle.fit_calibrated_risk('cdnow_orders', 'customer_id', 'order_date', 'amount',
+                                   '1997-09-30', '1998-06-30');
+SELECT name, kind, risk, calibrated_horizon_days, round(calibrated_auc::numeric, 4) AS calibrated_auc,
+       round(recency_auc::numeric, 4) AS recency_auc, is_current
+FROM lifecycle.fit_model('cdnow_calibrated', 'cdnow_orders', 'customer_id', 'order_date', 'amount',
+                         '1997-09-30', 'week', true, holdout_end => '1998-06-30', risk => 'calibrated');
+SELECT expect_error($$SELECT lifecycle.fit_model('x', 'cdnow_orders', 'customer_id', 'order_date', 'amount', '1997-09-30', 'week', false, risk => 'calibrated')$$);
+-- The engine now writes the calibrated risk: each value the logistic function of the
+-- features, written out here from the coefficients.
+SELECT (lifecycle.refresh()).rfm_rescored > 0 AS rescored;
+SELECT count(*) AS customers,
+       count(*) FILTER (WHERE abs(c.churn_risk - 1 / (1 + exp(-(k[1] + k[2] * (s.t - s.recency)
+           + k[3] * ln(1 + s.frequency) + k[4] * s.t
+           + k[5] * lifecycle.probability_no_purchase(m.bgnbd, 39, s.frequency, s.recency, s.t)
+           + k[6] * lifecycle.probability_no_purchase(m.mbgnbd, 39, s.frequency, s.recency, s.t)
+           + k[7] * lifecycle.probability_no_purchase(m.pareto_nbd, 39, s.frequency, s.recency, s.t)))))
+           < 1e-9) AS as_computed
+FROM lifecycle.customer_stage c JOIN cdnow_summary s USING (customer), lifecycle.models m
+CROSS JOIN LATERAL (SELECT (m.calibrated).coefficients AS k) AS co
+WHERE m.is_current AND c.source_id = (SELECT id FROM lifecycle.sources WHERE source = 'cdnow_orders'::regclass);
+UPDATE lifecycle.models SET is_current = false WHERE name = 'cdnow_calibrated';
+UPDATE lifecycle.models SET is_current = true WHERE name = 'cdnow';
+DELETE FROM lifecycle.models WHERE name = 'cdnow_calibrated';
+SELECT (lifecycle.refresh()).rfm_rescored > 0 AS rescored_with_cdnow_again;
 SELECT stage, round(avg(churn_risk)::numeric, 3) AS mean_churn_risk
 FROM lifecycle.customer_stage
 WHERE source_id = (SELECT id FROM lifecycle.sources WHERE source = 'cdnow_orders'::regclass)

@@ -129,6 +129,11 @@ SELECT model, round(log_likelihood::numeric, 2) AS log_likelihood, round(bic::nu
        round(churn_auc::numeric, 3) AS churn_auc
 FROM lifecycle.compare_models('cdnow_orders', 'customer_id', 'order_date', 'amount',
                               '1997-09-30', '1998-06-30');
+-- ... and per calibration frequency (BG/NBD's column equals model_accuracy's below).
+SELECT frequency, customers, round(actual::numeric, 3) AS actual, round(bgnbd::numeric, 3) AS bgnbd,
+       round(mbgnbd::numeric, 3) AS mbgnbd, round(pareto_nbd::numeric, 3) AS pareto_nbd
+FROM lifecycle.compare_models_by_frequency('cdnow_orders', 'customer_id', 'order_date', 'amount',
+                                           '1997-09-30', '1998-06-30');
 SELECT frequency, customers, round(predicted::numeric, 3) AS predicted,
        round(actual::numeric, 3) AS actual
 FROM lifecycle.model_accuracy((SELECT bgnbd FROM lifecycle.models WHERE name = 'cdnow'),

@@ -163,6 +163,45 @@ BEGIN
 END
 $$;
 
+-- The holdout per calibration frequency (0 .. 6, then 7+ as 7, the paper's Figure 3) for
+-- the three purchase models, each fitted on the calibration period: customers, the mean
+-- actual purchase days in the holdout and each model's mean prediction.
+CREATE FUNCTION lifecycle.compare_models_by_frequency(source regclass, customer_column name,
+                                                      time_column name, amount_column name,
+                                                      calibration_end date, holdout_end date,
+                                                      unit text DEFAULT 'week')
+RETURNS TABLE (frequency integer, customers bigint, actual double precision,
+               bgnbd double precision, mbgnbd double precision, pareto_nbd double precision)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    h double precision := (holdout_end - calibration_end) / lifecycle._unit_days(unit);
+BEGIN
+    IF holdout_end <= calibration_end THEN
+        RAISE EXCEPTION 'argument "holdout_end" (%) must be after "calibration_end" (%)',
+            holdout_end, calibration_end USING ERRCODE = '22023';
+    END IF;
+    RETURN QUERY
+    WITH customers AS MATERIALIZED (
+        SELECT s.frequency AS x, s.recency, s.t, h.actual
+        FROM lifecycle.model_summary(source, customer_column, time_column, amount_column,
+                                     calibration_end, unit) AS s
+        JOIN lifecycle._holdout_purchases(source, customer_column, time_column,
+                                          calibration_end, holdout_end) AS h USING (customer)
+    ), fits AS MATERIALIZED (
+        SELECT lifecycle.bgnbd_fit(c.x, c.recency, c.t) AS bg,
+               lifecycle.mbgnbd_fit(c.x, c.recency, c.t) AS mbg,
+               lifecycle.pareto_nbd_fit(c.x, c.recency, c.t) AS pn
+        FROM customers c
+    )
+    SELECT least(c.x, 7)::integer, count(*), avg(c.actual)::double precision,
+           avg(lifecycle.expected_purchases(f.bg, h, c.x, c.recency, c.t)),
+           avg(lifecycle.expected_purchases(f.mbg, h, c.x, c.recency, c.t)),
+           avg(lifecycle.expected_purchases(f.pn, h, c.x, c.recency, c.t))
+    FROM customers c, fits f
+    GROUP BY 1 ORDER BY 1;
+END
+$$;
+
 -- What the calibrated risk weighs, per customer (times in the model unit, h the horizon):
 -- time since the last purchase, log(1 + repeat purchases), age, and each purchase
 -- model's P(no purchase within h).

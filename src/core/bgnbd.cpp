@@ -48,26 +48,45 @@ XTerms x_terms(const Params& p, double x) {
     return t;
 }
 
+// log(α+T) and α+T, and the same for t_x: what a row needs of its times. A fit computes
+// them once per distinct time and evaluation (Prepared below), not once per row.
+struct RowTimes {
+    double log_T, base_T;      // log(α+T), α+T
+    double log_t_x, base_t_x;  // log(α+t_x), α+t_x
+};
+
+RowTimes row_times(const Params& p, const Customer& c) {
+    return {std::log(p.alpha + c.T), p.alpha + c.T, std::log(p.alpha + c.t_x), p.alpha + c.t_x};
+}
+
 // L = front · [(α+T)^−(r+x) + δ(x>0) a/(b+x−1) (α+t_x)^−(r+x)]: the customer is alive at T,
 // or dropped out right after the last purchase. The sum is taken by log-sum-exp, since
-// for large x both terms underflow while their ratio stays moderate.
-double row_log_likelihood(const Params& p, const XTerms& xt, const Customer& c, Gradient* gradient) {
+// for large x both terms underflow while their ratio stays moderate; the larger term's
+// exponential is e^0 = 1, so only the other one is computed.
+double row_log_likelihood(const Params& p, const XTerms& xt, const RowTimes& tm, Gradient* gradient) {
     const double n = p.r + xt.x;
-    const double alive = -n * std::log(p.alpha + c.T);
+    const double alive = -n * tm.log_T;
     if (gradient) *gradient = xt.front_gradient;
     if (xt.x == 0.0) {
-        if (gradient) add_scaled(*gradient, {-std::log(p.alpha + c.T), -n / (p.alpha + c.T), 0, 0}, 1.0);
+        if (gradient) add_scaled(*gradient, {-tm.log_T, -n / tm.base_T, 0, 0}, 1.0);
         return xt.log_front + alive;
     }
-    const double dropped = xt.log_dropout - n * std::log(p.alpha + c.t_x);
-    const double top = std::max(alive, dropped);
-    const double e_alive = std::exp(alive - top), e_dropped = std::exp(dropped - top);
+    const double dropped = xt.log_dropout - n * tm.log_t_x;
+    double top, e_alive, e_dropped;
+    if (alive < dropped) {  // top = std::max(alive, dropped)
+        top = dropped;
+        e_alive = std::exp(alive - top);
+        e_dropped = 1.0;
+    } else {
+        top = alive;
+        e_alive = 1.0;
+        e_dropped = std::exp(dropped - top);
+    }
     const double sum = e_alive + e_dropped;
     if (gradient) {
         const double s_alive = e_alive / sum, s_dropped = e_dropped / sum;
-        add_scaled(*gradient, {-std::log(p.alpha + c.T), -n / (p.alpha + c.T), 0, 0}, s_alive);
-        add_scaled(*gradient,
-                   {-std::log(p.alpha + c.t_x), -n / (p.alpha + c.t_x), 1.0 / p.a, -1.0 / (p.b + xt.x - 1.0)},
+        add_scaled(*gradient, {-tm.log_T, -n / tm.base_T, 0, 0}, s_alive);
+        add_scaled(*gradient, {-tm.log_t_x, -n / tm.base_t_x, 1.0 / p.a, -1.0 / (p.b + xt.x - 1.0)},
                    s_dropped);
     }
     return xt.log_front + top + std::log(sum);
@@ -128,7 +147,7 @@ void validate(const Customer& c) {
 double log_likelihood(const Params& params, const Customer& customer, Gradient* gradient) {
     validate(params);
     validate(customer);
-    return row_log_likelihood(params, x_terms(params, customer.x), customer, gradient);
+    return row_log_likelihood(params, x_terms(params, customer.x), row_times(params, customer), gradient);
 }
 
 double log_likelihood(const Params& params, const std::vector<Row>& rows, Gradient* gradient) {
@@ -144,7 +163,8 @@ double log_likelihood(const Params& params, const std::vector<Row>& rows, Gradie
         validate(row.customer);
         if (!have_terms || row.customer.x != xt.x) xt = x_terms(params, row.customer.x);
         have_terms = true;
-        total += row.weight * row_log_likelihood(params, xt, row.customer, gradient ? &g : nullptr);
+        total += row.weight *
+                 row_log_likelihood(params, xt, row_times(params, row.customer), gradient ? &g : nullptr);
         if (gradient) add_scaled(*gradient, g, row.weight);
     }
     return total;

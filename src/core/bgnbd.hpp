@@ -11,6 +11,7 @@
 #include "core/no_postgres.hpp"
 
 #include <array>
+#include <cstdint>
 #include <vector>
 
 #include "core/mle.hpp"
@@ -81,7 +82,29 @@ struct Row {
 
 // Sorts by (x, t_x, T), merges identical customers adding their weights and drops zero
 // weights. Throws invalid_parameter for a bad customer or weight.
-std::vector<Row> compress(std::vector<Row> rows);
+std::vector<Row> compress(const std::vector<Row>& rows);
+
+// compress() one customer at a time, for callers whose customers are not Rows (the
+// PostgreSQL aggregates): add() validates and merges (throwing as compress() does),
+// rows() returns what compress() would and leaves the Merger empty.
+class Merger {
+public:
+    Merger();
+    void add(const Customer& customer, double weight = 1.0);
+    std::vector<Row> rows();
+
+private:
+    static constexpr std::size_t kPending = 16;
+    void flush();
+    void insert(const Row& row, std::size_t slot);
+    void grow();
+    std::vector<Row> table_;  // the merged rows by hash; weight 0 where empty
+    std::size_t mask_;
+    std::size_t distinct_ = 0;
+    std::uint64_t added_ = 0;
+    Row pending_[kPending];
+    std::size_t pending_count_ = 0;
+};
 
 // The weighted sum of the rows' log-likelihoods (and of their gradients). Rows sorted by x,
 // as compress() leaves them, are faster: the gamma functions are computed once per x.

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cmath>
+#include <cstring>
 #include <tuple>
 
 #include "core/bgnbd.hpp"
@@ -13,6 +14,20 @@ namespace {
 
 bool same_customer(const Customer& l, const Customer& r) {
     return l.x == r.x && l.t_x == r.t_x && l.T == r.T;
+}
+
+std::uint64_t bits(double v) {
+    std::uint64_t u;
+    std::memcpy(&u, &v, sizeof u);
+    return u;
+}
+
+// A multiply-xorshift mix of the three keys' bits (the low bits pick the slot).
+std::size_t hash(const Customer& c) {
+    std::uint64_t h = bits(c.x) * 0x9e3779b97f4a7c15ull;
+    h = (h ^ (h >> 29) ^ bits(c.t_x)) * 0xbf58476d1ce4e5b9ull;
+    h = (h ^ (h >> 31) ^ bits(c.T)) * 0x94d049bb133111ebull;
+    return static_cast<std::size_t>(h ^ (h >> 32));
 }
 
 bool before(const Row& l, const Row& r) {
@@ -50,28 +65,81 @@ void check_identifiable(const Totals& t) {
 
 }  // namespace
 
-std::vector<Row> compress(std::vector<Row> rows) {
-    std::uint64_t i = 0;
-    for (const Row& row : rows) {
-        check_interrupts_every(i++);
-        validate(row.customer);
-        if (!(std::isfinite(row.weight) && row.weight >= 0.0))
-            throw_invalid("argument \"weight\" must be a finite number >= 0");
+// Identical customers are found by hashing rather than by sorting all the rows: a million
+// customers often have only a few hundred thousand distinct (x, t_x, T), and only those
+// are sorted. The hash table holds the merged rows (open addressing, linear probing, at
+// most half full; a weight of 0 marks an empty slot). Times are stored plus 0.0, which
+// turns −0 into +0, so that equal numbers hash alike.
+Merger::Merger() : table_(1024), mask_(table_.size() - 1) {}
+
+void Merger::add(const Customer& customer, double weight) {
+    check_interrupts_every(added_++);
+    validate(customer);
+    if (!(std::isfinite(weight) && weight >= 0.0))
+        throw_invalid("argument \"weight\" must be a finite number >= 0");
+    if (weight == 0.0) return;
+    pending_[pending_count_++] = {{customer.x + 0.0, customer.t_x + 0.0, customer.T + 0.0}, weight};
+    if (pending_count_ == kPending) flush();
+}
+
+// The pending rows' slots are fetched from memory together (the table is larger than the
+// caches, and one row at a time would wait for each miss in turn), then merged in order.
+void Merger::flush() {
+    if ((distinct_ + pending_count_) * 2 > table_.size()) grow();
+    std::size_t start[kPending];
+    for (std::size_t i = 0; i < pending_count_; ++i) {
+        start[i] = hash(pending_[i].customer) & mask_;
+        __builtin_prefetch(&table_[start[i]]);
     }
-    rows.erase(std::remove_if(rows.begin(), rows.end(), [](const Row& r) { return r.weight == 0.0; }),
-               rows.end());
-    std::sort(rows.begin(), rows.end(), before);
+    for (std::size_t i = 0; i < pending_count_; ++i) insert(pending_[i], start[i]);
+    pending_count_ = 0;
+}
+
+void Merger::insert(const Row& row, std::size_t slot) {
+    for (;; slot = (slot + 1) & mask_) {
+        Row& s = table_[slot];
+        if (s.weight == 0.0) {
+            s = row;
+            break;
+        }
+        if (same_customer(s.customer, row.customer)) {
+            s.weight += row.weight;
+            return;
+        }
+    }
+    ++distinct_;
+}
+
+// Doubles the table (flush() grows it before a batch, so that the batch's slots stay put).
+void Merger::grow() {
+    std::vector<Row> old(table_.size() * 2);
+    old.swap(table_);
+    mask_ = table_.size() - 1;
+    for (const Row& r : old) {
+        if (r.weight == 0.0) continue;
+        std::size_t k = hash(r.customer) & mask_;
+        while (table_[k].weight != 0.0) k = (k + 1) & mask_;
+        table_[k] = r;
+    }
+}
+
+std::vector<Row> Merger::rows() {
+    flush();
     check_interrupts();
     std::vector<Row> merged;
-    i = 0;
-    for (const Row& row : rows) {
-        check_interrupts_every(i++);
-        if (!merged.empty() && same_customer(merged.back().customer, row.customer))
-            merged.back().weight += row.weight;
-        else
-            merged.push_back(row);
-    }
+    merged.reserve(distinct_);
+    for (const Row& r : table_)
+        if (r.weight != 0.0) merged.push_back(r);
+    *this = Merger();
+    std::sort(merged.begin(), merged.end(), before);
+    check_interrupts();
     return merged;
+}
+
+std::vector<Row> compress(const std::vector<Row>& rows) {
+    Merger merger;
+    for (const Row& row : rows) merger.add(row.customer, row.weight);
+    return merger.rows();
 }
 
 // The optimizer works on times rescaled so that the longest T is 10, which keeps α of

@@ -31,6 +31,7 @@ struct XTerms {
     double x;
     double log_front;    // log[Γ(r+x) α^r / Γ(r)] + log[B(a, b+x) / B(a, b)]
     double log_dropout;  // log[a / (b+x−1)]: the weight of "dropped out after the last purchase"
+    double dropout_a, dropout_b;  // its derivatives 1/a and −1/(b+x−1)
     Gradient front_gradient;
 };
 
@@ -42,6 +43,8 @@ XTerms x_terms(const Params& p, double x) {
     t.log_front = std::lgamma(p.r + x) - std::lgamma(p.r) + p.r * std::log(p.alpha) +
                   std::lgamma(ab) + std::lgamma(p.b + x) - std::lgamma(p.b) - std::lgamma(ab + x);
     t.log_dropout = x > 0.0 ? std::log(p.a) - std::log(p.b + x - 1.0) : 0.0;
+    t.dropout_a = 1.0 / p.a;
+    t.dropout_b = -1.0 / (p.b + x - 1.0);
     t.front_gradient = {digamma(p.r + x) - digamma(p.r) + std::log(p.alpha), p.r / p.alpha,
                         digamma(ab) - digamma(ab + x),
                         digamma(ab) + digamma(p.b + x) - digamma(p.b) - digamma(ab + x)};
@@ -86,8 +89,7 @@ double row_log_likelihood(const Params& p, const XTerms& xt, const RowTimes& tm,
     if (gradient) {
         const double s_alive = e_alive / sum, s_dropped = e_dropped / sum;
         add_scaled(*gradient, {-tm.log_T, -n / tm.base_T, 0, 0}, s_alive);
-        add_scaled(*gradient, {-tm.log_t_x, -n / tm.base_t_x, 1.0 / p.a, -1.0 / (p.b + xt.x - 1.0)},
-                   s_dropped);
+        add_scaled(*gradient, {-tm.log_t_x, -n / tm.base_t_x, xt.dropout_a, xt.dropout_b}, s_dropped);
     }
     return xt.log_front + top + std::log(sum);
 }
@@ -165,6 +167,50 @@ double log_likelihood(const Params& params, const std::vector<Row>& rows, Gradie
         have_terms = true;
         total += row.weight *
                  row_log_likelihood(params, xt, row_times(params, row.customer), gradient ? &g : nullptr);
+        if (gradient) add_scaled(*gradient, g, row.weight);
+    }
+    return total;
+}
+
+namespace {
+
+// (α + time, log(α + time)) for each of the prepared rows' distinct times.
+struct TimeTerms {
+    std::vector<double> base, log_base;
+};
+
+TimeTerms time_terms(const Params& params, const PreparedRows& rows, double time_scale) {
+    TimeTerms tt;
+    tt.base.resize(rows.times.size());
+    tt.log_base.resize(rows.times.size());
+    for (std::size_t k = 0; k < rows.times.size(); ++k) {
+        check_interrupts_every(k);
+        tt.base[k] = params.alpha + rows.times[k] * time_scale;
+        tt.log_base[k] = std::log(tt.base[k]);
+    }
+    return tt;
+}
+
+}  // namespace
+
+// As the loop over Rows above, the same operations in the same order (so the same sums to
+// the last bit), with the logs of the times looked up.
+double log_likelihood(const Params& params, const PreparedRows& rows, double time_scale,
+                      Gradient* gradient) {
+    validate(params);
+    if (gradient) gradient->fill(0.0);
+    const TimeTerms tt = time_terms(params, rows, time_scale);
+    XTerms xt{};
+    bool have_terms = false;
+    double total = 0.0;
+    Gradient g{};
+    for (std::size_t i = 0; i < rows.rows.size(); ++i) {
+        check_interrupts_every(i);
+        const PreparedRows::Row& row = rows.rows[i];
+        if (!have_terms || row.x != xt.x) xt = x_terms(params, row.x);
+        have_terms = true;
+        const RowTimes tm{tt.log_base[row.T], tt.base[row.T], tt.log_base[row.t_x], tt.base[row.t_x]};
+        total += row.weight * row_log_likelihood(params, xt, tm, gradient ? &g : nullptr);
         if (gradient) add_scaled(*gradient, g, row.weight);
     }
     return total;

@@ -30,10 +30,15 @@ std::size_t hash(const Customer& c) {
     return static_cast<std::size_t>(h ^ (h >> 32));
 }
 
-bool before(const Row& l, const Row& r) {
-    return std::tie(l.customer.x, l.customer.t_x, l.customer.T) <
-           std::tie(r.customer.x, r.customer.t_x, r.customer.T);
-}
+constexpr std::uint32_t kNoTime = 0xffffffffu;
+
+// A type rather than a function, so that std::sort inlines the comparison.
+struct Before {
+    bool operator()(const Row& l, const Row& r) const {
+        return std::tie(l.customer.x, l.customer.t_x, l.customer.T) <
+               std::tie(r.customer.x, r.customer.t_x, r.customer.T);
+    }
+};
 
 struct Totals {
     double weight = 0.0;
@@ -68,8 +73,8 @@ void check_identifiable(const Totals& t) {
 // Identical customers are found by hashing rather than by sorting all the rows: a million
 // customers often have only a few hundred thousand distinct (x, t_x, T), and only those
 // are sorted. The hash table holds the merged rows (open addressing, linear probing, at
-// most half full; a weight of 0 marks an empty slot). Times are stored plus 0.0, which
-// turns −0 into +0, so that equal numbers hash alike.
+// most 3/4 full: fresh memory is slow to come by; a weight of 0 marks an empty slot).
+// Times are stored plus 0.0, which turns −0 into +0, so that equal numbers hash alike.
 Merger::Merger() : table_(1024), mask_(table_.size() - 1) {}
 
 void Merger::add(const Customer& customer, double weight) {
@@ -85,7 +90,7 @@ void Merger::add(const Customer& customer, double weight) {
 // The pending rows' slots are fetched from memory together (the table is larger than the
 // caches, and one row at a time would wait for each miss in turn), then merged in order.
 void Merger::flush() {
-    if ((distinct_ + pending_count_) * 2 > table_.size()) grow();
+    if ((distinct_ + pending_count_) * 4 > table_.size() * 3) grow();
     std::size_t start[kPending];
     for (std::size_t i = 0; i < pending_count_; ++i) {
         start[i] = hash(pending_[i].customer) & mask_;
@@ -131,7 +136,7 @@ std::vector<Row> Merger::rows() {
     for (const Row& r : table_)
         if (r.weight != 0.0) merged.push_back(r);
     *this = Merger();
-    std::sort(merged.begin(), merged.end(), before);
+    std::sort(merged.begin(), merged.end(), Before());
     check_interrupts();
     return merged;
 }
@@ -142,30 +147,59 @@ std::vector<Row> compress(const std::vector<Row>& rows) {
     return merger.rows();
 }
 
+// The distinct times by an open-addressing table of their indices (at most half full).
+PreparedRows prepare(const std::vector<Row>& rows) {
+    PreparedRows prepared;
+    prepared.rows.reserve(rows.size());
+    std::size_t size = 1024;
+    while (size < 4 * rows.size()) size *= 2;  // two times a row, half full at most
+    std::vector<std::uint32_t> table(size, kNoTime);
+    const std::size_t mask = size - 1;
+    const auto index = [&](double time) {
+        time += 0.0;
+        const std::uint64_t h = bits(time) * 0x9e3779b97f4a7c15ull;
+        std::size_t slot = static_cast<std::size_t>(h ^ (h >> 32)) & mask;
+        for (;; slot = (slot + 1) & mask) {
+            const std::uint32_t k = table[slot];
+            if (k == kNoTime) {
+                table[slot] = static_cast<std::uint32_t>(prepared.times.size());
+                prepared.times.push_back(time);
+                return table[slot];
+            }
+            if (prepared.times[k] == time) return k;
+        }
+    };
+    std::uint64_t i = 0;
+    for (const Row& row : rows) {
+        check_interrupts_every(i++);
+        prepared.rows.push_back({row.customer.x, row.weight, index(row.customer.t_x), index(row.customer.T)});
+    }
+    return prepared;
+}
+
 // The optimizer works on times rescaled so that the longest T is 10, which keeps α of
 // order 1 whatever the time unit; r, a and b do not depend on the unit, and α scales with
 // it. The log-likelihood is reported on the caller's data, in the caller's unit.
 Fit fit(const std::vector<Row>& rows, const mle::FitOptions& options) {
-    const std::vector<Row> data = compress(rows);
+    return fit_merged(compress(rows), options);
+}
+
+Fit fit_merged(const std::vector<Row>& data, const mle::FitOptions& options) {
     const Totals t = totals(data);
     check_identifiable(t);
     const double scale = 10.0 / t.max_T;
-    std::vector<Row> scaled = data;
-    for (Row& row : scaled) {
-        row.customer.t_x *= scale;
-        row.customer.T *= scale;
-    }
+    const PreparedRows prepared = prepare(data);
     const mle::LogLikelihood mean_log_likelihood = [&](const std::vector<double>& p,
                                                        std::vector<double>& gradient) {
         Gradient g;
-        const double ll = log_likelihood(Params{p[0], p[1], p[2], p[3]}, scaled, &g);
+        const double ll = log_likelihood(Params{p[0], p[1], p[2], p[3]}, prepared, scale, &g);
         for (std::size_t i = 0; i < g.size(); ++i) gradient[i] = g[i] / t.weight;
         return ll / t.weight;
     };
     const mle::Result m = mle::maximize(mean_log_likelihood, {1.0, 1.0, 1.0, 1.0}, options);
     Fit result;
     result.params = Params{m.params[0], m.params[1] / scale, m.params[2], m.params[3]};
-    result.log_likelihood = log_likelihood(result.params, data);
+    result.log_likelihood = log_likelihood(result.params, prepared, 1.0);
     result.evaluations = m.evaluations;
     result.converged = m.converged;
     return result;

@@ -118,18 +118,18 @@ Datum deserialize(FunctionCallInfo fcinfo) {
     PG_RETURN_POINTER(state);
 }
 
-// The fits: plain results, the rows copied into core vectors only for the call.
+// The fits: plain results, the rows copied into core vectors only for the call. BG/NBD's
+// rows go straight into the core's merger (which checks interrupts), not into a copy of
+// all of them: only the distinct customers are kept.
 bgnbd::Fit fit_bgnbd(const FitState& state) {
-    std::vector<bgnbd::Row> rows;
-    rows.reserve(static_cast<size_t>(state.count));
+    bgnbd::Merger merger;
     for (int64 i = 0; i < state.count; ++i) {
-        lifecycle::check_interrupts_every(static_cast<uint64>(i));
         const double* v = state.rows[i].v;
-        rows.push_back({{v[0], v[1], v[2]}, 1.0});
+        merger.add({v[0], v[1], v[2]});
     }
     lifecycle::mle::FitOptions options;
     options.penalizer = state.penalizer > 0 ? state.penalizer : 0;
-    return bgnbd::fit(rows, options);
+    return bgnbd::fit_merged(merger.rows(), options);
 }
 
 gamma_gamma::Fit fit_gamma_gamma(const FitState& state, int64* repeat_buyers) {

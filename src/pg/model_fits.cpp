@@ -32,15 +32,18 @@ FitState* state_in(FunctionCallInfo fcinfo, MemoryContext* memory) {
     return state;
 }
 
+// Room for `more` rows after the state's: at least double the capacity when it grows.
+void reserve(FitState* state, int64 more, MemoryContext memory) {
+    if (state->capacity - state->count >= more) return;
+    const int64 grown = std::max(state->count + more, state->capacity == 0 ? 1024 : state->capacity * 2);
+    const Size bytes = grown * sizeof(Customer3);
+    state->rows = static_cast<Customer3*>(state->rows == nullptr ? MemoryContextAllocHuge(memory, bytes)
+                                                                 : repalloc_huge(state->rows, bytes));
+    state->capacity = grown;
+}
+
 void append(FitState* state, const Customer3& row, MemoryContext memory) {
-    if (state->count == state->capacity) {
-        const int64 grown = state->capacity == 0 ? 1024 : state->capacity * 2;
-        const Size bytes = grown * sizeof(Customer3);
-        state->rows = static_cast<Customer3*>(state->rows == nullptr
-                                                  ? MemoryContextAllocHuge(memory, bytes)
-                                                  : repalloc_huge(state->rows, bytes));
-        state->capacity = grown;
-    }
+    reserve(state, 1, memory);
     state->rows[state->count++] = row;
 }
 
@@ -79,7 +82,11 @@ Datum combine(FunctionCallInfo fcinfo) {
                             errmsg("argument \"penalizer\" must be the same for every row")));
         state->penalizer = other->penalizer;
     }
-    for (int64 i = 0; i < other->count; ++i) append(state, other->rows[i], memory);
+    if (other->count > 0) {  // a parallel worker's rows, appended in one piece
+        reserve(state, other->count, memory);
+        memcpy(state->rows + state->count, other->rows, other->count * sizeof(Customer3));
+        state->count += other->count;
+    }
     PG_RETURN_POINTER(state);
 }
 

@@ -31,6 +31,7 @@ struct XTerms {
     double x;
     double log_front;    // log[Γ(r+x) α^r / Γ(r)] + log[B(a, b+x) / B(a, b)]
     double log_dropout;  // log[a / (b+x−1)]: the weight of "dropped out after the last purchase"
+    double dropout_a, dropout_b;  // its derivatives 1/a and −1/(b+x−1)
     Gradient front_gradient;
 };
 
@@ -42,33 +43,53 @@ XTerms x_terms(const Params& p, double x) {
     t.log_front = std::lgamma(p.r + x) - std::lgamma(p.r) + p.r * std::log(p.alpha) +
                   std::lgamma(ab) + std::lgamma(p.b + x) - std::lgamma(p.b) - std::lgamma(ab + x);
     t.log_dropout = x > 0.0 ? std::log(p.a) - std::log(p.b + x - 1.0) : 0.0;
+    t.dropout_a = 1.0 / p.a;
+    t.dropout_b = -1.0 / (p.b + x - 1.0);
     t.front_gradient = {digamma(p.r + x) - digamma(p.r) + std::log(p.alpha), p.r / p.alpha,
                         digamma(ab) - digamma(ab + x),
                         digamma(ab) + digamma(p.b + x) - digamma(p.b) - digamma(ab + x)};
     return t;
 }
 
+// log(α+T) and α+T, and the same for t_x: what a row needs of its times. A fit computes
+// them once per distinct time and evaluation (Prepared below), not once per row.
+struct RowTimes {
+    double log_T, base_T;      // log(α+T), α+T
+    double log_t_x, base_t_x;  // log(α+t_x), α+t_x
+};
+
+RowTimes row_times(const Params& p, const Customer& c) {
+    return {std::log(p.alpha + c.T), p.alpha + c.T, std::log(p.alpha + c.t_x), p.alpha + c.t_x};
+}
+
 // L = front · [(α+T)^−(r+x) + δ(x>0) a/(b+x−1) (α+t_x)^−(r+x)]: the customer is alive at T,
 // or dropped out right after the last purchase. The sum is taken by log-sum-exp, since
-// for large x both terms underflow while their ratio stays moderate.
-double row_log_likelihood(const Params& p, const XTerms& xt, const Customer& c, Gradient* gradient) {
+// for large x both terms underflow while their ratio stays moderate; the larger term's
+// exponential is e^0 = 1, so only the other one is computed.
+double row_log_likelihood(const Params& p, const XTerms& xt, const RowTimes& tm, Gradient* gradient) {
     const double n = p.r + xt.x;
-    const double alive = -n * std::log(p.alpha + c.T);
+    const double alive = -n * tm.log_T;
     if (gradient) *gradient = xt.front_gradient;
     if (xt.x == 0.0) {
-        if (gradient) add_scaled(*gradient, {-std::log(p.alpha + c.T), -n / (p.alpha + c.T), 0, 0}, 1.0);
+        if (gradient) add_scaled(*gradient, {-tm.log_T, -n / tm.base_T, 0, 0}, 1.0);
         return xt.log_front + alive;
     }
-    const double dropped = xt.log_dropout - n * std::log(p.alpha + c.t_x);
-    const double top = std::max(alive, dropped);
-    const double e_alive = std::exp(alive - top), e_dropped = std::exp(dropped - top);
+    const double dropped = xt.log_dropout - n * tm.log_t_x;
+    double top, e_alive, e_dropped;
+    if (alive < dropped) {  // top = std::max(alive, dropped)
+        top = dropped;
+        e_alive = std::exp(alive - top);
+        e_dropped = 1.0;
+    } else {
+        top = alive;
+        e_alive = 1.0;
+        e_dropped = std::exp(dropped - top);
+    }
     const double sum = e_alive + e_dropped;
     if (gradient) {
         const double s_alive = e_alive / sum, s_dropped = e_dropped / sum;
-        add_scaled(*gradient, {-std::log(p.alpha + c.T), -n / (p.alpha + c.T), 0, 0}, s_alive);
-        add_scaled(*gradient,
-                   {-std::log(p.alpha + c.t_x), -n / (p.alpha + c.t_x), 1.0 / p.a, -1.0 / (p.b + xt.x - 1.0)},
-                   s_dropped);
+        add_scaled(*gradient, {-tm.log_T, -n / tm.base_T, 0, 0}, s_alive);
+        add_scaled(*gradient, {-tm.log_t_x, -n / tm.base_t_x, xt.dropout_a, xt.dropout_b}, s_dropped);
     }
     return xt.log_front + top + std::log(sum);
 }
@@ -128,7 +149,7 @@ void validate(const Customer& c) {
 double log_likelihood(const Params& params, const Customer& customer, Gradient* gradient) {
     validate(params);
     validate(customer);
-    return row_log_likelihood(params, x_terms(params, customer.x), customer, gradient);
+    return row_log_likelihood(params, x_terms(params, customer.x), row_times(params, customer), gradient);
 }
 
 double log_likelihood(const Params& params, const std::vector<Row>& rows, Gradient* gradient) {
@@ -144,7 +165,52 @@ double log_likelihood(const Params& params, const std::vector<Row>& rows, Gradie
         validate(row.customer);
         if (!have_terms || row.customer.x != xt.x) xt = x_terms(params, row.customer.x);
         have_terms = true;
-        total += row.weight * row_log_likelihood(params, xt, row.customer, gradient ? &g : nullptr);
+        total += row.weight *
+                 row_log_likelihood(params, xt, row_times(params, row.customer), gradient ? &g : nullptr);
+        if (gradient) add_scaled(*gradient, g, row.weight);
+    }
+    return total;
+}
+
+namespace {
+
+// (α + time, log(α + time)) for each of the prepared rows' distinct times.
+struct TimeTerms {
+    std::vector<double> base, log_base;
+};
+
+TimeTerms time_terms(const Params& params, const PreparedRows& rows, double time_scale) {
+    TimeTerms tt;
+    tt.base.resize(rows.times.size());
+    tt.log_base.resize(rows.times.size());
+    for (std::size_t k = 0; k < rows.times.size(); ++k) {
+        check_interrupts_every(k);
+        tt.base[k] = params.alpha + rows.times[k] * time_scale;
+        tt.log_base[k] = std::log(tt.base[k]);
+    }
+    return tt;
+}
+
+}  // namespace
+
+// As the loop over Rows above, the same operations in the same order (so the same sums to
+// the last bit), with the logs of the times looked up.
+double log_likelihood(const Params& params, const PreparedRows& rows, double time_scale,
+                      Gradient* gradient) {
+    validate(params);
+    if (gradient) gradient->fill(0.0);
+    const TimeTerms tt = time_terms(params, rows, time_scale);
+    XTerms xt{};
+    bool have_terms = false;
+    double total = 0.0;
+    Gradient g{};
+    for (std::size_t i = 0; i < rows.rows.size(); ++i) {
+        check_interrupts_every(i);
+        const PreparedRows::Row& row = rows.rows[i];
+        if (!have_terms || row.x != xt.x) xt = x_terms(params, row.x);
+        have_terms = true;
+        const RowTimes tm{tt.log_base[row.T], tt.base[row.T], tt.log_base[row.t_x], tt.base[row.t_x]};
+        total += row.weight * row_log_likelihood(params, xt, tm, gradient ? &g : nullptr);
         if (gradient) add_scaled(*gradient, g, row.weight);
     }
     return total;

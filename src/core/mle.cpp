@@ -63,6 +63,7 @@ public:
     double evaluate(const std::vector<double>& theta, std::vector<double>& grad) {
         for (std::size_t i = 0; i < theta.size(); ++i) params_[i] = std::exp(theta[i]);
         const double ll = log_likelihood_(params_, gradient_);
+        last_log_likelihood_ = ll;
         if (!std::isfinite(ll)) return std::numeric_limits<double>::infinity();
         double value = -ll;
         for (std::size_t i = 0; i < theta.size(); ++i) {
@@ -78,6 +79,7 @@ public:
     }
 
     int evaluations() const { return evaluations_; }
+    double last_log_likelihood() const { return last_log_likelihood_; }
     bool interrupted() const { return interrupted_; }
     bool found() const { return !best_theta_.empty(); }
     const std::vector<double>& best_theta() const { return best_theta_; }
@@ -91,6 +93,7 @@ private:
     bool interrupted_ = false;
     int evaluations_ = 0;
     double best_value_ = std::numeric_limits<double>::infinity();
+    double last_log_likelihood_ = 0.0;
     std::vector<double> best_theta_;
 };
 
@@ -128,6 +131,7 @@ bool run(nlopt::opt& opt, std::vector<double>& theta) {
     }
 }
 
+// Evaluates the objective at theta (so objective.last_log_likelihood() is ℓ there).
 bool at_optimum(Objective& objective, const std::vector<double>& theta) {
     std::vector<double> grad(theta.size());
     objective.evaluate(theta, grad);
@@ -158,11 +162,18 @@ Result maximize(const LogLikelihood& log_likelihood, std::vector<double> start,
 
     Result result;
     result.evaluations = objective.evaluations();
-    result.converged = stopped_on_tolerance && at_optimum(objective, objective.best_theta());
-    result.params.resize(n);
+    // at_optimum() evaluates at the best point, which gives ℓ there; when it is not asked,
+    // ℓ is evaluated here.
     std::vector<double> gradient(n);
+    if (stopped_on_tolerance) {
+        result.converged = at_optimum(objective, objective.best_theta());
+    } else {
+        result.converged = false;
+        objective.evaluate(objective.best_theta(), gradient);
+    }
+    result.params.resize(n);
     for (std::size_t i = 0; i < n; ++i) result.params[i] = std::exp(objective.best_theta()[i]);
-    result.mean_log_likelihood = log_likelihood(result.params, gradient);
+    result.mean_log_likelihood = objective.last_log_likelihood();
     return result;
 }
 

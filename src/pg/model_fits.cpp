@@ -32,15 +32,18 @@ FitState* state_in(FunctionCallInfo fcinfo, MemoryContext* memory) {
     return state;
 }
 
+// Room for `more` rows after the state's: at least double the capacity when it grows.
+void reserve(FitState* state, int64 more, MemoryContext memory) {
+    if (state->capacity - state->count >= more) return;
+    const int64 grown = std::max(state->count + more, state->capacity == 0 ? 1024 : state->capacity * 2);
+    const Size bytes = grown * sizeof(Customer3);
+    state->rows = static_cast<Customer3*>(state->rows == nullptr ? MemoryContextAllocHuge(memory, bytes)
+                                                                 : repalloc_huge(state->rows, bytes));
+    state->capacity = grown;
+}
+
 void append(FitState* state, const Customer3& row, MemoryContext memory) {
-    if (state->count == state->capacity) {
-        const int64 grown = state->capacity == 0 ? 1024 : state->capacity * 2;
-        const Size bytes = grown * sizeof(Customer3);
-        state->rows = static_cast<Customer3*>(state->rows == nullptr
-                                                  ? MemoryContextAllocHuge(memory, bytes)
-                                                  : repalloc_huge(state->rows, bytes));
-        state->capacity = grown;
-    }
+    reserve(state, 1, memory);
     state->rows[state->count++] = row;
 }
 
@@ -79,7 +82,11 @@ Datum combine(FunctionCallInfo fcinfo) {
                             errmsg("argument \"penalizer\" must be the same for every row")));
         state->penalizer = other->penalizer;
     }
-    for (int64 i = 0; i < other->count; ++i) append(state, other->rows[i], memory);
+    if (other->count > 0) {  // a parallel worker's rows, appended in one piece
+        reserve(state, other->count, memory);
+        memcpy(state->rows + state->count, other->rows, other->count * sizeof(Customer3));
+        state->count += other->count;
+    }
     PG_RETURN_POINTER(state);
 }
 
@@ -118,18 +125,18 @@ Datum deserialize(FunctionCallInfo fcinfo) {
     PG_RETURN_POINTER(state);
 }
 
-// The fits: plain results, the rows copied into core vectors only for the call.
+// The fits: plain results, the rows copied into core vectors only for the call. BG/NBD's
+// rows go straight into the core's merger (which checks interrupts), not into a copy of
+// all of them: only the distinct customers are kept.
 bgnbd::Fit fit_bgnbd(const FitState& state) {
-    std::vector<bgnbd::Row> rows;
-    rows.reserve(static_cast<size_t>(state.count));
+    bgnbd::Merger merger;
     for (int64 i = 0; i < state.count; ++i) {
-        lifecycle::check_interrupts_every(static_cast<uint64>(i));
         const double* v = state.rows[i].v;
-        rows.push_back({{v[0], v[1], v[2]}, 1.0});
+        merger.add({v[0], v[1], v[2]});
     }
     lifecycle::mle::FitOptions options;
     options.penalizer = state.penalizer > 0 ? state.penalizer : 0;
-    return bgnbd::fit(rows, options);
+    return bgnbd::fit_merged(merger.rows(), options);
 }
 
 gamma_gamma::Fit fit_gamma_gamma(const FitState& state, int64* repeat_buyers) {

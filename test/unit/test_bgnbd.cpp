@@ -4,11 +4,14 @@
 #include <boost/math/special_functions/gamma.hpp>
 #include <boost/math/special_functions/hypergeometric_pFq.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <iomanip>
 #include <iostream>
 #include <limits>
+#include <map>
+#include <tuple>
 #include <random>
 #include <vector>
 
@@ -128,6 +131,41 @@ TEST(Bgnbd, CompressMergesIdenticalCustomers) {
     EXPECT_EQ(rows[1].weight, 4);
     EXPECT_THROW(bgnbd::compress({{{1, 5, 40}, -1}}), lifecycle::Error);
     EXPECT_THROW(bgnbd::compress({{{1, 5, 40}, std::nan("")}}), lifecycle::Error);
+}
+
+// compress() merges by hashing: many distinct customers (the table grows several times
+// while rows are pending) must give what a plain sort-and-merge gives, whatever their order.
+TEST(Bgnbd, CompressAgreesWithSortingAndMergingManyCustomers) {
+    std::mt19937_64 rng(7);
+    std::uniform_int_distribution<int> small(0, 40);
+    std::vector<Row> rows;
+    std::map<std::tuple<double, double, double>, double> expected;
+    for (int i = 0; i < 60000; ++i) {
+        const double x = small(rng) % 5, T = 10 + small(rng);
+        const double t_x = x == 0 ? 0.0 : 1 + small(rng) % 10;
+        const double w = 1 + i % 3;
+        rows.push_back({{x, t_x, T}, w});
+        expected[{x, t_x, T}] += w;
+    }
+    rows.push_back({{0, -0.0, 12}, 1});  // −0 is 0
+    expected[{0, 0, 12}] += 1;
+    const auto merged = bgnbd::compress(rows);
+    ASSERT_EQ(merged.size(), expected.size());
+    std::size_t i = 0;
+    for (const auto& [key, weight] : expected) {
+        EXPECT_EQ(merged[i].customer.x, std::get<0>(key));
+        EXPECT_EQ(merged[i].customer.t_x, std::get<1>(key));
+        EXPECT_EQ(merged[i].customer.T, std::get<2>(key));
+        EXPECT_EQ(merged[i].weight, weight);
+        ++i;
+    }
+    std::shuffle(rows.begin(), rows.end(), rng);
+    const auto shuffled = bgnbd::compress(rows);
+    ASSERT_EQ(shuffled.size(), merged.size());
+    for (std::size_t k = 0; k < merged.size(); ++k) {
+        EXPECT_EQ(shuffled[k].customer.t_x, merged[k].customer.t_x);
+        EXPECT_EQ(shuffled[k].weight, merged[k].weight);
+    }
 }
 
 TEST(Bgnbd, FitReproducesThePublishedCdnowFigures) {

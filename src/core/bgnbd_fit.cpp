@@ -8,6 +8,7 @@
 #include "core/bgnbd.hpp"
 #include "core/error.hpp"
 #include "core/interrupt.hpp"
+#include "core/repeat_buying.hpp"
 
 namespace lifecycle::bgnbd {
 namespace {
@@ -39,34 +40,6 @@ struct Before {
                std::tie(r.customer.x, r.customer.t_x, r.customer.T);
     }
 };
-
-struct Totals {
-    double weight = 0.0;
-    double repeat_weight = 0.0;
-    double max_T = 0.0;
-};
-
-Totals totals(const std::vector<Row>& rows) {
-    Totals t;
-    std::uint64_t i = 0;
-    for (const Row& row : rows) {
-        check_interrupts_every(i++);
-        t.weight += row.weight;
-        if (row.customer.x > 0.0) t.repeat_weight += row.weight;
-        t.max_T = std::max(t.max_T, row.customer.T);
-    }
-    return t;
-}
-
-// Without repeat buyers the likelihood keeps growing as a/b → 0 (nobody has had the
-// chance to drop out), and one customer cannot pin down four parameters.
-void check_identifiable(const Totals& t) {
-    if (t.weight == 0.0) throw_invalid("BG/NBD cannot be fitted without customers");
-    if (t.weight < 2.0) throw_invalid("BG/NBD cannot be fitted to a single customer");
-    if (t.repeat_weight == 0.0)
-        throw_invalid("BG/NBD cannot be fitted when no customer made a repeat purchase "
-                      "(every frequency is 0)");
-}
 
 }  // namespace
 
@@ -185,8 +158,8 @@ Fit fit(const std::vector<Row>& rows, const mle::FitOptions& options) {
 }
 
 Fit fit_merged(const std::vector<Row>& data, const mle::FitOptions& options) {
-    const Totals t = totals(data);
-    check_identifiable(t);
+    const repeat_buying::Totals t = repeat_buying::totals(data);
+    repeat_buying::check_identifiable(t, "BG/NBD");
     const double scale = 10.0 / t.max_T;
     const PreparedRows prepared = prepare(data);
     const mle::LogLikelihood mean_log_likelihood = [&](const std::vector<double>& p,

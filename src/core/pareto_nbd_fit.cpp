@@ -6,42 +6,10 @@
 
 #include "core/error.hpp"
 #include "core/interrupt.hpp"
+#include "core/repeat_buying.hpp"
 #include "core/pareto_nbd.hpp"
 
 namespace lifecycle::pareto_nbd {
-namespace {
-
-struct Totals {
-    double weight = 0.0;
-    double repeat_weight = 0.0;
-    double max_T = 0.0;
-};
-
-Totals totals(const std::vector<Row>& rows) {
-    Totals t;
-    std::uint64_t i = 0;
-    for (const Row& row : rows) {
-        check_interrupts_every(i++);
-        t.weight += row.weight;
-        if (row.customer.x > 0.0) t.repeat_weight += row.weight;
-        t.max_T = std::max(t.max_T, row.customer.T);
-    }
-    return t;
-}
-
-// Without repeat buyers nothing separates a low purchase rate from early dropout, and one
-// customer cannot pin down four parameters.
-void check_identifiable(const Totals& t) {
-    if (t.weight == 0.0) throw_invalid("Pareto/NBD cannot be fitted without customers");
-    if (t.weight < 2.0) throw_invalid("Pareto/NBD cannot be fitted to a single customer");
-    if (t.repeat_weight == 0.0)
-        throw_invalid("Pareto/NBD cannot be fitted when no customer made a repeat purchase "
-                      "(every frequency is 0)");
-    if (!(t.max_T > 0.0)) throw_invalid("Pareto/NBD cannot be fitted when every T is 0");
-}
-
-}  // namespace
-
 // As bgnbd::fit: the optimizer sees times rescaled so that the longest T is 10; r and s
 // do not depend on the time unit, α and β scale with it. The log-likelihood is reported
 // on the caller's data, in the caller's unit.
@@ -50,8 +18,8 @@ constexpr int kMaxEvaluations = 500;
 
 Fit fit(const std::vector<Row>& rows, const mle::FitOptions& options) {
     const std::vector<Row> data = compress(rows);
-    const Totals t = totals(data);
-    check_identifiable(t);
+    const repeat_buying::Totals t = repeat_buying::totals(data);
+    repeat_buying::check_identifiable(t, "Pareto/NBD");
     const double scale = 10.0 / t.max_T;
     std::vector<Row> scaled = data;
     for (Row& row : scaled) {

@@ -163,6 +163,29 @@ BEGIN
 END
 $$;
 
+-- Each customer with an order up to calibration_end: the models' summary at
+-- calibration_end (in `unit`) and their purchase days in (calibration_end, holdout_end].
+CREATE FUNCTION lifecycle._calibration_holdout(source regclass, customer_column name,
+                                               time_column name, amount_column name,
+                                               calibration_end date, holdout_end date,
+                                               unit text)
+RETURNS TABLE (customer text, frequency double precision, recency double precision,
+               t double precision, actual bigint)
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF holdout_end <= calibration_end THEN
+        RAISE EXCEPTION 'argument "holdout_end" (%) must be after "calibration_end" (%)',
+            holdout_end, calibration_end USING ERRCODE = '22023';
+    END IF;
+    RETURN QUERY
+    SELECT s.customer, s.frequency, s.recency, s.t, h.actual
+    FROM lifecycle.model_summary(source, customer_column, time_column, amount_column,
+                                 calibration_end, unit) AS s
+    JOIN lifecycle._holdout_purchases(source, customer_column, time_column, calibration_end,
+                                      holdout_end) AS h USING (customer);
+END
+$$;
+
 -- The holdout per calibration frequency (0 .. 6, then 7+ as 7, the paper's Figure 3) for
 -- the three purchase models, each fitted on the calibration period: customers, the mean
 -- actual purchase days in the holdout and each model's mean prediction.
@@ -176,17 +199,11 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     h double precision := (holdout_end - calibration_end) / lifecycle._unit_days(unit);
 BEGIN
-    IF holdout_end <= calibration_end THEN
-        RAISE EXCEPTION 'argument "holdout_end" (%) must be after "calibration_end" (%)',
-            holdout_end, calibration_end USING ERRCODE = '22023';
-    END IF;
     RETURN QUERY
     WITH customers AS MATERIALIZED (
-        SELECT s.frequency AS x, s.recency, s.t, h.actual
-        FROM lifecycle.model_summary(source, customer_column, time_column, amount_column,
-                                     calibration_end, unit) AS s
-        JOIN lifecycle._holdout_purchases(source, customer_column, time_column,
-                                          calibration_end, holdout_end) AS h USING (customer)
+        SELECT s.frequency AS x, s.recency, s.t, s.actual
+        FROM lifecycle._calibration_holdout(source, customer_column, time_column, amount_column,
+                                                calibration_end, holdout_end, unit) AS s
     ), fits AS MATERIALIZED (
         SELECT lifecycle.bgnbd_fit(c.x, c.recency, c.t) AS bg,
                lifecycle.mbgnbd_fit(c.x, c.recency, c.t) AS mbg,
@@ -232,18 +249,11 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     h double precision := (holdout_end - calibration_end) / lifecycle._unit_days(unit);
 BEGIN
-    IF holdout_end <= calibration_end THEN
-        RAISE EXCEPTION 'argument "holdout_end" (%) must be after "calibration_end" (%)',
-            holdout_end, calibration_end USING ERRCODE = '22023';
-    END IF;
     RETURN QUERY
     WITH customers AS MATERIALIZED (
-        SELECT s.customer, s.frequency, s.recency, s.t, h.actual = 0 AS churned,
-               (hashtext(s.customer) & 1) = 1 AS held_out
-        FROM lifecycle.model_summary(source, customer_column, time_column, amount_column,
-                                     calibration_end, unit) AS s
-        JOIN lifecycle._holdout_purchases(source, customer_column, time_column,
-                                          calibration_end, holdout_end) AS h USING (customer)
+        SELECT s.*, s.actual = 0 AS churned, (hashtext(s.customer) & 1) = 1 AS held_out
+        FROM lifecycle._calibration_holdout(source, customer_column, time_column, amount_column,
+                                                calibration_end, holdout_end, unit) AS s
     ), fits AS MATERIALIZED (
         SELECT lifecycle.bgnbd_fit(c.frequency, c.recency, c.t) AS bg,
                lifecycle.mbgnbd_fit(c.frequency, c.recency, c.t) AS mbg,
@@ -297,17 +307,11 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     h double precision := (holdout_end - calibration_end) / lifecycle._unit_days(unit);
 BEGIN
-    IF holdout_end <= calibration_end THEN
-        RAISE EXCEPTION 'argument "holdout_end" (%) must be after "calibration_end" (%)',
-            holdout_end, calibration_end USING ERRCODE = '22023';
-    END IF;
     RETURN QUERY
     WITH customers AS MATERIALIZED (
-        SELECT s.frequency, s.recency, s.t, h.actual
-        FROM lifecycle.model_summary(source, customer_column, time_column, amount_column,
-                                     calibration_end, unit) AS s
-        JOIN lifecycle._holdout_purchases(source, customer_column, time_column,
-                                          calibration_end, holdout_end) AS h USING (customer)
+        SELECT s.frequency, s.recency, s.t, s.actual
+        FROM lifecycle._calibration_holdout(source, customer_column, time_column, amount_column,
+                                                calibration_end, holdout_end, unit) AS s
     ), fits AS MATERIALIZED (
         SELECT lifecycle.bgnbd_fit(c.frequency, c.recency, c.t) AS bg,
                lifecycle.mbgnbd_fit(c.frequency, c.recency, c.t) AS mbg,

@@ -10,27 +10,20 @@
 #include "core/lifetime_value.hpp"
 #include "pg/convert.hpp"
 #include "pg/guard.hpp"
+#include "pg/model_args.hpp"
 
 namespace bgnbd = lifecycle::bgnbd;
 namespace gamma_gamma = lifecycle::gamma_gamma;
 
 namespace {
 
-double model_field(HeapTupleHeader model, int attno, const char* argument) {
-    bool isnull = false;
-    Datum value = GetAttributeByNum(model, static_cast<AttrNumber>(attno), &isnull);
-    if (isnull)
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("argument \"%s\" has a NULL parameter", argument)));
-    return lifecycle::pg::finite_arg(DatumGetFloat8(value), argument);
-}
+using lifecycle::pg::customer_at;
+using lifecycle::pg::finite_result;
+using lifecycle::pg::model_field;
+
 
 bgnbd::Params bgnbd_model(FunctionCallInfo fcinfo, int arg) {
-    HeapTupleHeader model = PG_GETARG_HEAPTUPLEHEADER(arg);
-    bgnbd::Params params{model_field(model, 1, "model"), model_field(model, 2, "model"),
-                         model_field(model, 3, "model"), model_field(model, 4, "model")};
-    bgnbd::validate(params);
-    return params;
+    return lifecycle::pg::four_parameter_model<bgnbd::Params>(fcinfo, arg);
 }
 
 gamma_gamma::Params gamma_gamma_model(FunctionCallInfo fcinfo, int arg, const char* argument) {
@@ -41,22 +34,7 @@ gamma_gamma::Params gamma_gamma_model(FunctionCallInfo fcinfo, int arg, const ch
     return params;
 }
 
-// (frequency, recency, t) from arguments `first` .. `first + 2`.
-bgnbd::Customer customer_at(FunctionCallInfo fcinfo, int first) {
-    bgnbd::Customer customer{lifecycle::pg::finite_arg(PG_GETARG_FLOAT8(first), "frequency"),
-                             lifecycle::pg::finite_arg(PG_GETARG_FLOAT8(first + 1), "recency"),
-                             lifecycle::pg::finite_arg(PG_GETARG_FLOAT8(first + 2), "t")};
-    bgnbd::validate(customer);
-    return customer;
-}
 
-// Never a NaN or an infinity passed on silently.
-Datum finite_result(double value, const char* function) {
-    if (!std::isfinite(value))
-        ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-                        errmsg("%s: the result is not a finite number for these arguments", function)));
-    return Float8GetDatum(value);
-}
 
 }  // namespace
 

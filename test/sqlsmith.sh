@@ -136,7 +136,7 @@ chmod 755 "$WORK"
 if [[ -z ${PGHOST:-} ]]; then
     OWN_CLUSTER=1
     DATA=$WORK/data
-    export PGHOST=$WORK PGPORT=54329
+    export PGHOST=$WORK PGPORT=${SQLSMITH_PORT:-54329}
     SQLSMITH_LOG=$WORK/server.log
     if ! as_pg "$PGBIN/initdb" -D "$DATA" -A trust -U "$SU" -E UTF8 --locale=C --no-sync \
             >"$WORK/initdb.log" 2>&1; then
@@ -689,7 +689,7 @@ BEGIN
     errors := 0;
     PERFORM setseed(((seed::bigint * 7919) % 1000003) / 1000003.0);
     FOR i IN 1 .. iterations LOOP
-        c := floor(random() * 36)::int;
+        c := floor(random() * 38)::int;
         calls := calls + 1;
         BEGIN
             CASE c
@@ -862,6 +862,27 @@ BEGIN
                 PERFORM lifecycle.bgnbd_log_likelihood(fuzz_internal.rf8(), fuzz_internal.rf8(),
                     fuzz_internal.rf8(), fuzz_internal.rf8(), fuzz_internal.rf8(), fuzz_internal.rf8(),
                     fuzz_internal.rf8());
+            WHEN 36 THEN  -- MBG/NBD, Pareto/NBD and logistic scores with any parameters
+                PERFORM lifecycle.probability_no_purchase(ROW(fuzz_internal.rf8(), fuzz_internal.rf8(),
+                            fuzz_internal.rf8(), fuzz_internal.rf8(), NULL, NULL, NULL, NULL)::lifecycle.mbgnbd_model,
+                            fuzz_internal.rf8(), fuzz_internal.rf8(), fuzz_internal.rf8(), fuzz_internal.rf8()),
+                        lifecycle.p_alive(ROW(fuzz_internal.rf8(), fuzz_internal.rf8(), fuzz_internal.rf8(),
+                            fuzz_internal.rf8(), NULL, NULL, NULL, NULL)::lifecycle.pareto_nbd_model,
+                            fuzz_internal.rf8(), fuzz_internal.rf8(), fuzz_internal.rf8()),
+                        lifecycle.expected_purchases(ROW(random() * 2, random() * 20, random() * 2,
+                            random() * 20, NULL, NULL, NULL, NULL)::lifecycle.pareto_nbd_model,
+                            fuzz_internal.rf8(), floor(random() * 5000), random() * 30, 30 + random() * 30),
+                        lifecycle.probability_no_purchase(ROW(fuzz_internal.rf8(), fuzz_internal.rf8(),
+                            fuzz_internal.rf8(), fuzz_internal.rf8(), NULL, NULL, NULL, NULL)::lifecycle.pareto_nbd_model,
+                            fuzz_internal.rf8(), fuzz_internal.rf8(), fuzz_internal.rf8(), fuzz_internal.rf8()),
+                        lifecycle.logistic_score(ROW(ARRAY[fuzz_internal.rf8(), fuzz_internal.rf8()], NULL,
+                            NULL, NULL, NULL)::lifecycle.logistic_model, ARRAY[fuzz_internal.rf8()]);
+            WHEN 37 THEN  -- MBG/NBD, Pareto/NBD and logistic fits over small random populations
+                PERFORM lifecycle.mbgnbd_fit(x, least(r, t), t), lifecycle.pareto_nbd_fit(x, least(r, t), t),
+                        lifecycle.logistic_fit(random() < 0.5, ARRAY[x, r, CASE WHEN fuzz_internal.chance(0.05)
+                                                                          THEN fuzz_internal.rf8() ELSE t END])
+                FROM (SELECT floor(random() * 8) AS x, random() * 40 AS r, random() * 40 AS t
+                      FROM generate_series(1, floor(random() * 25)::int)) AS p;
             ELSE
                 PERFORM * FROM lifecycle.rfm_segments_check();
             END CASE;

@@ -25,6 +25,7 @@ extern "C" {
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/guc.h"
 #include "utils/tuplestore.h"
@@ -236,6 +237,9 @@ LIFECYCLE_FUNCTION(lifecycle_source_histories) {
 
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "lifecycle: SPI_connect failed");
     Source s = load_source(PG_GETARG_INT32(0));
+    // The read's own lock, taken before the checks: no ALTER TABLE can change the columns
+    // between the check and the read.
+    LockRelationOid(s.relid, AccessShareLock);
     if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(s.relid)))
         ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
                         errmsg("lifecycle: tracked table %u was dropped", s.relid)));

@@ -66,6 +66,19 @@ SELECT (SELECT count(*) FROM lifecycle.sources WHERE id = :ddl_source) AS source
        (SELECT count(*) FROM lifecycle.change_queue WHERE source_id = :ddl_source) AS queued;
 SELECT (lifecycle.refresh()).sources;
 
+-- Dropped while the event triggers were off: the next refresh forgets it instead of
+-- failing on it for ever (untrack() cannot name a table that is gone).
+CREATE TABLE gone_orders (customer_id bigint, ordered_at date);
+INSERT INTO gone_orders VALUES (1, '2026-05-01');
+SELECT lifecycle.track('gone_orders', 'customer_id', 'ordered_at') AS gone_source \gset
+ALTER EVENT TRIGGER lifecycle_on_drop DISABLE;
+DROP TABLE gone_orders;
+ALTER EVENT TRIGGER lifecycle_on_drop ENABLE;
+SELECT count(*) AS still_listed FROM lifecycle.sources WHERE id = :gone_source;
+SELECT (lifecycle.refresh()).sources;
+SELECT (SELECT count(*) FROM lifecycle.sources WHERE id = :gone_source) AS sources,
+       (SELECT count(*) FROM lifecycle.customer_stage WHERE source_id = :gone_source) AS stages;
+
 DROP VIEW view_orders;
 DROP TABLE child_orders, parent_orders, part_orders, part_like;
 RESET lifecycle.as_of;

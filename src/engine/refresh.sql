@@ -469,6 +469,11 @@ BEGIN
     r := ROW(0, 0, 0, 0, 0, 0, 0, false, 0);
     SELECT coalesce(max(id), 0) INTO last_id FROM lifecycle.transitions;
     FOR s IN SELECT * FROM lifecycle.sources ORDER BY id LOOP
+        IF NOT EXISTS (SELECT FROM pg_class WHERE oid = s.source) THEN
+            -- dropped while event triggers were off (lifecycle_on_drop forgets it otherwise)
+            PERFORM lifecycle._forget_source(s.id);
+            CONTINUE;
+        END IF;
         r.sources := r.sources + 1;
         stepped := lifecycle._step_time(s, as_of, budget);
         r.due := r.due + stepped.stepped;

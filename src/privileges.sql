@@ -47,7 +47,7 @@ BEGIN
                -- functions call with the caller's rights
                OR p.proname IN ('_load', '_unit_days', '_holdout_purchases', '_rfm_of',
                                 '_churn_risk', '_expected_value', '_allowed_type',
-                                '_risk_features', '_calibration_holdout'))
+                                '_risk_features', '_calibration_holdout', '_auc'))
     LOOP
         EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO PUBLIC', f);
     END LOOP;

@@ -163,6 +163,23 @@ BEGIN
 END
 $$;
 
+-- The area under the ROC curve of `risk` for `churned` (element by element): the
+-- Mann-Whitney statistic, ties counted half; 0.5 is chance, 1 perfect, NULL without
+-- both outcomes. Every holdout comparison scores with this one function.
+CREATE FUNCTION lifecycle._auc(risk double precision[], churned boolean[])
+RETURNS double precision
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+BEGIN ATOMIC
+    WITH ranked AS (
+        SELECT u.c, rank() OVER (ORDER BY u.r) AS low, count(*) OVER (PARTITION BY u.r) AS ties
+        FROM unnest(risk, churned) AS u (r, c)
+    )
+    SELECT ((sum(low + (ties - 1) / 2.0) FILTER (WHERE c)
+             - count(*) FILTER (WHERE c) * (count(*) FILTER (WHERE c) + 1) / 2.0)
+            / nullif(count(*) FILTER (WHERE c) * count(*) FILTER (WHERE NOT c), 0))::double precision
+    FROM ranked;
+END;
+
 -- Each customer with an order up to calibration_end: the models' summary at
 -- calibration_end (in `unit`) and their purchase days in (calibration_end, holdout_end].
 CREATE FUNCTION lifecycle._calibration_holdout(source regclass, customer_column name,
@@ -271,21 +288,13 @@ BEGIN
             ('calibrated', lifecycle.logistic_score(fi.lm, fe.x)),
             ('recency', fe.t - fe.recency)) AS k (score, risk)
         WHERE fe.held_out
-    ), ranked AS (
-        SELECT sc.score, sc.churned, rank() OVER (PARTITION BY sc.score ORDER BY sc.risk) AS low,
-               count(*) OVER (PARTITION BY sc.score, sc.risk) AS ties
-        FROM scored sc
     ), aucs AS (
-        SELECT r.score,
-               (sum(r.low + (r.ties - 1) / 2.0) FILTER (WHERE r.churned)
-                - count(*) FILTER (WHERE r.churned) * (count(*) FILTER (WHERE r.churned) + 1) / 2.0)
-               / nullif(count(*) FILTER (WHERE r.churned) * count(*) FILTER (WHERE NOT r.churned), 0)
-                   AS auc,
+        SELECT sc.score, lifecycle._auc(array_agg(sc.risk), array_agg(sc.churned)) AS auc,
                count(*) AS n
-        FROM ranked r GROUP BY r.score
+        FROM scored sc GROUP BY sc.score
     )
-    SELECT fi.lm, (SELECT a.auc FROM aucs a WHERE a.score = 'calibrated')::double precision,
-           (SELECT a.auc FROM aucs a WHERE a.score = 'recency')::double precision, fi.n,
+    SELECT fi.lm, (SELECT a.auc FROM aucs a WHERE a.score = 'calibrated'),
+           (SELECT a.auc FROM aucs a WHERE a.score = 'recency'), fi.n,
            (SELECT a.n FROM aucs a WHERE a.score = 'recency')
     FROM fitted fi;
 END
@@ -327,21 +336,12 @@ BEGIN
             ('pareto_nbd', lifecycle.probability_no_purchase(f.pn, h, c.frequency, c.recency, c.t),
                            lifecycle.expected_purchases(f.pn, h, c.frequency, c.recency, c.t)),
             ('recency', c.t - c.recency, NULL::double precision)) AS k (model, risk, expected)
-    ), ranked AS (
-        SELECT sc.model, sc.churned, sc.actual, sc.expected,
-               rank() OVER (PARTITION BY sc.model ORDER BY sc.risk) AS low,
-               count(*) OVER (PARTITION BY sc.model, sc.risk) AS ties
-        FROM scored sc
     ), per_model AS (
-        SELECT r.model,
-               (sum(r.low + (r.ties - 1) / 2.0) FILTER (WHERE r.churned)
-                - count(*) FILTER (WHERE r.churned) * (count(*) FILTER (WHERE r.churned) + 1) / 2.0)
-               / nullif(count(*) FILTER (WHERE r.churned) * count(*) FILTER (WHERE NOT r.churned), 0)
-                   AS auc,
-               sum(r.expected) AS predicted, sum(r.actual) AS actual
-        FROM ranked r GROUP BY r.model
+        SELECT sc.model, lifecycle._auc(array_agg(sc.risk), array_agg(sc.churned)) AS auc,
+               sum(sc.expected) AS predicted, sum(sc.actual) AS actual
+        FROM scored sc GROUP BY sc.model
     )
-    SELECT p.model, l.ll, 4 * ln(f.n) - 2 * l.ll, p.predicted, p.actual::bigint, p.auc::double precision
+    SELECT p.model, l.ll, 4 * ln(f.n) - 2 * l.ll, p.predicted, p.actual::bigint, p.auc
     FROM per_model p CROSS JOIN fits f
     CROSS JOIN LATERAL (SELECT CASE p.model WHEN 'bgnbd' THEN (f.bg).log_likelihood
                                             WHEN 'mbgnbd' THEN (f.mbg).log_likelihood
@@ -427,14 +427,8 @@ BEGIN
                                      calibration_end, unit) AS s
         JOIN lifecycle._holdout_purchases(source, customer_column, time_column,
                                           calibration_end, holdout_end) AS h USING (customer)
-    ), ranked AS (
-        SELECT churned, rank() OVER (ORDER BY risk) AS low,
-               count(*) OVER (PARTITION BY risk) AS ties FROM scored
     )
-    SELECT (sum(low + (ties - 1) / 2.0) FILTER (WHERE churned)
-            - count(*) FILTER (WHERE churned) * (count(*) FILTER (WHERE churned) + 1) / 2.0)
-           / nullif(count(*) FILTER (WHERE churned) * count(*) FILTER (WHERE NOT churned), 0)
-    INTO auc FROM ranked;
+    SELECT lifecycle._auc(array_agg(sc.risk), array_agg(sc.churned)) INTO auc FROM scored sc;
     RETURN auc;
 END
 $$;

@@ -2,7 +2,6 @@
 
 #include <cmath>
 
-#include "core/interrupt.hpp"
 #include "pg/convert.hpp"
 
 namespace lifecycle::pg {
@@ -32,14 +31,12 @@ Datum finite_result(double value, const char* function) {
 }
 
 std::vector<bgnbd::Row> state_rows(const FitState& state) {
-    std::vector<bgnbd::Row> rows;
-    rows.reserve(static_cast<size_t>(state.count));
+    bgnbd::Merger merger;  // checks for interrupts
     for (int64 i = 0; i < state.count; ++i) {
-        check_interrupts_every(static_cast<uint64>(i));
         const double* v = state.rows[i].v;
-        rows.push_back({{v[0], v[1], v[2]}, 1.0});
+        merger.add({v[0], v[1], v[2]});
     }
-    return rows;
+    return merger.rows();
 }
 
 mle::FitOptions state_options(const FitState& state) {

@@ -32,9 +32,9 @@ bgnbd::Customer customer_at(FunctionCallInfo fcinfo, int first);
 // `value` as a float8 Datum; an ERROR (22003) naming `function` if it is not finite.
 Datum finite_result(double value, const char* function);
 
-// The fit aggregates' rows, in their order (the core merges identical customers in a
-// fixed order, so any split of the rows among parallel workers gives the same fit), and
-// the penalizer given to the aggregate.
+// The fit aggregates' rows, identical customers merged with their counts (sorted, so any
+// split of the rows among parallel workers gives the same fit), and the penalizer given
+// to the aggregate.
 std::vector<bgnbd::Row> state_rows(const FitState& state);
 mle::FitOptions state_options(const FitState& state);
 

@@ -14,6 +14,7 @@
 #include "pg/convert.hpp"
 #include "pg/fit_state.hpp"
 #include "pg/guard.hpp"
+#include "pg/model_args.hpp"
 
 namespace bgnbd = lifecycle::bgnbd;
 namespace gamma_gamma = lifecycle::gamma_gamma;
@@ -125,18 +126,11 @@ Datum deserialize(FunctionCallInfo fcinfo) {
     PG_RETURN_POINTER(state);
 }
 
-// The fits: plain results, the rows copied into core vectors only for the call. BG/NBD's
-// rows go straight into the core's merger (which checks interrupts), not into a copy of
-// all of them: only the distinct customers are kept.
+// The fits: plain results, the rows copied into core vectors only for the call. The
+// repeat-buying models' rows go straight into the core's merger (pg/model_args.hpp): only
+// the distinct customers are kept.
 bgnbd::Fit fit_bgnbd(const FitState& state) {
-    bgnbd::Merger merger;
-    for (int64 i = 0; i < state.count; ++i) {
-        const double* v = state.rows[i].v;
-        merger.add({v[0], v[1], v[2]});
-    }
-    lifecycle::mle::FitOptions options;
-    options.penalizer = state.penalizer > 0 ? state.penalizer : 0;
-    return bgnbd::fit_merged(merger.rows(), options);
+    return bgnbd::fit_merged(lifecycle::pg::state_rows(state), lifecycle::pg::state_options(state));
 }
 
 gamma_gamma::Fit fit_gamma_gamma(const FitState& state, int64* repeat_buyers) {
@@ -154,9 +148,7 @@ gamma_gamma::Fit fit_gamma_gamma(const FitState& state, int64* repeat_buyers) {
     std::sort(rows.begin(), rows.end(), [](const gamma_gamma::Row& l, const gamma_gamma::Row& r) {
         return l.customer.x != r.customer.x ? l.customer.x < r.customer.x : l.customer.zbar < r.customer.zbar;
     });
-    lifecycle::mle::FitOptions options;
-    options.penalizer = state.penalizer > 0 ? state.penalizer : 0;
-    return gamma_gamma::fit(rows, options);
+    return gamma_gamma::fit(rows, lifecycle::pg::state_options(state));
 }
 
 }  // namespace
@@ -201,16 +193,11 @@ LIFECYCLE_FUNCTION(lifecycle_model_fit_deserialize) { return deserialize(fcinfo)
 LIFECYCLE_FUNCTION(lifecycle_bgnbd_fit_final) {
     if (PG_ARGISNULL(0)) PG_RETURN_NULL();
     const FitState* state = reinterpret_cast<FitState*>(PG_GETARG_POINTER(0));
-    static const Oid columns[] = {FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID,
-                                  INT8OID,   INT4OID,   BOOLOID};
-    TupleDesc desc = lifecycle::pg::result_descriptor(fcinfo, columns, 8, "lifecycle.bgnbd_model");
     const bgnbd::Fit fit = fit_bgnbd(*state);
-    Datum values[8] = {Float8GetDatum(fit.params.r), Float8GetDatum(fit.params.alpha),
-                       Float8GetDatum(fit.params.a), Float8GetDatum(fit.params.b),
-                       Float8GetDatum(fit.log_likelihood), Int64GetDatum(state->count),
-                       Int32GetDatum(fit.evaluations), BoolGetDatum(fit.converged)};
-    bool nulls[8] = {false, false, false, false, false, false, false, false};
-    PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+    const double params[4] = {fit.params.r, fit.params.alpha, fit.params.a, fit.params.b};
+    PG_RETURN_DATUM(lifecycle::pg::four_parameter_fit(fcinfo, "lifecycle.bgnbd_model", params,
+                                                      fit.log_likelihood, state->count,
+                                                      fit.evaluations, fit.converged));
 }
 
 // -> lifecycle.gamma_gamma_model (p, q, gamma, log_likelihood, customers, evaluations, converged)

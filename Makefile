@@ -11,8 +11,10 @@ SQL_0_1_0   = src/lifecycle.sql
 SQL_0_2_0   = src/models.sql \
               src/models/mbgnbd.sql src/models/pareto_nbd.sql \
               src/models/logistic.sql src/models/kept.sql \
-              src/engine/tables.sql src/engine/capture.sql src/engine/refresh.sql \
-              src/engine/views.sql src/privileges.sql
+              src/engine/tables.sql src/engagement/tables.sql src/engagement/checks.sql \
+              src/engine/capture.sql src/engine/refresh.sql src/engagement/schedule.sql \
+              src/engagement/actions.sql src/engine/views.sql src/engagement/views.sql \
+              src/privileges.sql
 DATA_built  = lifecycle--0.1.0.sql lifecycle--0.2.0.sql lifecycle--0.1.0--0.2.0.sql
 
 # pg_regress tests are discovered: every sql/*.sql runs, in name order.

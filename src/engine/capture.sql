@@ -230,6 +230,17 @@ BEGIN ATOMIC
     DELETE FROM lifecycle.change_queue q WHERE q.source_id = sid;
     DELETE FROM lifecycle.customer_stage c WHERE c.source_id = sid;
     DELETE FROM lifecycle.transitions t WHERE t.source_id = sid;
+    -- the playbooks' records of its customers (consent included: nothing is due without it)
+    DELETE FROM lifecycle.action_outcomes o
+    WHERE o.action_id IN (SELECT a.id FROM lifecycle.actions a WHERE a.source_id = sid);
+    DELETE FROM lifecycle.actions a WHERE a.source_id = sid;
+    DELETE FROM lifecycle.playbook_log l
+    WHERE l.enrollment_id IN (SELECT e.id FROM lifecycle.enrollments e WHERE e.source_id = sid);
+    DELETE FROM lifecycle.enrollments e WHERE e.source_id = sid;
+    DELETE FROM lifecycle.consent c WHERE c.source_id = sid;
+    DELETE FROM lifecycle.consent_log c WHERE c.source_id = sid;
+    DELETE FROM lifecycle.contacts c WHERE c.source_id = sid;
+    DELETE FROM lifecycle.customer_reasons r WHERE r.source_id = sid;
     DELETE FROM lifecycle.sources t WHERE t.id = sid;
 END;
 

@@ -25,7 +25,8 @@ BEGIN
     END IF;
     CREATE TEMP TABLE lifecycle_work (
         customer text COLLATE "C" PRIMARY KEY, recompute boolean NOT NULL, known boolean NOT NULL,
-        old_stage lifecycle.stage, old_last date, gone boolean NOT NULL DEFAULT false,
+        old_stage lifecycle.stage, old_last date, old_spend double precision,
+        gone boolean NOT NULL DEFAULT false,
         row_id tid,  -- where the customer's row is: written back without a second index probe
         first_purchase date, last_purchase date, purchases bigint, spend double precision,
         next_order date)
@@ -91,8 +92,9 @@ SET enable_hashjoin = on SET enable_mergejoin = on AS $$
 BEGIN
     PERFORM lifecycle._work_table();
     TRUNCATE pg_temp.lifecycle_work;
-    INSERT INTO pg_temp.lifecycle_work (customer, recompute, known, old_stage, old_last, row_id)
-    SELECT customer, true, true, stage, last_purchase, ctid
+    INSERT INTO pg_temp.lifecycle_work (customer, recompute, known, old_stage, old_last,
+                                        old_spend, row_id)
+    SELECT customer, true, true, stage, last_purchase, spend, ctid
     FROM lifecycle.customer_stage WHERE source_id = s.id;
     PERFORM lifecycle._recompute_from_source(s, as_of, true);
 END
@@ -123,12 +125,13 @@ BEGIN
                                 ORDER BY id OFFSET budget - 1 LIMIT 1), 9223372036854775807)
         RETURNING q.customer, q.day, q.spend
     ), gathered AS (
-        INSERT INTO pg_temp.lifecycle_work (customer, recompute, known, old_stage, old_last, row_id,
-                                            first_purchase, last_purchase, purchases, spend)
+        INSERT INTO pg_temp.lifecycle_work (customer, recompute, known, old_stage, old_last,
+                                            old_spend, row_id, first_purchase, last_purchase,
+                                            purchases, spend)
         SELECT q.customer,
                coalesce(bool_or(q.day IS NULL OR q.day > as_of OR c.next_order IS NOT NULL
                                 OR (q.day > c.first_purchase AND q.day < c.last_purchase)), false),
-               c.customer IS NOT NULL, c.stage, c.last_purchase, c.ctid,
+               c.customer IS NOT NULL, c.stage, c.last_purchase, c.spend, c.ctid,
                least(c.first_purchase, min(q.day)), greatest(c.last_purchase, max(q.day)),
                coalesce(c.purchases, 0) + count(DISTINCT q.day) FILTER (
                    WHERE c.customer IS NULL OR q.day < c.first_purchase OR q.day > c.last_purchase),
@@ -145,8 +148,9 @@ BEGIN
         RETURN;
     END IF;
     -- Customers whose order dated in the future has come due.
-    INSERT INTO pg_temp.lifecycle_work (customer, recompute, known, old_stage, old_last, row_id)
-    SELECT customer, true, true, stage, last_purchase, ctid FROM lifecycle.customer_stage
+    INSERT INTO pg_temp.lifecycle_work (customer, recompute, known, old_stage, old_last,
+                                        old_spend, row_id)
+    SELECT customer, true, true, stage, last_purchase, spend, ctid FROM lifecycle.customer_stage
     WHERE source_id = s.id AND next_change <= as_of AND next_order <= as_of
     ON CONFLICT (customer) DO UPDATE SET recompute = true;
     IF EXISTS (SELECT FROM pg_temp.lifecycle_work WHERE recompute) THEN
@@ -249,7 +253,11 @@ RETURN CASE WHEN purchases > 0 AND breakpoints IS NOT NULL
 -- stepped, transitions logged).
 CREATE FUNCTION lifecycle._step_time(s lifecycle.sources, as_of date, budget bigint,
                                      OUT stepped bigint, OUT logged bigint)
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+-- Each due row written back where it was read (by ctid), whatever the planner guesses:
+-- with statistics from before a source was tracked it took the stage table for one row
+-- and joined the due rows to it by a filter, quadratic in the customers stepped.
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+SET enable_hashjoin = off SET enable_mergejoin = off AS $$
 DECLARE
     n bigint;
     t bigint;
@@ -258,7 +266,7 @@ BEGIN
     logged := 0;
     FOR i IN 1 .. 8 LOOP   -- a customer passes at most 4 boundaries without buying
         WITH due AS (
-            SELECT c.customer, c.stage AS from_stage, c.next_change AS on_day,
+            SELECT c.ctid AS row_id, c.customer, c.stage AS from_stage, c.next_change AS on_day,
                    lifecycle.lifecycle_stage(c.first_purchase, c.last_purchase, c.purchases,
                                              c.next_change, s.policy) AS to_stage,
                    lifecycle.next_stage_change(c.first_purchase, c.last_purchase, c.purchases,
@@ -273,7 +281,7 @@ BEGIN
             SET stage = d.to_stage, next_change = least(d.next, c.next_order),
                 stage_since = CASE WHEN d.to_stage = c.stage THEN c.stage_since ELSE d.on_day END,
                 updated_at = now()
-            FROM due d WHERE c.source_id = s.id AND c.customer = d.customer
+            FROM due d WHERE c.ctid = d.row_id
             RETURNING 1
         ), logged_rows AS (
             INSERT INTO lifecycle.transitions (source_id, customer, from_stage, to_stage,
@@ -300,7 +308,9 @@ $$;
 CREATE FUNCTION lifecycle._rescore(src_id integer, as_of date, budget bigint DEFAULT NULL,
                                    restart boolean DEFAULT true,
                                    OUT changed bigint, OUT finished boolean)
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+-- Rows written back by ctid, as in _step_time: never a join by a filter.
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+SET enable_hashjoin = off SET enable_mergejoin = off AS $$
 DECLARE
     s lifecycle.sources := (SELECT t FROM lifecycle.sources t WHERE t.id = src_id);
     model lifecycle.models := (SELECT k FROM lifecycle.models k WHERE is_current);
@@ -320,7 +330,7 @@ BEGIN
         WHERE t.id = src_id;
     END IF;
     WITH batch AS (
-        SELECT c.customer,
+        SELECT c.ctid AS row_id, c.customer,
                lifecycle._rfm_of(c.first_purchase, c.last_purchase, c.purchases, c.spend, as_of,
                                  s.rfm_breakpoints) AS rfm,
                lifecycle._churn_risk(model, c.first_purchase, c.last_purchase, c.purchases,
@@ -336,7 +346,7 @@ BEGIN
         SET r = (x.rfm).r, f = (x.rfm).f, m = (x.rfm).m, segment = (x.rfm).segment,
             churn_risk = x.churn_risk, expected_value = x.expected_value
         FROM batch x
-        WHERE c.source_id = src_id AND c.customer = x.customer
+        WHERE c.ctid = x.row_id
           AND (c.r, c.f, c.m, c.segment, c.churn_risk, c.expected_value)
               IS DISTINCT FROM ((x.rfm).r, (x.rfm).f, (x.rfm).m, (x.rfm).segment, x.churn_risk,
                                 x.expected_value)
@@ -437,6 +447,8 @@ CREATE TYPE lifecycle.refresh_result AS (
     transitions   bigint,           -- rows added to the transitions log
     notifications integer,          -- NOTIFYs sent
     rfm_rescored  bigint,           -- customers whose RFM or model scores changed in a rescoring
+    enrolled      bigint,           -- customers enrolled in playbooks (held out included)
+    actions       bigint,           -- playbook actions made due
     more          boolean,          -- work was left for the next call
     elapsed_ms    double precision
 );
@@ -445,6 +457,9 @@ CREATE TYPE lifecycle.refresh_result AS (
 -- next_change has come (through the due index), then the customers in the change queue;
 -- every stage change is logged and announced. At most max_customers of each per source
 -- (NULL: all), and as many in a rescoring pass (started every lifecycle.rfm_interval).
+-- Then the playbooks: purchases recorded against enrolments, customers enrolled from
+-- the new transitions and the day's dates, at most max_customers due steps made into
+-- actions, announced on lifecycle.actions_channel (src/engagement/schedule.sql).
 -- Model refits are not done here: the worker runs them in transactions of their own.
 CREATE FUNCTION lifecycle.refresh(max_customers integer DEFAULT NULL)
 RETURNS lifecycle.refresh_result
@@ -455,6 +470,7 @@ DECLARE
     as_of date := lifecycle.engine_date();
     budget bigint := coalesce(max_customers, 9223372036854775807);
     last_id bigint;
+    last_action bigint;
     s lifecycle.sources;
     queued bigint;
     recomputed bigint;
@@ -466,8 +482,9 @@ BEGIN
             USING ERRCODE = '22023';
     END IF;
     PERFORM lifecycle._lock_refresh();
-    r := ROW(0, 0, 0, 0, 0, 0, 0, false, 0);
+    r := ROW(0, 0, 0, 0, 0, 0, 0, 0, 0, false, 0);
     SELECT coalesce(max(id), 0) INTO last_id FROM lifecycle.transitions;
+    SELECT coalesce(max(id), 0) INTO last_action FROM lifecycle.actions;
     FOR s IN SELECT * FROM lifecycle.sources ORDER BY id LOOP
         IF NOT EXISTS (SELECT FROM pg_class WHERE oid = s.source) THEN
             -- dropped while event triggers were off (lifecycle_on_drop forgets it otherwise)
@@ -485,6 +502,7 @@ BEGIN
             r.queued := r.queued + queued;
             r.recomputed := r.recomputed + recomputed;
             r.transitions := r.transitions + lifecycle._write_stages(s, as_of, NULL);
+            PERFORM lifecycle._record_purchases(s);
         END IF;
         IF s.rescoring OR s.rfm_scored_at IS NULL OR s.rfm_scored_at
                < now() - current_setting('lifecycle.rfm_interval')::interval THEN
@@ -497,7 +515,13 @@ BEGIN
             OR EXISTS (SELECT FROM lifecycle.customer_stage
                        WHERE source_id = s.id AND next_change <= as_of);
     END LOOP;
-    r.notifications := lifecycle._announce(last_id);
+    r.enrolled := lifecycle._enroll(last_id) + lifecycle._enroll_dates(as_of);
+    r.actions := lifecycle._schedule(budget);
+    r.more := r.more OR EXISTS (SELECT FROM lifecycle.enrollments e
+                                JOIN lifecycle.playbooks p ON p.name = e.playbook AND p.enabled
+                                WHERE e.status = 'running'
+                                  AND e.next_due_at <= lifecycle.engine_time());
+    r.notifications := lifecycle._announce(last_id) + lifecycle._announce_actions(last_action);
     r.elapsed_ms := extract(epoch FROM clock_timestamp() - started) * 1000;
     RETURN r;
 END

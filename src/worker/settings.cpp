@@ -17,6 +17,7 @@ int batch_size = 10000;
 int rfm_interval = 3600;
 int refit_interval = 0;
 char* notify_channel = nullptr;
+char* actions_channel = nullptr;
 int notify_payload = kNotifySummary;
 int lock_timeout = 5000;
 int tick_timeout = 300000;
@@ -32,12 +33,12 @@ const struct config_enum_entry kPayloads[] = {
 bool check_channel(char** value, void**, GucSource) {
     const char* s = *value;
     if (s == nullptr || *s == '\0' || strlen(s) >= NAMEDATALEN) {
-        GUC_check_errdetail("lifecycle.notify_channel must be 1 to %d characters.", NAMEDATALEN - 1);
+        GUC_check_errdetail("A lifecycle NOTIFY channel must be 1 to %d characters.", NAMEDATALEN - 1);
         return false;
     }
     for (const char* c = s; *c; ++c)
         if (!(isalnum(static_cast<unsigned char>(*c)) || *c == '_')) {
-            GUC_check_errdetail("lifecycle.notify_channel may hold only letters, digits and _.");
+            GUC_check_errdetail("A lifecycle NOTIFY channel may hold only letters, digits and _.");
             return false;
         }
     return true;
@@ -94,6 +95,10 @@ void define_settings() {
     DefineCustomStringVariable(
         "lifecycle.notify_channel", "NOTIFY channel on which stage transitions are announced.",
         nullptr, &notify_channel, "lifecycle", PGC_SUSET, 0, check_channel, nullptr, nullptr);
+    DefineCustomStringVariable(
+        "lifecycle.actions_channel", "NOTIFY channel on which playbook actions are announced.",
+        "The payload: the range of action ids and the count per channel, no customer id.",
+        &actions_channel, "lifecycle_actions", PGC_SUSET, 0, check_channel, nullptr, nullptr);
     DefineCustomEnumVariable(
         "lifecycle.notify_payload", "What a NOTIFY of stage transitions carries.",
         "summary: the source, the range of transition ids and counts per new stage, no "

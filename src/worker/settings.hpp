@@ -13,6 +13,7 @@ extern int batch_size;         // lifecycle.batch_size: customers per tick and s
 extern int rfm_interval;       // lifecycle.rfm_interval, seconds between RFM rescorings
 extern int refit_interval;     // lifecycle.refit_interval, seconds between model refits (0: never)
 extern char* notify_channel;   // lifecycle.notify_channel: NOTIFY channel of transitions
+extern char* actions_channel;  // lifecycle.actions_channel: NOTIFY channel of playbook actions
 extern int notify_payload;     // lifecycle.notify_payload: kNotifySummary or kNotifyFull
 extern int lock_timeout;       // lifecycle.lock_timeout, ms a tick waits for a lock (0: no limit)
 extern int tick_timeout;       // lifecycle.tick_timeout, ms a tick or refit may run (0: no limit)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # pg_dump keeps what the user changed: a database with lifecycle, a user's own policy, an
-# edited preset, replaced RFM segment rules, a tracked source and a fitted model is dumped and restored into a new
+# edited preset, replaced RFM segment rules, a tracked source, a fitted model and
+# playbooks (an edited preset, a user's own, consent, actions) is dumped and restored into a new
 # database, and the restored tables equal the originals (and CREATE EXTENSION's rows
 # are not doubled). Starts its own throwaway cluster. Exit 0 when they are equal.
 set -euo pipefail
@@ -31,6 +32,23 @@ SELECT lifecycle.refresh();
 INSERT INTO orders VALUES (99, '2024-04-01', 5);
 -- A fitted model, the current one.
 SELECT lifecycle.fit_model('spring', 'orders', 'customer_id', 'ordered_at', 'amount', '2024-03-01', 'day');
+-- Playbooks: the shipped win-back enabled with an edited step, a user's own playbook,
+-- channel and contact rule, consent, a contact, an enrolment with an action and an
+-- outcome, a churn reason.
+UPDATE lifecycle.playbooks SET enabled = true, holdout_share = 0 WHERE name = 'winback';
+UPDATE lifecycle.playbook_steps SET delay = '5 days' WHERE playbook = 'winback' AND step = 2;
+INSERT INTO lifecycle.channels (channel, description) VALUES ('whatsapp', 'Messages');
+INSERT INTO lifecycle.playbooks (name, trigger, to_stages) VALUES ('vip', 'stage', '{at_risk}');
+INSERT INTO lifecycle.playbook_steps (playbook, step, delay, channel, message_key)
+VALUES ('vip', 1, '1 day', 'whatsapp', 'vip_call');
+INSERT INTO lifecycle.contact_policy (name, channel, max_messages, per) VALUES ('wa', 'whatsapp', 1, '7 days');
+SELECT lifecycle.opt_in('orders', customer::text, 'email', 'import') FROM generate_series(0, 19) customer;
+SELECT lifecycle.set_contact('orders', '3', 'Europe/Rome', '1970-04-02');
+SELECT lifecycle.record_churn_reason('orders', '4', 'price', 'survey');
+SET lifecycle.as_of = '2024-05-15';
+SELECT lifecycle.refresh();
+SELECT lifecycle.report_action(id, 'sent') FROM lifecycle.claim_actions('dump', 1);
+INSERT INTO orders VALUES (97, '2024-05-15', 5);   -- still queued when dumped
 SQL
 as_server_user pg_dump -h "$dir" -p "$PGPORT" -U postgres -Fc -f "$dir/original.dump" original
 as_server_user pg_restore -h "$dir" -p "$PGPORT" -U postgres --exit-on-error -d restored "$dir/original.dump"
@@ -45,7 +63,18 @@ snapshot() {
               -c "SELECT * FROM lifecycle.transitions ORDER BY id" \
               -c "SELECT source_id, customer FROM lifecycle.change_queue ORDER BY id" \
               -c "SELECT name, source, calibration_end, unit, customers, bgnbd, gamma_gamma, is_current
-                  FROM lifecycle.models"
+                  FROM lifecycle.models" \
+              -c "SELECT * FROM lifecycle.channels ORDER BY channel" \
+              -c "SELECT * FROM lifecycle.playbooks ORDER BY name" \
+              -c "SELECT * FROM lifecycle.playbook_steps ORDER BY playbook, step" \
+              -c "SELECT * FROM lifecycle.contact_policy ORDER BY name" \
+              -c "SELECT * FROM lifecycle.consent ORDER BY customer, channel" \
+              -c "SELECT count(*) FROM lifecycle.consent_log" \
+              -c "SELECT * FROM lifecycle.contacts" \
+              -c "SELECT customer, code, note FROM lifecycle.customer_reasons" \
+              -c "SELECT * FROM lifecycle.enrollments ORDER BY id" \
+              -c "SELECT * FROM lifecycle.actions ORDER BY id" \
+              -c "SELECT action_id, attempt, outcome FROM lifecycle.action_outcomes"
 }
 snapshot original >"$dir/original.txt"
 snapshot restored >"$dir/restored.txt"
@@ -54,12 +83,15 @@ if diff -u "$dir/original.txt" "$dir/restored.txt"; then
     # The view still says inactive: the edited default (lapsed 120) came back.
     grep -qx inactive "$dir/restored.txt" || { echo "dump_restore: the edited default policy was lost"; exit 1; }
     # The restored engine goes on: the queued customer and a new order are picked up.
-    after=$(q -d restored -c "SET lifecycle.as_of = '2024-04-02'" \
-              -c "INSERT INTO orders VALUES (98, '2024-04-02', 5)" \
+    [ "$(q -d restored -c "SELECT count(*) FROM lifecycle.actions")" -gt 0 ] \
+        || { echo "dump_restore: the test made no playbook action to keep"; exit 1; }
+    echo "dump_restore: playbooks, steps, channels, contact rules, consent, enrolments and actions survive"
+    after=$(q -d restored -c "SET lifecycle.as_of = '2024-05-16'" \
+              -c "INSERT INTO orders VALUES (98, '2024-05-16', 5)" \
               -c "SELECT queued FROM lifecycle.refresh()" \
               -c "SELECT string_agg(customer || ':' || stage, ',' ORDER BY customer)
-                  FROM lifecycle.customer_stage WHERE customer IN ('98', '99')")
-    [ "$after" = $'2\n98:new,99:new' ] || { echo "dump_restore: the restored engine did not pick up the changes ($after)"; exit 1; }
+                  FROM lifecycle.customer_stage WHERE customer IN ('97', '98')")
+    [ "$after" = $'2\n97:new,98:new' ] || { echo "dump_restore: the restored engine did not pick up the changes ($after)"; exit 1; }
     echo "dump_restore: the tracked source, its stage table, log and queue survive, and refresh goes on"
 else
     echo "dump_restore: the restored database differs from the original"

@@ -28,6 +28,24 @@ BEGIN
 END
 $$;
 
+-- Sets customer `who`'s consent on `chans` to `grant_it` (with its origin `origin`) and
+-- logs each change in consent_log.
+CREATE FUNCTION lifecycle._set_consent(src integer, who text, chans text[], grant_it boolean,
+                                       origin text)
+RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    WITH changed AS (
+        INSERT INTO lifecycle.consent AS c (source_id, customer, channel, granted, via)
+        SELECT src, who, ch, grant_it, origin FROM unnest(chans) AS ch
+        ON CONFLICT ON CONSTRAINT consent_pkey DO UPDATE
+            SET granted = excluded.granted, changed_at = now(), via = excluded.via
+        RETURNING c.*
+    )
+    INSERT INTO lifecycle.consent_log (source_id, customer, channel, granted, changed_at, via)
+    SELECT c.source_id, c.customer, c.channel, c.granted, c.changed_at, c.via FROM changed c;
+END;
+
 -- Hands at most max_actions due actions (oldest first) to `consumer` for `lease`, or
 -- until it reports an outcome. Concurrent consumers never get the same action (the rows
 -- are locked with SKIP LOCKED, and a claimed row is due again only when its lease has
@@ -136,15 +154,7 @@ DECLARE
 BEGIN
     PERFORM lifecycle._check_customer(customer);
     PERFORM lifecycle._check_channel('argument "channel"', channel);
-    WITH changed AS (
-        INSERT INTO lifecycle.consent AS c (source_id, customer, channel, granted, via)
-        VALUES (src, opt_in.customer, opt_in.channel, true, opt_in.via)
-        ON CONFLICT ON CONSTRAINT consent_pkey DO UPDATE
-            SET granted = true, changed_at = now(), via = excluded.via
-        RETURNING c.*
-    )
-    INSERT INTO lifecycle.consent_log (source_id, customer, channel, granted, changed_at, via)
-    SELECT c.source_id, c.customer, c.channel, c.granted, c.changed_at, c.via FROM changed c;
+    PERFORM lifecycle._set_consent(src, customer, ARRAY[channel], true, via);
 END
 $$;
 
@@ -165,18 +175,12 @@ BEGIN
     IF channel IS NOT NULL THEN
         PERFORM lifecycle._check_channel('argument "channel"', channel);
     END IF;
-    WITH wanted AS (
-        SELECT ch.channel FROM lifecycle.channels ch
-        WHERE opt_out.channel IS NULL OR ch.channel = opt_out.channel
-    ), changed AS (
-        INSERT INTO lifecycle.consent AS c (source_id, customer, channel, granted, via)
-        SELECT src, opt_out.customer, w.channel, false, opt_out.via FROM wanted w
-        ON CONFLICT ON CONSTRAINT consent_pkey DO UPDATE
-            SET granted = false, changed_at = now(), via = excluded.via
-        RETURNING c.*
-    )
-    INSERT INTO lifecycle.consent_log (source_id, customer, channel, granted, changed_at, via)
-    SELECT c.source_id, c.customer, c.channel, c.granted, c.changed_at, c.via FROM changed c;
+    PERFORM lifecycle._set_consent(src, customer,
+                                   CASE WHEN channel IS NULL
+                                        THEN ARRAY(SELECT ch.channel FROM lifecycle.channels ch
+                                                   ORDER BY ch.channel)
+                                        ELSE ARRAY[channel] END,
+                                   false, via);
     UPDATE lifecycle.actions a SET status = 'canceled', updated_at = now()
     WHERE a.source_id = src AND a.customer = opt_out.customer AND a.status IN ('due', 'claimed')
       AND (opt_out.channel IS NULL OR a.channel = opt_out.channel);

@@ -42,6 +42,18 @@ BEGIN
 END
 $$;
 
+-- Whether `name` is a lower-case name (letters, digits, _) as channels and reason codes
+-- are; an ERROR naming `what` if not.
+CREATE FUNCTION lifecycle._check_code(what text, name text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF name IS NULL OR name !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+        PERFORM lifecycle._bad_argument(what, format(
+            '%L: must be a lower-case name (letters, digits, _)', name));
+    END IF;
+END
+$$;
+
 CREATE FUNCTION lifecycle._check_playbook() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -194,10 +206,7 @@ CREATE TRIGGER contact_policy_check BEFORE INSERT OR UPDATE ON lifecycle.contact
 CREATE FUNCTION lifecycle._check_channel_row() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF NEW.channel IS NULL OR NEW.channel !~ '^[a-z][a-z0-9_]{0,62}$' THEN
-        PERFORM lifecycle._bad_argument('channel', format(
-            '%L: a channel is a lower-case name (letters, digits, _)', NEW.channel));
-    END IF;
+    PERFORM lifecycle._check_code('channel', NEW.channel);
     IF (NEW.quiet_from IS NULL) <> (NEW.quiet_until IS NULL) THEN
         PERFORM lifecycle._bad_argument(format('channel %L, quiet_until', NEW.channel),
                                         'quiet_from and quiet_until go together');
@@ -223,10 +232,7 @@ CREATE TRIGGER channels_check BEFORE INSERT OR UPDATE ON lifecycle.channels
 CREATE FUNCTION lifecycle._check_churn_reason() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF NEW.code IS NULL OR NEW.code !~ '^[a-z][a-z0-9_]{0,62}$' THEN
-        PERFORM lifecycle._bad_argument('code', format(
-            '%L: a reason code is a lower-case name (letters, digits, _)', NEW.code));
-    END IF;
+    PERFORM lifecycle._check_code('code', NEW.code);
     IF TG_OP = 'INSERT' AND EXISTS (SELECT FROM lifecycle.churn_reasons r
                                     WHERE r.code = NEW.code AND r.builtin) THEN
         UPDATE lifecycle.churn_reasons r SET description = NEW.description WHERE r.code = NEW.code;

@@ -33,6 +33,25 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN share > 0 AND ('x' || left(md5(playbook || '/' || customer), 13))::bit(52)::bigint
                      / 4503599627370496.0 < share;
 
+-- Whether a customer (segment, monetary score, churn risk) meets playbook `p`'s
+-- restrictions; a customer with no stage row (NULLs) meets only an unrestricted one.
+CREATE FUNCTION lifecycle._playbook_admits(p lifecycle.playbooks, segment text, m integer,
+                                           churn_risk double precision)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN (p.segments IS NULL OR segment = ANY (p.segments))
+   AND (p.value_tiers IS NULL OR lifecycle.value_tier(m) = ANY (p.value_tiers))
+   AND (p.min_churn_risk IS NULL OR churn_risk >= p.min_churn_risk);
+
+-- Whether contact rule `rule` applies to a message on `channel` to a customer in
+-- `stage` and value tier `tier`.
+CREATE FUNCTION lifecycle._rule_applies(rule lifecycle.contact_policy, channel text, stage text,
+                                        tier text)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN (rule.channel IS NULL OR rule.channel = channel) AND (rule.stage IS NULL OR rule.stage = stage)
+   AND (rule.value_tier IS NULL OR rule.value_tier = tier);
+
 -- The first moment at or after `t` outside the quiet window [quiet_from, quiet_until) of
 -- local time in `zone` (the window may wrap past midnight).
 CREATE FUNCTION lifecycle._after_quiet(t timestamptz, zone text, quiet_from time,
@@ -82,8 +101,7 @@ BEGIN
         END IF;
         FOR rule IN
             SELECT * FROM lifecycle.contact_policy p
-            WHERE (p.channel IS NULL OR p.channel = $3) AND (p.stage IS NULL OR p.stage = $4)
-              AND (p.value_tier IS NULL OR p.value_tier = tier)
+            WHERE lifecycle._rule_applies(p, $3, $4, tier)
             ORDER BY p.name
         LOOP
             IF rule.min_gap IS NOT NULL THEN
@@ -142,9 +160,7 @@ BEGIN
         LEFT JOIN lifecycle.contacts k ON k.source_id = t.source_id AND k.customer = t.customer
         WHERE t.id > after_id AND t.cause <> 'initial'
           AND c.stage::text = ANY (p.to_stages)
-          AND (p.segments IS NULL OR c.segment = ANY (p.segments))
-          AND (p.value_tiers IS NULL OR lifecycle.value_tier(c.m) = ANY (p.value_tiers))
-          AND (p.min_churn_risk IS NULL OR c.churn_risk >= p.min_churn_risk)
+          AND lifecycle._playbook_admits(p, c.segment, c.m, c.churn_risk)
         ORDER BY p.name, t.source_id, t.customer, t.id DESC
     )
     INSERT INTO lifecycle.enrollments AS e
@@ -221,9 +237,7 @@ BEGIN
                 JOIN lifecycle.sources s ON s.id = d.source_id
                 LEFT JOIN lifecycle.customer_stage c
                   ON c.source_id = d.source_id AND c.customer = d.customer
-                WHERE (p.segments IS NULL OR c.segment = ANY (p.segments))
-                  AND (p.value_tiers IS NULL OR lifecycle.value_tier(c.m) = ANY (p.value_tiers))
-                  AND (p.min_churn_risk IS NULL OR c.churn_risk >= p.min_churn_risk)
+                WHERE lifecycle._playbook_admits(p, c.segment, c.m, c.churn_risk)
             )
             INSERT INTO lifecycle.enrollments
                 (playbook, source_id, customer, episode, started_on, holdout, status, next_step,
@@ -372,8 +386,7 @@ BEGIN
                         AND o.enrollment_id <> u.enrollment_id AND o.verdict IS NULL)
       AND NOT EXISTS (
           SELECT FROM lifecycle.contact_policy p
-          WHERE (p.channel IS NULL OR p.channel = u.channel) AND (p.stage IS NULL OR p.stage = u.stage)
-            AND (p.value_tier IS NULL OR p.value_tier = u.tier)
+          WHERE lifecycle._rule_applies(p, u.channel, u.stage, u.tier)
             AND (SELECT count(*) FROM lifecycle.actions a
                  WHERE a.source_id = u.source_id AND a.customer = u.customer AND a.kind = 'message'
                    AND a.status <> 'canceled' AND (p.channel IS NULL OR a.channel = p.channel)
@@ -440,17 +453,8 @@ BEGIN
     WHERE u.verdict IN ('no_consent', 'capped')
        OR (u.verdict = 'wait' AND e.waiting IS DISTINCT FROM u.reason);
     -- Sunsets: the channel suppressed (an opt-out logged with via 'sunset').
-    WITH sunset AS (
-        SELECT u.source_id, u.customer, u.channel FROM pg_temp.lifecycle_due u
-        WHERE u.verdict = 'made_sunset'
-    ), changed AS (
-        UPDATE lifecycle.consent c SET granted = false, changed_at = now(), via = 'sunset'
-        FROM sunset x
-        WHERE c.source_id = x.source_id AND c.customer = x.customer AND c.channel = x.channel
-        RETURNING c.*
-    )
-    INSERT INTO lifecycle.consent_log (source_id, customer, channel, granted, changed_at, via)
-    SELECT source_id, customer, channel, granted, changed_at, via FROM changed;
+    PERFORM lifecycle._set_consent(u.source_id, u.customer, ARRAY[u.channel], false, 'sunset')
+    FROM pg_temp.lifecycle_due u WHERE u.verdict = 'made_sunset';
     SELECT array_agg(u.enrollment_id) INTO sunsets FROM pg_temp.lifecycle_due u
     WHERE u.verdict = 'made_sunset';
     IF sunsets IS NOT NULL THEN

@@ -94,7 +94,10 @@ $$;
 -- Records an outcome of action `action_id`: sent, delivered, opened, clicked, replied,
 -- bounced, or failed (with retry_after: due again then; without: given up). The same
 -- outcome reported twice for the same attempt is ignored. A click or a reply stops the
--- series when the playbook says so. Returns the action's status.
+-- series when the playbook says so: its other actions not yet reported are cancelled at
+-- once, and the scheduler ends the enrolment before its next step (the application's
+-- transaction never locks an enrolment, which the worker writes: docs/playbooks.md).
+-- Returns the action's status.
 CREATE FUNCTION lifecycle.report_action(action_id bigint, outcome text, detail text DEFAULT NULL,
                                         retry_after interval DEFAULT NULL,
                                         consumer text DEFAULT NULL)
@@ -138,7 +141,9 @@ BEGIN
     WHERE x.id = a.id;
     stops := (SELECT p.stop_on FROM lifecycle.playbooks p WHERE p.name = a.playbook);
     IF (outcome = 'clicked' AND 'click' = ANY (stops)) OR (outcome = 'replied' AND 'reply' = ANY (stops)) THEN
-        PERFORM lifecycle._end_enrollments(ARRAY[a.enrollment_id], 'engaged', 'stopped', outcome);
+        UPDATE lifecycle.actions x SET status = 'canceled', updated_at = now()
+        WHERE x.enrollment_id = a.enrollment_id AND x.id <> a.id AND x.kind = 'message'
+          AND x.status IN ('due', 'claimed');
     END IF;
     RETURN a.status;
 END
@@ -160,8 +165,8 @@ $$;
 
 -- Opts customer `customer` out of `channel`, or of every channel when it is NULL: from
 -- now on nothing is due there; actions not yet reported are cancelled at once, and the
--- customer's running series that stop on an opt-out (and use that channel) end.
--- Returns the number of actions cancelled.
+-- customer's running series that stop on an opt-out (and use that channel) end before
+-- their next step. Returns the number of actions cancelled.
 CREATE FUNCTION lifecycle.opt_out(source regclass, customer text, channel text DEFAULT NULL,
                                   via text DEFAULT NULL)
 RETURNS bigint
@@ -169,7 +174,6 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     src integer := lifecycle._tracked_source_id(source);
     canceled bigint;
-    ended bigint[];
 BEGIN
     PERFORM lifecycle._check_customer(customer);
     IF channel IS NOT NULL THEN
@@ -185,17 +189,6 @@ BEGIN
     WHERE a.source_id = src AND a.customer = opt_out.customer AND a.status IN ('due', 'claimed')
       AND (opt_out.channel IS NULL OR a.channel = opt_out.channel);
     GET DIAGNOSTICS canceled = ROW_COUNT;
-    SELECT array_agg(e.id) INTO ended
-    FROM lifecycle.enrollments e JOIN lifecycle.playbooks p ON p.name = e.playbook
-    WHERE e.source_id = src AND e.customer = opt_out.customer AND e.status = 'running'
-      AND 'opt_out' = ANY (p.stop_on)
-      AND (opt_out.channel IS NULL
-           OR EXISTS (SELECT FROM lifecycle.playbook_steps st
-                      WHERE st.playbook = e.playbook AND st.channel = opt_out.channel));
-    IF ended IS NOT NULL THEN
-        PERFORM lifecycle._end_enrollments(ended, 'opted_out', 'stopped',
-                                           'opt-out of ' || coalesce(channel, 'every channel'));
-    END IF;
     RETURN canceled;
 END
 $$;

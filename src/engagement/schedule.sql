@@ -262,7 +262,10 @@ BEGIN
 END
 $$;
 
--- Ends enrolments: status `status`, their actions not yet sent cancelled, `event` logged.
+-- Ends enrolments: status `status`, their messages not yet reported cancelled, `event`
+-- logged. An action an application holds locked (claiming or reporting it in an open
+-- transaction) is left as it is rather than waited for: the worker never waits on a
+-- lock a sender can take.
 CREATE FUNCTION lifecycle._end_enrollments(ids bigint[], status text, event text, detail text)
 RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -272,7 +275,10 @@ BEGIN
         next_due_at = NULL, waiting = NULL, ended_at = now()
     WHERE e.id = ANY (ids) AND e.status = 'running';
     UPDATE lifecycle.actions a SET status = 'canceled', updated_at = now()
-    WHERE a.enrollment_id = ANY (ids) AND a.status IN ('due', 'claimed') AND a.kind = 'message';
+    WHERE a.id IN (SELECT x.id FROM lifecycle.actions x
+                   WHERE x.enrollment_id = ANY (ids) AND x.status IN ('due', 'claimed')
+                     AND x.kind = 'message'
+                   FOR UPDATE SKIP LOCKED);
     INSERT INTO lifecycle.playbook_log (enrollment_id, event, detail)
     SELECT unnest(ids), event, detail;
 END
@@ -366,11 +372,43 @@ BEGIN
         RETURN 0;
     END IF;
 
+    -- Stops reported since the last step (applications record them without touching
+    -- enrolments): a click or reply on one of its actions, an opt-out of one of its
+    -- channels since it began.
+    UPDATE pg_temp.lifecycle_due u SET verdict = x.stop
+    FROM (SELECT q.enrollment_id,
+                 CASE WHEN EXISTS (
+                          SELECT FROM lifecycle.actions a JOIN lifecycle.action_outcomes o
+                            ON o.action_id = a.id
+                          WHERE a.enrollment_id = q.enrollment_id
+                            AND ((o.outcome = 'clicked' AND 'click' = ANY (p.stop_on))
+                                 OR (o.outcome = 'replied' AND 'reply' = ANY (p.stop_on))))
+                      THEN 'engaged'
+                      WHEN 'opt_out' = ANY (p.stop_on) AND EXISTS (
+                          SELECT FROM lifecycle.consent c JOIN lifecycle.enrollments e
+                            ON e.id = q.enrollment_id
+                          WHERE c.source_id = q.source_id AND c.customer = q.customer
+                            AND NOT c.granted AND c.changed_at >= e.enrolled_at
+                            AND c.channel IN (SELECT st.channel FROM lifecycle.playbook_steps st
+                                              WHERE st.playbook = q.playbook))
+                      THEN 'opted_out' END AS stop
+          FROM pg_temp.lifecycle_due q JOIN lifecycle.playbooks p ON p.name = q.playbook) AS x
+    WHERE x.enrollment_id = u.enrollment_id AND x.stop IS NOT NULL;
     UPDATE pg_temp.lifecycle_due SET verdict = CASE
         WHEN channel IS NULL THEN 'finished'   -- the step was deleted: the series ends
         WHEN NOT granted THEN 'no_consent'
         WHEN kind = 'sunset' THEN 'sunset'
-        END;
+        END
+    WHERE verdict IS NULL;
+    -- A sunset changes consent: if an application holds the customer's consent row
+    -- locked (an open transaction after opt_in or opt_out), try again a minute later
+    -- rather than wait.
+    UPDATE pg_temp.lifecycle_due u SET verdict = 'busy', at = now_ + interval '1 minute'
+    WHERE u.verdict = 'sunset'
+      AND NOT EXISTS (SELECT FROM (SELECT 1 FROM lifecycle.consent c
+                                   WHERE c.source_id = u.source_id AND c.customer = u.customer
+                                     AND c.channel = u.channel
+                                   FOR UPDATE SKIP LOCKED) AS locked);
     -- In bulk: the step's time after quiet hours, kept when it breaks no policy that
     -- applies and no other step of the customer's is due in this pass (a later time
     -- only shortens every policy's window, so nothing else can move it).
@@ -460,10 +498,15 @@ BEGIN
     IF sunsets IS NOT NULL THEN
         PERFORM lifecycle._end_enrollments(sunsets, 'sunset', 'sunset', 'silent after the last step');
     END IF;
+    PERFORM lifecycle._end_enrollments(array_agg(u.enrollment_id), u.verdict, 'stopped',
+                                       CASE u.verdict WHEN 'engaged' THEN 'clicked or replied'
+                                                      ELSE 'opted out' END)
+    FROM pg_temp.lifecycle_due u WHERE u.verdict IN ('engaged', 'opted_out')
+    GROUP BY u.verdict;
     UPDATE lifecycle.enrollments e
-    SET next_due_at = u.at, waiting = u.reason
+    SET next_due_at = u.at, waiting = CASE WHEN u.verdict = 'wait' THEN u.reason ELSE e.waiting END
     FROM pg_temp.lifecycle_due u
-    WHERE e.id = u.enrollment_id AND u.verdict = 'wait';
+    WHERE e.id = u.enrollment_id AND u.verdict IN ('wait', 'busy');
     -- On to the next step, or the end of the series.
     UPDATE lifecycle.enrollments e
     SET next_step = u.next_no,

@@ -4,18 +4,21 @@
 EXTENSION   = lifecycle
 MODULE_big  = lifecycle
 OBJS        = $(patsubst %.cpp,%.o,$(sort $(wildcard src/core/*.cpp src/pg/*.cpp src/worker/*.cpp)))
-# The install scripts are put together from the SQL sources. src/lifecycle.sql is the
-# released 0.1.0 and stays as it was; what 0.2.0 adds lives in its own files, which make
-# both the 0.2.0 install script and the 0.1.0 -> 0.2.0 upgrade (ALTER EXTENSION UPDATE).
-SQL_0_1_0   = src/lifecycle.sql
-SQL_0_2_0   = src/models.sql \
+# Released scripts are kept as they shipped, in released/ (install and upgrade scripts
+# of 0.1.0 and 0.2.0; released/SHA256SUMS guards them). The current version's install
+# script is put together from the SQL sources in src/; its upgrade from the last release
+# is written by hand, as the change it is, in updates/. sql/99_upgrade and
+# test/upgrade.sh check that the upgrade gives what a fresh install gives.
+EXT_VERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" lifecycle.control)
+SQL_SOURCES = src/lifecycle.sql src/models.sql \
               src/models/mbgnbd.sql src/models/pareto_nbd.sql \
               src/models/logistic.sql src/models/kept.sql \
               src/engine/tables.sql src/engagement/tables.sql src/engagement/checks.sql \
               src/engine/capture.sql src/engine/refresh.sql src/engagement/schedule.sql \
               src/engagement/actions.sql src/engine/views.sql src/engagement/views.sql \
-              src/privileges.sql
-DATA_built  = lifecycle--0.1.0.sql lifecycle--0.2.0.sql lifecycle--0.1.0--0.2.0.sql
+              src/engine/history_views.sql src/comments.sql src/privileges.sql
+DATA        = $(wildcard released/lifecycle--*.sql) $(wildcard updates/lifecycle--*.sql)
+DATA_built  = lifecycle--$(EXT_VERSION).sql
 
 # pg_regress tests are discovered: every sql/*.sql runs, in name order.
 REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
@@ -42,11 +45,7 @@ override CPPFLAGS := -I$(srcdir)/src $(patsubst -I%,-isystem %,$(CPPFLAGS))
 # PGXS compiles LLVM bitcode with clang and without our C++ flags.
 override BITCODE_CXXFLAGS += -std=c++17
 
-# 0.1.0 is released: its script must not change (new objects and changes go in 0.2.0's files).
-lifecycle--0.1.0.sql: $(SQL_0_1_0)
-	echo '81e2493027a7aa5e8088c45766d7616883baec5123f675728c0698cb152af95e  $<' | sha256sum --quiet -c || { echo '$< changed after its release; put changes in $(SQL_0_2_0)'; exit 1; }
-	cat $^ >$@
-lifecycle--0.2.0.sql: $(SQL_0_1_0) $(SQL_0_2_0)
-	cat $^ >$@
-lifecycle--0.1.0--0.2.0.sql: $(SQL_0_2_0)
-	{ printf '%s\n' '\echo Use "ALTER EXTENSION lifecycle UPDATE" to load this file. \quit'; cat $^; } >$@
+# The released scripts must not change; the current one is the sources put together.
+lifecycle--$(EXT_VERSION).sql: $(SQL_SOURCES) released/SHA256SUMS
+	cd released && sha256sum --quiet -c SHA256SUMS || { echo 'a released script changed: put changes in src/ and updates/'; exit 1; }
+	cat $(SQL_SOURCES) >$@

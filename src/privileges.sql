@@ -48,7 +48,7 @@ BEGIN
         WHERE p.pronamespace = 'lifecycle'::regnamespace
           AND p.proname NOT IN ('track', 'untrack', 'resync', 'refresh', 'fit_model',
                                 'claim_actions', 'report_action', 'opt_in', 'opt_out',
-                                'set_contact', 'record_churn_reason')
+                                'set_contact', 'record_churn_reason', 'stage_flow')
           AND (p.proname NOT LIKE '\_%'
                -- internal helpers that compute only from their arguments, which public
                -- functions call with the caller's rights
@@ -93,8 +93,10 @@ GRANT SELECT ON lifecycle.customer_stage, lifecycle.transitions, lifecycle.sourc
                 lifecycle.actions, lifecycle.action_outcomes, lifecycle.playbook_log,
                 lifecycle.consent, lifecycle.consent_log, lifecycle.contacts,
                 lifecycle.customer_reasons, lifecycle.actions_per_day, lifecycle.suppressions,
-                lifecycle.playbook_progress, lifecycle.playbook_uplift, lifecycle.lapsed_by_reason
+                lifecycle.playbook_progress, lifecycle.playbook_uplift, lifecycle.lapsed_by_reason,
+                lifecycle.stage_history, lifecycle.stage_counts_daily, lifecycle.cohort_retention
     TO lifecycle_reader;
+GRANT EXECUTE ON FUNCTION lifecycle.stage_flow(regclass, date, date) TO lifecycle_reader;
 GRANT INSERT, UPDATE, DELETE ON lifecycle.channels, lifecycle.playbooks,
                                 lifecycle.playbook_steps, lifecycle.contact_policy,
                                 lifecycle.churn_reasons

@@ -74,10 +74,11 @@ RETURN CASE s.time_type
     ELSE format('%I::date', s.time_column)
 END;
 
--- A source's amount as SQL (NULL when it has none).
+-- A source's amount as SQL (NULL when it has none; format's %I refuses a NULL name).
 CREATE FUNCTION lifecycle._amount_sql(s lifecycle.sources) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN coalesce(format('%I::double precision', s.amount_column), 'NULL::double precision');
+RETURN CASE WHEN s.amount_column IS NULL THEN 'NULL::double precision'
+            ELSE format('%I::double precision', s.amount_column) END;
 
 -- Starts following an orders table: checks the table and its columns, installs the
 -- triggers and fills the stage table (each customer's stage is logged as an 'initial'

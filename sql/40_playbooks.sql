@@ -67,6 +67,14 @@ SELECT lifecycle.report_action(id, 'sent') AS again FROM lifecycle.actions WHERE
 SELECT lifecycle.report_action(id, 'clicked') FROM lifecycle.actions WHERE customer = 'k';
 SELECT count(*) AS outcomes_of_a FROM lifecycle.action_outcomes o
 JOIN lifecycle.actions a ON a.id = o.action_id WHERE a.customer = 'a';
+-- Outcomes only move forward: c's message bounces, and a late 'delivered' or 'failed'
+-- does not undo that (both are still kept as reported).
+SELECT lifecycle.report_action(id, 'bounced') AS c_bounced,
+       lifecycle.report_action(id, 'delivered') AS late_delivered,
+       lifecycle.report_action(id, 'failed', retry_after => '1 hour') AS late_failed
+FROM lifecycle.actions WHERE customer = 'c';
+SELECT string_agg(o.outcome, ',' ORDER BY o.outcome) AS outcomes_of_c FROM lifecycle.action_outcomes o
+JOIN lifecycle.actions a ON a.id = o.action_id WHERE a.customer = 'c';
 -- b buys on 2026-03-20, after step 2 (2026-03-19) and before step 3: the series stops.
 SELECT pb_days('2026-03-13', '2026-03-19');
 INSERT INTO pb_orders VALUES ('b', '2026-03-20', 35);

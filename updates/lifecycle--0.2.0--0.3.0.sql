@@ -1,6 +1,7 @@
 -- lifecycle 0.2.0 -> 0.3.0, as the change it is (ALTER EXTENSION lifecycle UPDATE).
 -- 0.3.0 adds the stage history views and stage_flow() for BI, and a COMMENT on every
--- column of the stage table, the log and the views. Nothing stored changes: tracked
+-- column of the stage table, the log and the views; report_action() no longer lets a
+-- late report move an action's status back. Nothing stored changes: tracked
 -- sources, their stage tables, logs, queues, models and playbooks carry on as they
 -- are, and the worker may keep running (its tick waits for this script's locks).
 \echo Use "ALTER EXTENSION lifecycle UPDATE TO '0.3.0'" to load this file. \quit
@@ -266,6 +267,74 @@ COMMENT ON COLUMN lifecycle.cohort_retention.retention IS 'retained / customers'
 
 COMMENT ON FUNCTION lifecycle.stage_flow(regclass, date, date) IS
     'Customers per (stage at the end of from_day, stage at the end of to_day), from the log';
+
+------------------------------------------------------------------------------------
+-- Changed: report_action() moves an action's status only forward (as in
+-- src/engagement/actions.sql); CREATE OR REPLACE keeps its owner and grants.
+------------------------------------------------------------------------------------
+
+-- Records an outcome of action `action_id`: sent, delivered, opened, clicked, replied,
+-- bounced, or failed (with retry_after: due again then; without: given up). The same
+-- outcome reported twice for the same attempt is ignored, and the status only moves
+-- forward (due, failed, sent, delivered or bounced, opened, clicked, replied). A report
+-- is taken from whoever makes it, after a lease ran out too: it counts for the current
+-- attempt. A click or a reply stops the
+-- series when the playbook says so: its other actions not yet reported are cancelled at
+-- once, and the scheduler ends the enrolment before its next step (the application's
+-- transaction never locks an enrolment, which the worker writes: docs/playbooks.md).
+-- Returns the action's status.
+CREATE OR REPLACE FUNCTION lifecycle.report_action(action_id bigint, outcome text, detail text DEFAULT NULL,
+                                        retry_after interval DEFAULT NULL,
+                                        consumer text DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    a lifecycle.actions;
+    -- Outcomes only move an action forward: a late 'sent' does not undo 'bounced', nor a
+    -- late 'failed' a 'replied'. Equal ranks keep what came first.
+    ranks constant jsonb := '{"due": 0, "claimed": 0, "failed": 1, "sent": 2, "delivered": 3,
+                              "bounced": 3, "opened": 4, "clicked": 5, "replied": 6}';
+    stops text[];
+BEGIN
+    IF outcome IS NULL OR outcome NOT IN ('sent', 'delivered', 'opened', 'clicked', 'replied',
+                                          'bounced', 'failed') THEN
+        RAISE EXCEPTION 'argument "outcome": % is not an outcome (sent, delivered, opened, clicked, replied, bounced or failed)',
+            coalesce(quote_literal(outcome), 'NULL') USING ERRCODE = '22023';
+    END IF;
+    IF retry_after IS NOT NULL AND (outcome <> 'failed' OR retry_after < interval '0') THEN
+        RAISE EXCEPTION 'argument "retry_after" goes only with outcome failed, and is not negative'
+            USING ERRCODE = '22023';
+    END IF;
+    SELECT * INTO a FROM lifecycle.actions x WHERE x.id = action_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'argument "action_id": there is no action %', coalesce(action_id::text, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO lifecycle.action_outcomes (action_id, attempt, outcome, consumer, detail)
+    VALUES (a.id, a.attempts, outcome, consumer, detail)
+    ON CONFLICT DO NOTHING;
+    IF NOT FOUND OR a.status = 'canceled' THEN
+        RETURN a.status;   -- a repeat, or too late: nothing changes
+    END IF;
+    a.status := CASE
+        WHEN (ranks ->> a.status)::int >= (ranks ->> outcome)::int THEN a.status
+        WHEN outcome = 'failed' AND retry_after IS NOT NULL THEN 'due'
+        ELSE outcome END;
+    UPDATE lifecycle.actions x
+    SET status = a.status, updated_at = now(),
+        due_at = CASE WHEN a.status = 'due' THEN now() + retry_after ELSE x.due_at END,
+        claimed_by = CASE WHEN a.status = 'due' THEN NULL ELSE x.claimed_by END,
+        claim_expires = CASE WHEN a.status = 'due' THEN NULL ELSE x.claim_expires END
+    WHERE x.id = a.id;
+    stops := (SELECT p.stop_on FROM lifecycle.playbooks p WHERE p.name = a.playbook);
+    IF (outcome = 'clicked' AND 'click' = ANY (stops)) OR (outcome = 'replied' AND 'reply' = ANY (stops)) THEN
+        UPDATE lifecycle.actions x SET status = 'canceled', updated_at = now()
+        WHERE x.enrollment_id = a.enrollment_id AND x.id <> a.id AND x.kind = 'message'
+          AND x.status IN ('due', 'claimed');
+    END IF;
+    RETURN a.status;
+END
+$$;
 
 ------------------------------------------------------------------------------------
 -- Privileges of the new objects (as src/privileges.sql gives them on a fresh install):

@@ -93,7 +93,10 @@ $$;
 
 -- Records an outcome of action `action_id`: sent, delivered, opened, clicked, replied,
 -- bounced, or failed (with retry_after: due again then; without: given up). The same
--- outcome reported twice for the same attempt is ignored. A click or a reply stops the
+-- outcome reported twice for the same attempt is ignored, and the status only moves
+-- forward (due, failed, sent, delivered or bounced, opened, clicked, replied). A report
+-- is taken from whoever makes it, after a lease ran out too: it counts for the current
+-- attempt. A click or a reply stops the
 -- series when the playbook says so: its other actions not yet reported are cancelled at
 -- once, and the scheduler ends the enrolment before its next step (the application's
 -- transaction never locks an enrolment, which the worker writes: docs/playbooks.md).
@@ -105,7 +108,10 @@ RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     a lifecycle.actions;
-    ranks constant text[] := '{sent,delivered,opened,clicked,replied}';
+    -- Outcomes only move an action forward: a late 'sent' does not undo 'bounced', nor a
+    -- late 'failed' a 'replied'. Equal ranks keep what came first.
+    ranks constant jsonb := '{"due": 0, "claimed": 0, "failed": 1, "sent": 2, "delivered": 3,
+                              "bounced": 3, "opened": 4, "clicked": 5, "replied": 6}';
     stops text[];
 BEGIN
     IF outcome IS NULL OR outcome NOT IN ('sent', 'delivered', 'opened', 'clicked', 'replied',
@@ -129,9 +135,8 @@ BEGIN
         RETURN a.status;   -- a repeat, or too late: nothing changes
     END IF;
     a.status := CASE
+        WHEN (ranks ->> a.status)::int >= (ranks ->> outcome)::int THEN a.status
         WHEN outcome = 'failed' AND retry_after IS NOT NULL THEN 'due'
-        WHEN outcome IN ('failed', 'bounced') THEN outcome
-        WHEN array_position(ranks, a.status) >= array_position(ranks, outcome) THEN a.status
         ELSE outcome END;
     UPDATE lifecycle.actions x
     SET status = a.status, updated_at = now(),

@@ -5,11 +5,12 @@
 #   3. dump_restore  pg_dump/pg_restore keeps what the user changed (test/dump_restore.sh)
 #   4. integration   the stage engine with the background worker, through libpq
 #                    (test/integration.sh: LISTEN, failures, kills, crash restarts)
-#   5. isolation     interleavings of writers, refresh(), untrack and TRUNCATE
+#   5. upgrade       ALTER EXTENSION UPDATE of a live 0.2.0 database (test/upgrade.sh)
+#   6. isolation     interleavings of writers, refresh(), untrack and TRUNCATE
 #                    (test/isolation.sh: pg_isolation_regress specs)
-#   6. crash_cycle   kill -9 of the worker or a writer, immediate stops, under a pgbench
+#   7. crash_cycle   kill -9 of the worker or a writer, immediate stops, under a pgbench
 #                    load (test/crash_cycle.sh, CRASH_CYCLES cycles, default 3)
-#   7. sqlsmith  random SQL against the extension for SQLSMITH_SECONDS; fails on a crash
+#   8. sqlsmith  random SQL against the extension for SQLSMITH_SECONDS; fails on a crash
 # Installs missing Debian packages first (scripts/deps.sh). Safe to run as root.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -73,6 +74,12 @@ test/integration.sh >build/integration.log 2>&1
 cat build/integration.log
 it_line=$(sed -n 's/^integration: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' build/integration.log | tail -n 1)
 if [ -n "$it_line" ]; then count integration $it_line; else count integration 0 1; fi
+
+echo "== upgrade: ALTER EXTENSION UPDATE of a live 0.2.0 database, against a fresh install"
+test/upgrade.sh >build/upgrade.log 2>&1
+cat build/upgrade.log
+up_line=$(sed -n 's/^upgrade: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' build/upgrade.log | tail -n 1)
+if [ -n "$up_line" ]; then count upgrade $up_line; else count upgrade 0 1; fi
 
 echo "== isolation: writers, refreshes, untrack and TRUNCATE interleaved (pg_isolation_regress)"
 test/isolation.sh >build/isolation.log 2>&1

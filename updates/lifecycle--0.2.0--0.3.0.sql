@@ -269,9 +269,371 @@ COMMENT ON FUNCTION lifecycle.stage_flow(regclass, date, date) IS
     'Customers per (stage at the end of from_day, stage at the end of to_day), from the log';
 
 ------------------------------------------------------------------------------------
--- Changed: report_action() moves an action's status only forward (as in
--- src/engagement/actions.sql); CREATE OR REPLACE keeps its owner and grants.
+-- Changed functions (as in src/; CREATE OR REPLACE keeps their owners and grants):
+-- report_action() moves an action's status only forward; the playbook scheduler
+-- decides due steps in one statement and looks up each playbook's first step once;
+-- refresh() plans for the values at hand (no generic plan scanning the stage table).
 ------------------------------------------------------------------------------------
+
+-- Brings the stage table up to date, incrementally: per source, the customers whose
+-- next_change has come (through the due index), then the customers in the change queue;
+-- every stage change is logged and announced. At most max_customers of each per source
+-- (NULL: all), and as many in a rescoring pass (started every lifecycle.rfm_interval).
+-- Then the playbooks: purchases recorded against enrolments, customers enrolled from
+-- the new transitions and the day's dates, at most max_customers due steps made into
+-- actions, announced on lifecycle.actions_channel (src/engagement/schedule.sql).
+-- Model refits are not done here: the worker runs them in transactions of their own.
+CREATE OR REPLACE FUNCTION lifecycle.refresh(max_customers integer DEFAULT NULL)
+RETURNS lifecycle.refresh_result
+-- Plans for the values at hand: after five calls PL/pgSQL may switch to a generic plan,
+-- which for "next_change <= as_of" expects a third of the stage table and scans all of
+-- it (350 ms a tick at 1M customers with nothing due, bench/playbooks.sh).
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_custom_plan AS $$
+DECLARE
+    r lifecycle.refresh_result;
+    started timestamptz := clock_timestamp();
+    as_of date := lifecycle.engine_date();
+    budget bigint := coalesce(max_customers, 9223372036854775807);
+    last_id bigint;
+    last_action bigint;
+    s lifecycle.sources;
+    queued bigint;
+    recomputed bigint;
+    stepped record;
+    rescored record;
+BEGIN
+    IF max_customers < 1 THEN
+        RAISE EXCEPTION 'argument "max_customers" must be at least 1, got %', max_customers
+            USING ERRCODE = '22023';
+    END IF;
+    PERFORM lifecycle._lock_refresh();
+    r := ROW(0, 0, 0, 0, 0, 0, 0, 0, 0, false, 0);
+    SELECT coalesce(max(id), 0) INTO last_id FROM lifecycle.transitions;
+    SELECT coalesce(max(id), 0) INTO last_action FROM lifecycle.actions;
+    FOR s IN SELECT * FROM lifecycle.sources ORDER BY id LOOP
+        IF NOT EXISTS (SELECT FROM pg_class WHERE oid = s.source) THEN
+            -- dropped while event triggers were off (lifecycle_on_drop forgets it otherwise)
+            PERFORM lifecycle._forget_source(s.id);
+            CONTINUE;
+        END IF;
+        r.sources := r.sources + 1;
+        stepped := lifecycle._step_time(s, as_of, budget);
+        r.due := r.due + stepped.stepped;
+        r.transitions := r.transitions + stepped.logged;
+        PERFORM lifecycle._collect_queued(s, as_of, budget);
+        SELECT count(*), count(*) FILTER (WHERE recompute) INTO queued, recomputed
+        FROM pg_temp.lifecycle_work;
+        IF queued > 0 THEN
+            r.queued := r.queued + queued;
+            r.recomputed := r.recomputed + recomputed;
+            r.transitions := r.transitions + lifecycle._write_stages(s, as_of, NULL);
+            PERFORM lifecycle._record_purchases(s);
+        END IF;
+        IF s.rescoring OR s.rfm_scored_at IS NULL OR s.rfm_scored_at
+               < now() - current_setting('lifecycle.rfm_interval')::interval THEN
+            rescored := lifecycle._rescore(s.id, as_of, max_customers, false);
+            r.rfm_rescored := r.rfm_rescored + rescored.changed;
+            r.more := r.more OR NOT rescored.finished;
+        END IF;
+        r.more := r.more
+            OR EXISTS (SELECT FROM lifecycle.change_queue WHERE source_id = s.id)
+            OR EXISTS (SELECT FROM lifecycle.customer_stage
+                       WHERE source_id = s.id AND next_change <= as_of);
+    END LOOP;
+    r.enrolled := lifecycle._enroll(last_id) + lifecycle._enroll_dates(as_of);
+    r.actions := lifecycle._schedule(budget);
+    r.more := r.more OR EXISTS (SELECT FROM lifecycle.enrollments e
+                                JOIN lifecycle.playbooks p ON p.name = e.playbook AND p.enabled
+                                WHERE e.status = 'running'
+                                  AND e.next_due_at <= lifecycle.engine_time());
+    r.notifications := lifecycle._announce(last_id) + lifecycle._announce_actions(last_action);
+    r.elapsed_ms := extract(epoch FROM clock_timestamp() - started) * 1000;
+    RETURN r;
+END
+$$;
+
+-- Enrols the customers that entered a playbook's stages in the transitions after
+-- `after_id` (not the 'initial' ones of track()), if they are still in one of them and
+-- match its segments, value tiers and churn risk; at most once per playbook and episode
+-- (the last purchase). Returns the number enrolled (held out included).
+CREATE OR REPLACE FUNCTION lifecycle._enroll(after_id bigint) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n bigint;
+BEGIN
+    WITH plans AS MATERIALIZED (
+        -- per playbook, once: its first step and the series' length
+        SELECT p.name, f.step AS first_step, f.delay AS first_delay,
+               coalesce((SELECT sum(st.delay) FROM lifecycle.playbook_steps st
+                         WHERE st.playbook = p.name), interval '0') AS length
+        FROM lifecycle.playbooks p
+        LEFT JOIN LATERAL (SELECT st.step, st.delay FROM lifecycle.playbook_steps st
+                           WHERE st.playbook = p.name ORDER BY st.step LIMIT 1) f ON true
+        WHERE p.enabled AND p.trigger = 'stage'
+    ), entered AS (
+        SELECT DISTINCT ON (p.name, t.source_id, t.customer)
+               p.name AS playbook, p.holdout_share, p.attribution_days, t.id AS transition_id,
+               t.source_id, t.customer, t.effective,
+               coalesce(c.last_purchase, '-infinity') AS episode,
+               coalesce(k.time_zone, s.time_zone) AS zone,
+               pl.first_step, pl.first_delay, pl.length
+        FROM lifecycle.transitions t
+        JOIN lifecycle.playbooks p
+          ON p.enabled AND p.trigger = 'stage' AND t.to_stage::text = ANY (p.to_stages)
+        JOIN plans pl ON pl.name = p.name
+        JOIN lifecycle.customer_stage c ON c.source_id = t.source_id AND c.customer = t.customer
+        JOIN lifecycle.sources s ON s.id = t.source_id
+        LEFT JOIN lifecycle.contacts k ON k.source_id = t.source_id AND k.customer = t.customer
+        WHERE t.id > after_id AND t.cause <> 'initial'
+          AND c.stage::text = ANY (p.to_stages)
+          AND lifecycle._playbook_admits(p, c.segment, c.m, c.churn_risk)
+        ORDER BY p.name, t.source_id, t.customer, t.id DESC
+    )
+    INSERT INTO lifecycle.enrollments AS e
+        (playbook, source_id, customer, episode, started_on, transition_id, holdout, status,
+         next_step, step_time, next_due_at, counts_after, attribution_until)
+    SELECT x.playbook, x.source_id, x.customer, x.episode, x.effective, x.transition_id, x.holdout,
+           CASE WHEN x.holdout THEN 'held_out' ELSE 'running' END,
+           x.first_step, x.first_time, x.first_time, x.episode, x.attribution_until
+    FROM (SELECT en.*, lifecycle._held_out(en.playbook, en.customer, en.holdout_share) AS holdout,
+                 (en.effective::timestamp AT TIME ZONE en.zone) + en.first_delay AS first_time,
+                 -- as _attribution_until(): the series' length plus the window
+                 (en.effective + en.length)::date + en.attribution_days AS attribution_until
+          FROM entered en) x
+    ON CONFLICT (playbook, source_id, customer, episode) DO NOTHING;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+-- The scratch table of one scheduling pass: per due enrolment, its step and what the
+-- pass decided.
+CREATE OR REPLACE FUNCTION lifecycle._due_table() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF to_regclass('pg_temp.lifecycle_due') IS NOT NULL THEN
+        RETURN;
+    END IF;
+    CREATE TEMP TABLE lifecycle_due (
+        enrollment_id bigint PRIMARY KEY, source_id integer, customer text COLLATE "C",
+        playbook text, step integer, step_time timestamptz, look_at timestamptz,
+        channel text, kind text, message_key text, when_capped text,
+        next_no integer, next_delay interval, zone text, quiet_from time, quiet_until time,
+        granted boolean, stage text, tier text, waited text,
+        at timestamptz, reason text, capped boolean, verdict text)
+        ON COMMIT DELETE ROWS;
+    -- For "no other step of the customer's is due in this pass" (_schedule_pass): with
+    -- hash and merge joins off, without it that anti-join is a nested loop over the whole
+    -- table, quadratic in the pass (9 s for 9k steps, bench/playbooks.sh).
+    CREATE INDEX ON lifecycle_due (source_id, customer);
+    GRANT ALL ON pg_temp.lifecycle_due TO PUBLIC;
+END
+$$;
+
+-- One scheduling pass over at most `budget` enrolments whose next step is due by `now`:
+-- each step becomes an action, waits (contact policy, quiet hours), is skipped (no
+-- consent, or capped with when_capped = 'skip'), or ends the series (sunset, no step
+-- left). Customers with no message in any policy's window are decided in bulk; the
+-- others one at a time, so that each sees the actions just made. Returns the number of
+-- enrolments looked at.
+CREATE OR REPLACE FUNCTION lifecycle._schedule_pass(now_ timestamptz, budget bigint) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+SET enable_hashjoin = off SET enable_mergejoin = off AS $$
+DECLARE
+    d record;
+    taken bigint;
+BEGIN
+    PERFORM lifecycle._due_table();
+    TRUNCATE pg_temp.lifecycle_due;
+    -- Every due step with what decides it, and the decision where it can be made in
+    -- bulk, in one statement (each rewrite of the scratch table costs as much again).
+    INSERT INTO pg_temp.lifecycle_due
+    WITH due AS (
+        SELECT e.id, e.source_id, e.customer, e.playbook, e.next_step, e.step_time,
+               e.next_due_at, st.channel, st.kind, st.message_key, st.when_capped,
+               nx.step AS next_no, nx.delay AS next_delay,
+               coalesce(k.time_zone, s.time_zone) AS zone, ch.quiet_from, ch.quiet_until,
+               coalesce(cs.granted, false) AS granted, c.stage::text AS stage,
+               lifecycle.value_tier(c.m) AS tier, e.waiting AS waited,
+               -- stops reported since the last step (applications record them without
+               -- touching enrolments): a click or reply on one of its actions, an
+               -- opt-out of one of its channels since it began
+               CASE WHEN EXISTS (
+                        SELECT FROM lifecycle.actions a
+                        JOIN lifecycle.action_outcomes o ON o.action_id = a.id
+                        WHERE a.enrollment_id = e.id
+                          AND ((o.outcome = 'clicked' AND 'click' = ANY (p.stop_on))
+                               OR (o.outcome = 'replied' AND 'reply' = ANY (p.stop_on))))
+                    THEN 'engaged'
+                    WHEN 'opt_out' = ANY (p.stop_on) AND EXISTS (
+                        SELECT FROM lifecycle.consent x
+                        WHERE x.source_id = e.source_id AND x.customer = e.customer
+                          AND NOT x.granted AND x.changed_at >= e.enrolled_at
+                          AND x.channel IN (SELECT y.channel FROM lifecycle.playbook_steps y
+                                            WHERE y.playbook = e.playbook))
+                    THEN 'opted_out'
+                    WHEN st.channel IS NULL THEN 'finished'  -- the step was deleted
+                    WHEN NOT coalesce(cs.granted, false) THEN 'no_consent'
+                    WHEN st.kind = 'sunset' THEN 'sunset' END AS fixed
+        FROM (SELECT * FROM lifecycle.enrollments
+              WHERE status = 'running' AND next_due_at <= now_
+              ORDER BY next_due_at, id LIMIT budget) AS e
+        JOIN lifecycle.playbooks p ON p.name = e.playbook AND p.enabled
+        JOIN lifecycle.sources s ON s.id = e.source_id
+        LEFT JOIN lifecycle.playbook_steps st ON st.playbook = e.playbook AND st.step = e.next_step
+        LEFT JOIN lifecycle.channels ch ON ch.channel = st.channel
+        LEFT JOIN lifecycle.contacts k ON k.source_id = e.source_id AND k.customer = e.customer
+        LEFT JOIN lifecycle.consent cs
+          ON cs.source_id = e.source_id AND cs.customer = e.customer AND cs.channel = st.channel
+        LEFT JOIN lifecycle.customer_stage c
+          ON c.source_id = e.source_id AND c.customer = e.customer
+        LEFT JOIN LATERAL (SELECT x.step, x.delay FROM lifecycle.playbook_steps x
+                           WHERE x.playbook = e.playbook AND x.step > e.next_step
+                           ORDER BY x.step LIMIT 1) AS nx ON true
+    ), timed AS (
+        -- a message's time after quiet hours, and whether another message of the
+        -- customer's is due in this pass
+        SELECT w.*,
+               CASE WHEN w.fixed IS NULL AND w.quiet_from IS NOT NULL
+                    THEN lifecycle._after_quiet(w.next_due_at, w.zone, w.quiet_from, w.quiet_until)
+                    ELSE w.next_due_at END AS at,
+               count(*) FILTER (WHERE w.fixed IS NULL)
+                   OVER (PARTITION BY w.source_id, w.customer) > 1 AS crowded
+        FROM due w
+    ), decided AS (
+        -- In bulk: a message alone in the pass that breaks no policy that applies at its
+        -- time after quiet hours (a later time only shortens every policy's window, so
+        -- nothing else can move it). The others are left (NULL) to _allowed_at.
+        SELECT t.*,
+               CASE WHEN t.fixed IS NOT NULL THEN t.fixed
+                    WHEN t.crowded OR EXISTS (
+                        SELECT FROM lifecycle.contact_policy p
+                        WHERE lifecycle._rule_applies(p, t.channel, t.stage, t.tier)
+                          AND (SELECT count(*) FROM lifecycle.actions a
+                               WHERE a.source_id = t.source_id AND a.customer = t.customer
+                                 AND a.kind = 'message' AND a.status <> 'canceled'
+                                 AND (p.channel IS NULL OR a.channel = p.channel)
+                                 AND a.due_at > t.at - greatest(p.per, p.min_gap))
+                              >= CASE WHEN p.min_gap IS NOT NULL THEN 1 ELSE p.max_messages END)
+                    THEN NULL
+                    WHEN t.at <= now_ THEN 'send'
+                    ELSE 'wait' END AS verdict
+        FROM timed t
+    )
+    SELECT id, source_id, customer, playbook, next_step, step_time, next_due_at, channel, kind,
+           message_key, when_capped, next_no, next_delay, zone, quiet_from, quiet_until, granted,
+           stage, tier, waited, at,
+           CASE WHEN verdict IN ('send', 'wait') AND at > next_due_at THEN 'quiet hours' END,
+           CASE WHEN verdict IN ('send', 'wait') THEN false END, verdict
+    FROM decided;
+    GET DIAGNOSTICS taken = ROW_COUNT;
+    IF taken = 0 THEN
+        RETURN 0;
+    END IF;
+    -- A sunset changes consent: if an application holds the customer's consent row
+    -- locked (an open transaction after opt_in or opt_out), try again a minute later
+    -- rather than wait.
+    UPDATE pg_temp.lifecycle_due u SET verdict = 'busy', at = now_ + interval '1 minute'
+    WHERE u.verdict = 'sunset'
+      AND NOT EXISTS (SELECT FROM (SELECT 1 FROM lifecycle.consent c
+                                   WHERE c.source_id = u.source_id AND c.customer = u.customer
+                                     AND c.channel = u.channel
+                                   FOR UPDATE SKIP LOCKED) AS locked);
+    -- One at a time, each action made at once so the next sees it.
+    FOR d IN SELECT * FROM pg_temp.lifecycle_due WHERE verdict IS NULL
+             ORDER BY look_at, enrollment_id LOOP
+        SELECT x.at, x.reason, x.capped INTO d.at, d.reason, d.capped
+        FROM lifecycle._allowed_at(d.source_id, d.customer, d.channel, d.stage, d.tier,
+                                   d.look_at, d.zone, d.quiet_from, d.quiet_until) AS x;
+        UPDATE pg_temp.lifecycle_due u
+        SET at = d.at, reason = d.reason, capped = d.capped,
+            verdict = CASE WHEN d.capped AND d.when_capped = 'skip' THEN 'capped'
+                           WHEN d.at <= now_ THEN 'send' ELSE 'wait' END
+        WHERE u.enrollment_id = d.enrollment_id;
+        IF d.at <= now_ AND NOT (d.capped AND d.when_capped = 'skip') THEN
+            PERFORM lifecycle._make_actions(d.enrollment_id);
+        END IF;
+    END LOOP;
+    PERFORM lifecycle._make_actions(NULL);
+    PERFORM lifecycle._apply_verdicts();
+    RETURN taken;
+END
+$$;
+
+-- Makes the actions of lifecycle_due's 'send' and 'sunset' rows: of one enrolment
+-- (the one-at-a-time path, which then marks it 'made_send' so the bulk call skips it),
+-- or when `enrollment` is NULL of all of them at once.
+CREATE OR REPLACE FUNCTION lifecycle._make_actions(enrollment bigint) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO lifecycle.actions (enrollment_id, playbook, step, source_id, customer, channel,
+                                   message_key, kind, scheduled_for, due_at, reason)
+    SELECT m.enrollment_id, m.playbook, m.step, m.source_id, m.customer, m.channel,
+           m.message_key, m.kind, m.step_time, coalesce(m.at, m.look_at),
+           -- why it waited before (a cap), and why now (quiet hours)
+           nullif(concat_ws('; ', m.waited, CASE WHEN m.reason IS DISTINCT FROM m.waited
+                                                 THEN m.reason END), '')
+    FROM pg_temp.lifecycle_due m
+    WHERE m.verdict IN ('send', 'sunset') AND (enrollment IS NULL OR m.enrollment_id = enrollment)
+    ORDER BY m.look_at, m.enrollment_id;
+    IF enrollment IS NOT NULL THEN
+        UPDATE pg_temp.lifecycle_due u SET verdict = 'made_send'
+        WHERE u.enrollment_id = enrollment AND u.verdict = 'send';
+    END IF;
+END
+$$;
+
+-- What a scheduling pass decided, written to the enrolments: the next step (its own time
+-- is this step's time plus its delay), a wait, a skip logged, a sunset, an end.
+CREATE OR REPLACE FUNCTION lifecycle._apply_verdicts() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+SET enable_hashjoin = off SET enable_mergejoin = off AS $$
+DECLARE
+    sunsets bigint[];
+BEGIN
+    INSERT INTO lifecycle.playbook_log (enrollment_id, step, event, detail)
+    SELECT u.enrollment_id, u.step,
+           CASE u.verdict WHEN 'wait' THEN 'postponed' ELSE 'skipped' END,
+           CASE u.verdict WHEN 'no_consent' THEN 'no consent on ' || u.channel
+                          WHEN 'capped' THEN u.reason || ' (allowed from ' || u.at || ')'
+                          ELSE u.reason || ' (until ' || u.at || ')' END
+    FROM pg_temp.lifecycle_due u JOIN lifecycle.enrollments e ON e.id = u.enrollment_id
+    WHERE u.verdict IN ('no_consent', 'capped')
+       OR (u.verdict = 'wait' AND e.waiting IS DISTINCT FROM u.reason);
+    -- Sunsets: the channel suppressed (an opt-out logged with via 'sunset').
+    PERFORM lifecycle._set_consent(u.source_id, u.customer, ARRAY[u.channel], false, 'sunset')
+    FROM pg_temp.lifecycle_due u WHERE u.verdict = 'sunset';
+    SELECT array_agg(u.enrollment_id) INTO sunsets FROM pg_temp.lifecycle_due u
+    WHERE u.verdict = 'sunset';
+    IF sunsets IS NOT NULL THEN
+        PERFORM lifecycle._end_enrollments(sunsets, 'sunset', 'sunset', 'silent after the last step');
+    END IF;
+    PERFORM lifecycle._end_enrollments(array_agg(u.enrollment_id), u.verdict, 'stopped',
+                                       CASE u.verdict WHEN 'engaged' THEN 'clicked or replied'
+                                                      ELSE 'opted out' END)
+    FROM pg_temp.lifecycle_due u WHERE u.verdict IN ('engaged', 'opted_out')
+    GROUP BY u.verdict;
+    UPDATE lifecycle.enrollments e
+    SET next_due_at = u.at, waiting = CASE WHEN u.verdict = 'wait' THEN u.reason ELSE e.waiting END
+    FROM pg_temp.lifecycle_due u
+    WHERE e.id = u.enrollment_id AND u.verdict IN ('wait', 'busy');
+    -- On to the next step, or the end of the series.
+    UPDATE lifecycle.enrollments e
+    SET next_step = u.next_no,
+        step_time = CASE WHEN u.next_no IS NOT NULL
+                         THEN coalesce(CASE WHEN u.verdict IN ('send', 'made_send') THEN u.at END,
+                                       u.step_time) + u.next_delay END,
+        next_due_at = CASE WHEN u.next_no IS NOT NULL
+                           THEN coalesce(CASE WHEN u.verdict IN ('send', 'made_send') THEN u.at END,
+                                         u.step_time) + u.next_delay END,
+        waiting = NULL,
+        status = CASE WHEN u.next_no IS NULL THEN 'finished' ELSE 'running' END,
+        ended_at = CASE WHEN u.next_no IS NULL THEN now() END
+    FROM pg_temp.lifecycle_due u
+    WHERE e.id = u.enrollment_id
+      AND u.verdict IN ('send', 'made_send', 'no_consent', 'capped', 'finished');
+END
+$$;
 
 -- Records an outcome of action `action_id`: sent, delivered, opened, clicked, replied,
 -- bounced, or failed (with retry_after: due again then; without: given up). The same

@@ -146,15 +146,26 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     n bigint;
 BEGIN
-    WITH entered AS (
+    WITH plans AS MATERIALIZED (
+        -- per playbook, once: its first step and the series' length
+        SELECT p.name, f.step AS first_step, f.delay AS first_delay,
+               coalesce((SELECT sum(st.delay) FROM lifecycle.playbook_steps st
+                         WHERE st.playbook = p.name), interval '0') AS length
+        FROM lifecycle.playbooks p
+        LEFT JOIN LATERAL (SELECT st.step, st.delay FROM lifecycle.playbook_steps st
+                           WHERE st.playbook = p.name ORDER BY st.step LIMIT 1) f ON true
+        WHERE p.enabled AND p.trigger = 'stage'
+    ), entered AS (
         SELECT DISTINCT ON (p.name, t.source_id, t.customer)
                p.name AS playbook, p.holdout_share, p.attribution_days, t.id AS transition_id,
                t.source_id, t.customer, t.effective,
                coalesce(c.last_purchase, '-infinity') AS episode,
-               coalesce(k.time_zone, s.time_zone) AS zone
+               coalesce(k.time_zone, s.time_zone) AS zone,
+               pl.first_step, pl.first_delay, pl.length
         FROM lifecycle.transitions t
         JOIN lifecycle.playbooks p
           ON p.enabled AND p.trigger = 'stage' AND t.to_stage::text = ANY (p.to_stages)
+        JOIN plans pl ON pl.name = p.name
         JOIN lifecycle.customer_stage c ON c.source_id = t.source_id AND c.customer = t.customer
         JOIN lifecycle.sources s ON s.id = t.source_id
         LEFT JOIN lifecycle.contacts k ON k.source_id = t.source_id AND k.customer = t.customer
@@ -170,12 +181,10 @@ BEGIN
            CASE WHEN x.holdout THEN 'held_out' ELSE 'running' END,
            x.first_step, x.first_time, x.first_time, x.episode, x.attribution_until
     FROM (SELECT en.*, lifecycle._held_out(en.playbook, en.customer, en.holdout_share) AS holdout,
-                 f.step AS first_step, (en.effective::timestamp AT TIME ZONE en.zone) + f.delay AS first_time,
-                 lifecycle._attribution_until(en.playbook, en.effective, en.attribution_days)
-                     AS attribution_until
-          FROM entered en
-          LEFT JOIN LATERAL (SELECT st.step, st.delay FROM lifecycle.playbook_steps st
-                             WHERE st.playbook = en.playbook ORDER BY st.step LIMIT 1) f ON true) x
+                 (en.effective::timestamp AT TIME ZONE en.zone) + en.first_delay AS first_time,
+                 -- as _attribution_until(): the series' length plus the window
+                 (en.effective + en.length)::date + en.attribution_days AS attribution_until
+          FROM entered en) x
     ON CONFLICT (playbook, source_id, customer, episode) DO NOTHING;
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
@@ -352,58 +361,91 @@ DECLARE
 BEGIN
     PERFORM lifecycle._due_table();
     TRUNCATE pg_temp.lifecycle_due;
+    -- Every due step with what decides it, and the decision where it can be made in
+    -- bulk, in one statement (each rewrite of the scratch table costs as much again).
     INSERT INTO pg_temp.lifecycle_due
-    SELECT e.id, e.source_id, e.customer, e.playbook, e.next_step, e.step_time, e.next_due_at,
-           st.channel, st.kind, st.message_key, st.when_capped, nx.step, nx.delay,
-           coalesce(k.time_zone, s.time_zone), ch.quiet_from, ch.quiet_until,
-           coalesce(cs.granted, false), c.stage::text, lifecycle.value_tier(c.m), e.waiting
-    FROM (SELECT * FROM lifecycle.enrollments
-          WHERE status = 'running' AND next_due_at <= now_
-          ORDER BY next_due_at, id LIMIT budget) AS e
-    JOIN lifecycle.playbooks p ON p.name = e.playbook AND p.enabled
-    JOIN lifecycle.sources s ON s.id = e.source_id
-    LEFT JOIN lifecycle.playbook_steps st ON st.playbook = e.playbook AND st.step = e.next_step
-    LEFT JOIN lifecycle.channels ch ON ch.channel = st.channel
-    LEFT JOIN lifecycle.contacts k ON k.source_id = e.source_id AND k.customer = e.customer
-    LEFT JOIN lifecycle.consent cs
-      ON cs.source_id = e.source_id AND cs.customer = e.customer AND cs.channel = st.channel
-    LEFT JOIN lifecycle.customer_stage c ON c.source_id = e.source_id AND c.customer = e.customer
-    LEFT JOIN LATERAL (SELECT x.step, x.delay FROM lifecycle.playbook_steps x
-                       WHERE x.playbook = e.playbook AND x.step > e.next_step
-                       ORDER BY x.step LIMIT 1) AS nx ON true;
+    WITH due AS (
+        SELECT e.id, e.source_id, e.customer, e.playbook, e.next_step, e.step_time,
+               e.next_due_at, st.channel, st.kind, st.message_key, st.when_capped,
+               nx.step AS next_no, nx.delay AS next_delay,
+               coalesce(k.time_zone, s.time_zone) AS zone, ch.quiet_from, ch.quiet_until,
+               coalesce(cs.granted, false) AS granted, c.stage::text AS stage,
+               lifecycle.value_tier(c.m) AS tier, e.waiting AS waited,
+               -- stops reported since the last step (applications record them without
+               -- touching enrolments): a click or reply on one of its actions, an
+               -- opt-out of one of its channels since it began
+               CASE WHEN EXISTS (
+                        SELECT FROM lifecycle.actions a
+                        JOIN lifecycle.action_outcomes o ON o.action_id = a.id
+                        WHERE a.enrollment_id = e.id
+                          AND ((o.outcome = 'clicked' AND 'click' = ANY (p.stop_on))
+                               OR (o.outcome = 'replied' AND 'reply' = ANY (p.stop_on))))
+                    THEN 'engaged'
+                    WHEN 'opt_out' = ANY (p.stop_on) AND EXISTS (
+                        SELECT FROM lifecycle.consent x
+                        WHERE x.source_id = e.source_id AND x.customer = e.customer
+                          AND NOT x.granted AND x.changed_at >= e.enrolled_at
+                          AND x.channel IN (SELECT y.channel FROM lifecycle.playbook_steps y
+                                            WHERE y.playbook = e.playbook))
+                    THEN 'opted_out'
+                    WHEN st.channel IS NULL THEN 'finished'  -- the step was deleted
+                    WHEN NOT coalesce(cs.granted, false) THEN 'no_consent'
+                    WHEN st.kind = 'sunset' THEN 'sunset' END AS fixed
+        FROM (SELECT * FROM lifecycle.enrollments
+              WHERE status = 'running' AND next_due_at <= now_
+              ORDER BY next_due_at, id LIMIT budget) AS e
+        JOIN lifecycle.playbooks p ON p.name = e.playbook AND p.enabled
+        JOIN lifecycle.sources s ON s.id = e.source_id
+        LEFT JOIN lifecycle.playbook_steps st ON st.playbook = e.playbook AND st.step = e.next_step
+        LEFT JOIN lifecycle.channels ch ON ch.channel = st.channel
+        LEFT JOIN lifecycle.contacts k ON k.source_id = e.source_id AND k.customer = e.customer
+        LEFT JOIN lifecycle.consent cs
+          ON cs.source_id = e.source_id AND cs.customer = e.customer AND cs.channel = st.channel
+        LEFT JOIN lifecycle.customer_stage c
+          ON c.source_id = e.source_id AND c.customer = e.customer
+        LEFT JOIN LATERAL (SELECT x.step, x.delay FROM lifecycle.playbook_steps x
+                           WHERE x.playbook = e.playbook AND x.step > e.next_step
+                           ORDER BY x.step LIMIT 1) AS nx ON true
+    ), timed AS (
+        -- a message's time after quiet hours, and whether another message of the
+        -- customer's is due in this pass
+        SELECT w.*,
+               CASE WHEN w.fixed IS NULL AND w.quiet_from IS NOT NULL
+                    THEN lifecycle._after_quiet(w.next_due_at, w.zone, w.quiet_from, w.quiet_until)
+                    ELSE w.next_due_at END AS at,
+               count(*) FILTER (WHERE w.fixed IS NULL)
+                   OVER (PARTITION BY w.source_id, w.customer) > 1 AS crowded
+        FROM due w
+    ), decided AS (
+        -- In bulk: a message alone in the pass that breaks no policy that applies at its
+        -- time after quiet hours (a later time only shortens every policy's window, so
+        -- nothing else can move it). The others are left (NULL) to _allowed_at.
+        SELECT t.*,
+               CASE WHEN t.fixed IS NOT NULL THEN t.fixed
+                    WHEN t.crowded OR EXISTS (
+                        SELECT FROM lifecycle.contact_policy p
+                        WHERE lifecycle._rule_applies(p, t.channel, t.stage, t.tier)
+                          AND (SELECT count(*) FROM lifecycle.actions a
+                               WHERE a.source_id = t.source_id AND a.customer = t.customer
+                                 AND a.kind = 'message' AND a.status <> 'canceled'
+                                 AND (p.channel IS NULL OR a.channel = p.channel)
+                                 AND a.due_at > t.at - greatest(p.per, p.min_gap))
+                              >= CASE WHEN p.min_gap IS NOT NULL THEN 1 ELSE p.max_messages END)
+                    THEN NULL
+                    WHEN t.at <= now_ THEN 'send'
+                    ELSE 'wait' END AS verdict
+        FROM timed t
+    )
+    SELECT id, source_id, customer, playbook, next_step, step_time, next_due_at, channel, kind,
+           message_key, when_capped, next_no, next_delay, zone, quiet_from, quiet_until, granted,
+           stage, tier, waited, at,
+           CASE WHEN verdict IN ('send', 'wait') AND at > next_due_at THEN 'quiet hours' END,
+           CASE WHEN verdict IN ('send', 'wait') THEN false END, verdict
+    FROM decided;
     GET DIAGNOSTICS taken = ROW_COUNT;
     IF taken = 0 THEN
         RETURN 0;
     END IF;
-
-    -- Stops reported since the last step (applications record them without touching
-    -- enrolments): a click or reply on one of its actions, an opt-out of one of its
-    -- channels since it began.
-    UPDATE pg_temp.lifecycle_due u SET verdict = x.stop
-    FROM (SELECT q.enrollment_id,
-                 CASE WHEN EXISTS (
-                          SELECT FROM lifecycle.actions a JOIN lifecycle.action_outcomes o
-                            ON o.action_id = a.id
-                          WHERE a.enrollment_id = q.enrollment_id
-                            AND ((o.outcome = 'clicked' AND 'click' = ANY (p.stop_on))
-                                 OR (o.outcome = 'replied' AND 'reply' = ANY (p.stop_on))))
-                      THEN 'engaged'
-                      WHEN 'opt_out' = ANY (p.stop_on) AND EXISTS (
-                          SELECT FROM lifecycle.consent c JOIN lifecycle.enrollments e
-                            ON e.id = q.enrollment_id
-                          WHERE c.source_id = q.source_id AND c.customer = q.customer
-                            AND NOT c.granted AND c.changed_at >= e.enrolled_at
-                            AND c.channel IN (SELECT st.channel FROM lifecycle.playbook_steps st
-                                              WHERE st.playbook = q.playbook))
-                      THEN 'opted_out' END AS stop
-          FROM pg_temp.lifecycle_due q JOIN lifecycle.playbooks p ON p.name = q.playbook) AS x
-    WHERE x.enrollment_id = u.enrollment_id AND x.stop IS NOT NULL;
-    UPDATE pg_temp.lifecycle_due SET verdict = CASE
-        WHEN channel IS NULL THEN 'finished'   -- the step was deleted: the series ends
-        WHEN NOT granted THEN 'no_consent'
-        WHEN kind = 'sunset' THEN 'sunset'
-        END
-    WHERE verdict IS NULL;
     -- A sunset changes consent: if an application holds the customer's consent row
     -- locked (an open transaction after opt_in or opt_out), try again a minute later
     -- rather than wait.
@@ -413,27 +455,6 @@ BEGIN
                                    WHERE c.source_id = u.source_id AND c.customer = u.customer
                                      AND c.channel = u.channel
                                    FOR UPDATE SKIP LOCKED) AS locked);
-    -- In bulk: the step's time after quiet hours, kept when it breaks no policy that
-    -- applies and no other step of the customer's is due in this pass (a later time
-    -- only shortens every policy's window, so nothing else can move it).
-    UPDATE pg_temp.lifecycle_due u
-    SET at = lifecycle._after_quiet(u.look_at, u.zone, u.quiet_from, u.quiet_until)
-    WHERE u.verdict IS NULL;
-    UPDATE pg_temp.lifecycle_due u
-    SET capped = false, verdict = 'send',
-        reason = CASE WHEN u.at > u.look_at THEN 'quiet hours' END
-    WHERE u.verdict IS NULL
-      AND NOT EXISTS (SELECT FROM pg_temp.lifecycle_due o
-                      WHERE o.source_id = u.source_id AND o.customer = u.customer
-                        AND o.enrollment_id <> u.enrollment_id AND o.verdict IS NULL)
-      AND NOT EXISTS (
-          SELECT FROM lifecycle.contact_policy p
-          WHERE lifecycle._rule_applies(p, u.channel, u.stage, u.tier)
-            AND (SELECT count(*) FROM lifecycle.actions a
-                 WHERE a.source_id = u.source_id AND a.customer = u.customer AND a.kind = 'message'
-                   AND a.status <> 'canceled' AND (p.channel IS NULL OR a.channel = p.channel)
-                   AND a.due_at > u.at - greatest(p.per, p.min_gap))
-                >= CASE WHEN p.min_gap IS NOT NULL THEN 1 ELSE p.max_messages END);
     -- One at a time, each action made at once so the next sees it.
     FOR d IN SELECT * FROM pg_temp.lifecycle_due WHERE verdict IS NULL
              ORDER BY look_at, enrollment_id LOOP
@@ -449,23 +470,18 @@ BEGIN
             PERFORM lifecycle._make_actions(d.enrollment_id);
         END IF;
     END LOOP;
-    UPDATE pg_temp.lifecycle_due SET verdict = 'wait' WHERE verdict = 'send' AND at > now_;
     PERFORM lifecycle._make_actions(NULL);
     PERFORM lifecycle._apply_verdicts();
     RETURN taken;
 END
 $$;
 
--- Makes the actions of the 'send' and 'sunset' rows of lifecycle_due (of one enrolment,
--- or when `enrollment` is NULL of all not made yet) and marks them 'made'.
+-- Makes the actions of lifecycle_due's 'send' and 'sunset' rows: of one enrolment
+-- (the one-at-a-time path, which then marks it 'made_send' so the bulk call skips it),
+-- or when `enrollment` is NULL of all of them at once.
 CREATE FUNCTION lifecycle._make_actions(enrollment bigint) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    WITH made AS (
-        UPDATE pg_temp.lifecycle_due u SET verdict = 'made_' || u.verdict
-        WHERE u.verdict IN ('send', 'sunset') AND (enrollment IS NULL OR u.enrollment_id = enrollment)
-        RETURNING u.*
-    )
     INSERT INTO lifecycle.actions (enrollment_id, playbook, step, source_id, customer, channel,
                                    message_key, kind, scheduled_for, due_at, reason)
     SELECT m.enrollment_id, m.playbook, m.step, m.source_id, m.customer, m.channel,
@@ -473,7 +489,13 @@ BEGIN
            -- why it waited before (a cap), and why now (quiet hours)
            nullif(concat_ws('; ', m.waited, CASE WHEN m.reason IS DISTINCT FROM m.waited
                                                  THEN m.reason END), '')
-    FROM made m ORDER BY m.look_at, m.enrollment_id;
+    FROM pg_temp.lifecycle_due m
+    WHERE m.verdict IN ('send', 'sunset') AND (enrollment IS NULL OR m.enrollment_id = enrollment)
+    ORDER BY m.look_at, m.enrollment_id;
+    IF enrollment IS NOT NULL THEN
+        UPDATE pg_temp.lifecycle_due u SET verdict = 'made_send'
+        WHERE u.enrollment_id = enrollment AND u.verdict = 'send';
+    END IF;
 END
 $$;
 
@@ -496,9 +518,9 @@ BEGIN
        OR (u.verdict = 'wait' AND e.waiting IS DISTINCT FROM u.reason);
     -- Sunsets: the channel suppressed (an opt-out logged with via 'sunset').
     PERFORM lifecycle._set_consent(u.source_id, u.customer, ARRAY[u.channel], false, 'sunset')
-    FROM pg_temp.lifecycle_due u WHERE u.verdict = 'made_sunset';
+    FROM pg_temp.lifecycle_due u WHERE u.verdict = 'sunset';
     SELECT array_agg(u.enrollment_id) INTO sunsets FROM pg_temp.lifecycle_due u
-    WHERE u.verdict = 'made_sunset';
+    WHERE u.verdict = 'sunset';
     IF sunsets IS NOT NULL THEN
         PERFORM lifecycle._end_enrollments(sunsets, 'sunset', 'sunset', 'silent after the last step');
     END IF;
@@ -515,16 +537,17 @@ BEGIN
     UPDATE lifecycle.enrollments e
     SET next_step = u.next_no,
         step_time = CASE WHEN u.next_no IS NOT NULL
-                         THEN coalesce(CASE WHEN u.verdict = 'made_send' THEN u.at END,
+                         THEN coalesce(CASE WHEN u.verdict IN ('send', 'made_send') THEN u.at END,
                                        u.step_time) + u.next_delay END,
         next_due_at = CASE WHEN u.next_no IS NOT NULL
-                           THEN coalesce(CASE WHEN u.verdict = 'made_send' THEN u.at END,
+                           THEN coalesce(CASE WHEN u.verdict IN ('send', 'made_send') THEN u.at END,
                                          u.step_time) + u.next_delay END,
         waiting = NULL,
         status = CASE WHEN u.next_no IS NULL THEN 'finished' ELSE 'running' END,
         ended_at = CASE WHEN u.next_no IS NULL THEN now() END
     FROM pg_temp.lifecycle_due u
-    WHERE e.id = u.enrollment_id AND u.verdict IN ('made_send', 'no_consent', 'capped', 'finished');
+    WHERE e.id = u.enrollment_id
+      AND u.verdict IN ('send', 'made_send', 'no_consent', 'capped', 'finished');
 END
 $$;
 

@@ -74,6 +74,7 @@ start_client() {  # name: runs it in the background, as the reader role
 connected() {  # name: whether its connection is up
     [ "$(q -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'lifecycle-example-$1'")" -gt 0 ]
 }
+t_setup=$SECONDS
 for c in "${clients[@]}"; do start_client "$c"; done
 for c in "${clients[@]}"; do
     for _ in $(seq 100); do connected "$c" && break; sleep 0.1; done
@@ -125,6 +126,7 @@ while kill -0 "$writer" 2>/dev/null; do
     fi
 done
 wait "$writer" || { cat "$dir/writer.log"; fail "the writer failed"; }
+t_written=$SECONDS
 
 # The worker drains the queue and the due time steps; then the clients catch up.
 last=""
@@ -135,6 +137,7 @@ for _ in $(seq 100); do
     last=$now
     sleep 0.5
 done
+t_settled=$SECONDS
 q -c "SELECT id FROM lifecycle.transitions WHERE cause <> 'initial' ORDER BY id" >"$dir/expected"
 final=$(tail -n 1 "$dir/expected")
 echo "clients: $(wc -l <"$dir/expected") transitions logged (not initial), last id ${final:-none};" \
@@ -154,12 +157,13 @@ for c in "${clients[@]}"; do
     extra=$(comm -13 "$dir/expected" <(sort -nu "$dir/clients/$c.ids") | wc -l)
     reconnects=$(grep -c 'caught up to id' "$dir/clients/$c.log")
     summary="$c: $(wc -l <"$dir/clients/$c.ids") processed, $missing missing, $extra not in the log,"
-    summary+=" $twice twice; backend killed ${kills[$c]:-0} times, process restarted once, connected $reconnects times"
+    summary+=" $twice twice; backend killed ${kills[$c]:-0} times, process restarted once, caught up after connecting $reconnects times"
     if [ "$twice" -eq 0 ] && [ "$missing" -eq 0 ] && [ "$extra" -eq 0 ] && [ "${kills[$c]:-0}" -ge 2 ]; then
         passed=$((passed + 1)); echo "clients: ok   $summary"
     else
         failed=$((failed + 1)); echo "clients: FAIL $summary"; tail -n 20 "$dir/clients/$c.log"
     fi
 done
+echo "clients: timings: setup ${t_setup} s, writes until $t_written s, worker done at $t_settled s, clients done at $SECONDS s"
 echo "clients: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -173,7 +173,9 @@ static int listen_once(const char *conninfo, int64_t *last_id) {
         while (!stop_requested) {
             take_notifications(conn, *last_id, &announced); /* also those read by queries */
             if (announced > *last_id) { /* 3. only ids not processed yet */
+                int64_t before = *last_id;
                 if (catch_up(conn, last_id) != 0) break;
+                if (*last_id == before) announced = before; /* nothing to read: wait */
                 continue;
             }
             struct pollfd fd = {PQsocket(conn), POLLIN, 0};
@@ -182,6 +184,12 @@ static int listen_once(const char *conninfo, int64_t *last_id) {
         }
     }
     if (stop_requested) exit(0);
+    /* A query that failed on a live connection (no privilege on the log, say) would fail
+     * again: only a lost connection is worth a reconnection. */
+    if (PQstatus(conn) == CONNECTION_OK && PQconsumeInput(conn)) {
+        say("giving up: %s", PQerrorMessage(conn));
+        exit(1);
+    }
     say("connection lost: %s", PQerrorMessage(conn));
     PQfinish(conn);
     return caught_up;

@@ -101,10 +101,17 @@ function listen(onCaughtUp) {
             keepAlive: true, keepAliveInitialDelayMillis: 10000,
         });
         let announced = 0n, draining = false, ended = false;
-        const end = (why) => {
+        const end = (e) => {
             if (ended) return;
             ended = true;
-            log(`connection lost or refused: ${why}`);
+            // Only a lost connection is worth a reconnection: no SQLSTATE (a socket error),
+            // class 08 (connection), 57 (terminated by an operator) or 53 (resources).
+            // Another error (no privilege on the log, say) would happen again.
+            if (e.code && !/^(08|57|53)/.test(e.code)) {
+                log(`giving up: ${e.message}`);
+                process.exit(1);
+            }
+            log(`connection lost or refused: ${e.message}`);
             client.end().catch(() => {});
             resolve();
         };
@@ -117,10 +124,13 @@ function listen(onCaughtUp) {
                 while (!ended && announced > lastId) {
                     const before = lastId;
                     await catchUp(client);
-                    if (lastId === before) break; // nothing more to read (cannot happen)
+                    if (lastId === before) { // nothing to read (an unreadable payload): wait
+                        announced = lastId;
+                        break;
+                    }
                 }
             } catch (e) {
-                end(e.message);
+                end(e);
             }
             draining = false;
         };
@@ -130,8 +140,8 @@ function listen(onCaughtUp) {
             if (target > announced) announced = target;
             drain(); // 3. only ids not processed yet
         });
-        client.on('error', (e) => end(e.message));
-        client.on('end', () => end('the server closed the connection'));
+        client.on('error', (e) => end(e));
+        client.on('end', () => end(new Error('the server closed the connection')));
         (async () => {
             await client.connect();
             await client.query(`LISTEN ${client.escapeIdentifier(CHANNEL)}`); // 1. first
@@ -141,7 +151,7 @@ function listen(onCaughtUp) {
             log(`listening on ${CHANNEL}, caught up to id ${lastId}`);
             onCaughtUp();
             drain();                         // what was announced meanwhile
-        })().catch((e) => end(e.message));
+        })().catch((e) => end(e));
     });
 }
 

@@ -146,7 +146,9 @@ def listen(conninfo, last_id, on_caught_up):
         on_caught_up()
         while True:
             if announced > last_id:  # 3. only notifications of ids not processed yet
-                last_id = catch_up(conn, last_id)
+                before, last_id = last_id, catch_up(conn, last_id)
+                if last_id == before:  # nothing to read (an unreadable payload): wait
+                    announced = last_id
                 continue
             for n in conn.notifies():  # blocks until a notification or an error
                 note(n)
@@ -167,7 +169,7 @@ def main():
     while True:
         try:
             listen(conninfo, load_last_id(), reset_backoff)  # the state file has the last id
-        except psycopg.OperationalError as e:
+        except psycopg.OperationalError as e:  # connection errors; others end the client
             log(f"connection lost or refused: {str(e).strip()}")
         time.sleep(delay * random.uniform(0.5, 1.0))  # jitter: clients do not reconnect in step
         delay = min(delay * 2, BACKOFF_MAX)

@@ -9,6 +9,7 @@
 # transition ids of the log, none twice. Ends with "clients: N passed, N failed".
 # Needs the extension installed (make install), node + npm and Debian's python3-psycopg:
 # a missing one is a failure, not a skip. The npm install goes to examples/node/node_modules.
+# The server listens on CLIENTS_PORT (default 54335), on a socket in a temporary folder.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -51,7 +52,7 @@ client_command() {
 chmod 755 "$dir"
 cluster_start "$dir" "$PORT" "shared_preload_libraries = 'lifecycle'" \
     "lifecycle.databases = 'clients'" "lifecycle.refresh_interval = '200ms'" \
-    "lifecycle.as_of = '2026-01-01'" || fail "the server did not start"
+    "lifecycle.as_of = '2026-01-01'" "synchronous_commit = off" || fail "the server did not start"
 q() { psql -X -q -v ON_ERROR_STOP=1 -At -d clients "$@"; }
 psql -X -q -d postgres -c "CREATE DATABASE clients" || fail "no database"
 # Orders before track() give initial transitions, which no client may process.
@@ -80,6 +81,7 @@ for c in "${clients[@]}"; do
     for _ in $(seq 100); do connected "$c" && break; sleep 0.1; done
     connected "$c" || { cat "$dir/clients/$c.log"; fail "$c did not connect"; }
 done
+t_connected=$SECONDS
 
 # The writer: every 0.1 s three new customers (new) and two purchases by known ones
 # (purchase transitions back to active); every 2 s the engine's date moves 9 days on
@@ -87,6 +89,7 @@ done
 steps=$((SECONDS_OF_WRITES * 10))
 {
     echo "\\set QUIET on"
+    echo "SELECT clock_timestamp() AS start \\gset"
     for i in $(seq "$steps"); do
         echo "INSERT INTO orders SELECT 1000 + $i * 3 + k, current_setting('lifecycle.as_of')::date, 20 FROM generate_series(0, 2) k;"
         echo "INSERT INTO orders SELECT 1 + (random() * (1000 + $i * 3))::int, current_setting('lifecycle.as_of')::date, 30 FROM generate_series(1, 2);"
@@ -94,8 +97,11 @@ steps=$((SECONDS_OF_WRITES * 10))
             echo "ALTER SYSTEM SET lifecycle.as_of = '$(date -d "2026-01-01 + $((i / 20 * 9)) days" +%F)';"
             echo "SELECT pg_reload_conf() \\g /dev/null"
         fi
-        echo "SELECT pg_sleep(0.1) \\g /dev/null"
+        # on a schedule: a slow statement does not make the run longer
+        echo "SELECT pg_sleep_until(:'start'::timestamptz + interval '0.1 s' * $i) \\g /dev/null"
     done
+    echo "SELECT round(extract(epoch FROM clock_timestamp() - :'start')::numeric, 1) AS took \\gset"
+    echo "\\echo :took"
 } >"$dir/writer.sql"
 psql -X -q -v ON_ERROR_STOP=1 -d clients -f "$dir/writer.sql" >"$dir/writer.log" 2>&1 &
 writer=$!
@@ -164,6 +170,6 @@ for c in "${clients[@]}"; do
         failed=$((failed + 1)); echo "clients: FAIL $summary"; tail -n 20 "$dir/clients/$c.log"
     fi
 done
-echo "clients: timings: setup ${t_setup} s, writes until $t_written s, worker done at $t_settled s, clients done at $SECONDS s"
+echo "clients: timings: setup ${t_setup} s, clients connected at $t_connected s, writes of $(tail -n 1 "$dir/writer.log") s until $t_written s, worker done at $t_settled s, clients done at $SECONDS s"
 echo "clients: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

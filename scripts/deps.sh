@@ -9,9 +9,12 @@ packages=(
     libboost-date-time-dev libboost-math-dev libnlopt-cxx-dev
     libgtest-dev
     sqlsmith
+    nodejs npm python3-psycopg  # the example LISTEN clients (test/clients.sh)
 )
 missing=()
 for p in "${packages[@]}"; do
+    # NodeSource's nodejs ships npm itself and conflicts with Debian's npm package.
+    [ "$p" = npm ] && command -v npm >/dev/null && continue
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -10,7 +10,9 @@
 #                    (test/isolation.sh: pg_isolation_regress specs)
 #   7. crash_cycle   kill -9 of the worker or a writer, immediate stops, under a pgbench
 #                    load (test/crash_cycle.sh, CRASH_CYCLES cycles, default 3)
-#   8. sqlsmith  random SQL against the extension for SQLSMITH_SECONDS; fails on a crash
+#   8. clients   the example LISTEN clients (examples/: Python, Node, C) while their
+#                connections are killed: every transition processed once (test/clients.sh)
+#   9. sqlsmith  random SQL against the extension for SQLSMITH_SECONDS; fails on a crash
 # Installs missing Debian packages first (scripts/deps.sh). Safe to run as root.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -92,6 +94,12 @@ test/crash_cycle.sh "$CRASH_CYCLES" >build/crash_cycle.log 2>&1
 cat build/crash_cycle.log
 cc_line=$(sed -n 's/^crash_cycle: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' build/crash_cycle.log | tail -n 1)
 if [ -n "$cc_line" ]; then count crash_cycle $cc_line; else count crash_cycle 0 1; fi
+
+echo "== clients: the example LISTEN clients, their connections killed mid-stream"
+test/clients.sh >build/clients.log 2>&1
+cat build/clients.log
+cl_line=$(sed -n 's/^clients: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' build/clients.log | tail -n 1)
+if [ -n "$cl_line" ]; then count clients $cl_line; else count clients 0 1; fi
 
 echo "== sqlsmith: ${SQLSMITH_SECONDS}s of random SQL, failing on any backend crash"
 if test/sqlsmith.sh "$SQLSMITH_SECONDS"; then count sqlsmith 1 0; else count sqlsmith 0 1; fi

@@ -18,7 +18,7 @@ import struct
 import sys
 import zlib
 
-MIN_SHARE = 0.01         # of a chart's box, coloured
+MIN_SHARE = 0.02         # of a chart's box, coloured
 COLOURED = 40            # max(r, g, b) - min(r, g, b) at least this: not grey, not text
 MIN_MARKS = 5            # rect, polygon, polyline, circle per <svg>
 

@@ -9,6 +9,7 @@ packages=(
     libboost-date-time-dev libboost-math-dev libnlopt-cxx-dev
     libgtest-dev
     sqlsmith
+    chromium fonts-dejavu-core   # the report's test: a headless screenshot, with a font
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -250,3 +250,4 @@ ORDER BY month = 'all', month;
 SQL
 echo
 echo "Done. (The cluster in $dir is stopped and removed.)"
+echo "CDNOW as charts, in one HTML file: scripts/report.sh [report.html]"

@@ -10,6 +10,7 @@ packages=(
     libgtest-dev
     sqlsmith
     nodejs npm python3-psycopg  # the example LISTEN clients (test/clients.sh)
+    chromium fonts-dejavu-core   # the report's test: a headless screenshot, with a font
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -13,6 +13,8 @@
 #   8. clients   the example LISTEN clients (examples/: Python, Node, C) while their
 #                connections are killed: every transition processed once (test/clients.sh)
 #   9. sqlsmith  random SQL against the extension for SQLSMITH_SECONDS; fails on a crash
+#  10. report    the HTML report of the CDNOW sample in headless Chromium: a screenshot,
+#                every chart drew (test/report.sh)
 # Installs missing Debian packages first (scripts/deps.sh). Safe to run as root.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -103,6 +105,12 @@ if [ -n "$cl_line" ]; then count clients $cl_line; else count clients 0 1; fi
 
 echo "== sqlsmith: ${SQLSMITH_SECONDS}s of random SQL, failing on any backend crash"
 if test/sqlsmith.sh "$SQLSMITH_SECONDS"; then count sqlsmith 1 0; else count sqlsmith 0 1; fi
+
+echo "== report: the HTML report (scripts/report.sh) screenshot in headless Chromium"
+test/report.sh >build/report.log 2>&1
+cat build/report.log
+rp_line=$(sed -n 's/^report: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' build/report.log | tail -n 1)
+if [ -n "$rp_line" ]; then count report $rp_line; else count report 0 1; fi
 
 [ ${#failures[@]} -eq 0 ] || echo "failed suites: ${failures[*]}"
 echo "$passed passed, $failed failed"

@@ -97,6 +97,18 @@ SELECT expect_error($$SELECT * FROM lifecycle.stage_flow('hv_orders', '2026-01-0
 SELECT expect_error($$SELECT * FROM lifecycle.stage_flow('hv_orders', '2026-08-15', '2026-04-15')$$);
 SELECT expect_error($$SELECT * FROM lifecycle.stage_flow('pg_class', '2026-04-15', '2026-08-15')$$);
 
+-- A table tracked empty gets RFM scores as soon as it has customers (not an
+-- rfm_interval later: breakpoints taken from no customer are taken again).
+CREATE TABLE hv_empty (customer integer, ordered date, amount numeric);
+SELECT lifecycle.track('hv_empty', 'customer', 'ordered', 'amount') > 0 AS tracked_empty;
+INSERT INTO hv_empty SELECT c, '2026-09-01'::date + c % 20, c FROM generate_series(1, 50) c;
+SELECT (lifecycle.refresh()).queued AS queued;
+SELECT count(*) AS customers, count(segment) AS with_a_segment
+FROM lifecycle.customer_stage c JOIN lifecycle.sources s ON s.id = c.source_id
+WHERE s.source = 'hv_empty'::regclass;
+SELECT lifecycle.untrack('hv_empty');
+DROP TABLE hv_empty;
+
 SELECT lifecycle.untrack('hv_orders');
 RESET lifecycle.as_of;
 DROP FUNCTION hv_stage_on(date);

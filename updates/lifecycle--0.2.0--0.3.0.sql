@@ -329,8 +329,13 @@ BEGIN
             r.transitions := r.transitions + lifecycle._write_stages(s, as_of, NULL);
             PERFORM lifecycle._record_purchases(s);
         END IF;
+        -- (and at once when the breakpoints were taken from no customer at all, as for a
+        -- table tracked empty: else everyone would go unscored for an rfm_interval)
         IF s.rescoring OR s.rfm_scored_at IS NULL OR s.rfm_scored_at
-               < now() - current_setting('lifecycle.rfm_interval')::interval THEN
+               < now() - current_setting('lifecycle.rfm_interval')::interval
+           OR (coalesce((s.rfm_breakpoints).n, 0) = 0
+               AND EXISTS (SELECT FROM lifecycle.customer_stage c
+                           WHERE c.source_id = s.id AND c.purchases > 0)) THEN
             rescored := lifecycle._rescore(s.id, as_of, max_customers, false);
             r.rfm_rescored := r.rfm_rescored + rescored.changed;
             r.more := r.more OR NOT rescored.finished;

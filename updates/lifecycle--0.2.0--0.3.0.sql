@@ -453,7 +453,9 @@ BEGIN
     -- Every due step with what decides it, and the decision where it can be made in
     -- bulk, in one statement (each rewrite of the scratch table costs as much again).
     INSERT INTO pg_temp.lifecycle_due
-    WITH due AS (
+    -- (MATERIALIZED: `fixed` is used several times below, and its subqueries would run
+    -- once per use)
+    WITH due AS MATERIALIZED (
         SELECT e.id, e.source_id, e.customer, e.playbook, e.next_step, e.step_time,
                e.next_due_at, st.channel, st.kind, st.message_key, st.when_capped,
                nx.step AS next_no, nx.delay AS next_delay,
@@ -495,7 +497,7 @@ BEGIN
         LEFT JOIN LATERAL (SELECT x.step, x.delay FROM lifecycle.playbook_steps x
                            WHERE x.playbook = e.playbook AND x.step > e.next_step
                            ORDER BY x.step LIMIT 1) AS nx ON true
-    ), timed AS (
+    ), timed AS MATERIALIZED (
         -- a message's time after quiet hours, and whether another message of the
         -- customer's is due in this pass
         SELECT w.*,

@@ -9,6 +9,9 @@ packages=(
     libboost-date-time-dev libboost-math-dev libnlopt-cxx-dev
     libgtest-dev
     sqlsmith
+    # the Debian package and its suite (test/package.sh): dpkg-buildpackage, dh and
+    # pg_buildext (dh --with pgxs_loop), jq for META.json
+    dpkg-dev debhelper postgresql-server-dev-all jq
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -2,14 +2,16 @@
 # Runs every test suite of lifecycle and ends with one line "N passed, N failed":
 #   1. unit      GoogleTest tests of the C++ core (CMake + CTest)
 #   2. regress   pg_regress against a temporary instance (make installcheck)
-#   3. dump_restore  pg_dump/pg_restore keeps what the user changed (test/dump_restore.sh)
-#   4. integration   the stage engine with the background worker, through libpq
+#   3. package   the Debian package: built (debian/), installed with apt-get, its files
+#                checked, pg_regress against them with no build tree (test/package.sh)
+#   4. dump_restore  pg_dump/pg_restore keeps what the user changed (test/dump_restore.sh)
+#   5. integration   the stage engine with the background worker, through libpq
 #                    (test/integration.sh: LISTEN, failures, kills, crash restarts)
-#   5. isolation     interleavings of writers, refresh(), untrack and TRUNCATE
+#   6. isolation     interleavings of writers, refresh(), untrack and TRUNCATE
 #                    (test/isolation.sh: pg_isolation_regress specs)
-#   6. crash_cycle   kill -9 of the worker or a writer, immediate stops, under a pgbench
+#   7. crash_cycle   kill -9 of the worker or a writer, immediate stops, under a pgbench
 #                    load (test/crash_cycle.sh, CRASH_CYCLES cycles, default 3)
-#   7. sqlsmith  random SQL against the extension for SQLSMITH_SECONDS; fails on a crash
+#   8. sqlsmith  random SQL against the extension for SQLSMITH_SECONDS; fails on a crash
 # Installs missing Debian packages first (scripts/deps.sh). Safe to run as root.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -64,6 +66,17 @@ else
     cat build.log
     count regress 0 1
 fi
+
+echo "== package: the .deb built, installed with apt-get, pg_regress against its files"
+# It builds from a copy with the objects the regress suite just compiled (the compile is
+# most of its time), and removes the package at the end, which takes the files
+# `make install` had put at the same paths: they are installed again for the suites after.
+mkdir -p build
+PACKAGE_REUSE_OBJECTS=1 test/package.sh >build/package.log 2>&1
+cat build/package.log
+pk_line=$(sed -n 's/^package: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' build/package.log | tail -n 1)
+if [ -n "$pk_line" ]; then count package $pk_line; else count package 0 1; fi
+install_extension || { echo "make install after the package suite failed"; count package 0 1; }
 
 echo "== dump_restore: pg_dump keeps the user's policies and segment rules"
 if test/dump_restore.sh; then count dump_restore 1 0; else count dump_restore 0 1; fi

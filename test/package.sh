@@ -93,9 +93,12 @@ if [ "${PACKAGE_REUSE_OBJECTS:-0}" = 1 ]; then
 fi
 echo "building $pkg ${deb_version} in $work"
 start=$(date +%s)
-# noddebs: no -dbgsym package, which nothing here installs.
+# noddebs: no -dbgsym package, which nothing here installs. -nc (no pre-clean) when
+# reusing objects: the clean step is `make clean`, and the copy is fresh anyway.
+nc=()
+[ "${PACKAGE_REUSE_OBJECTS:-0}" = 1 ] && nc=(-nc)
 (cd "$work/src" && DEB_BUILD_OPTIONS="noddebs${DEB_BUILD_OPTIONS:+ $DEB_BUILD_OPTIONS}" \
-    dpkg-buildpackage -us -uc -b -j"$(nproc)") >"$work/build.log" 2>&1
+    dpkg-buildpackage -us -uc -b "${nc[@]}" -j"$(nproc)") >"$work/build.log" 2>&1
 deb=$work/${pkg}_${deb_version}_$(dpkg --print-architecture).deb
 echo "built in $(($(date +%s) - start)) s"
 check "dpkg-buildpackage builds $(basename "$deb")" test -f "$deb"
@@ -145,7 +148,8 @@ check "dpkg --verify: the installed files are the package's" test -z "$verify"
 
 # --- the regression suite against the installed files: only sql/, expected/, data/ and
 # test/regress.conf are copied, and pg_regress runs as the Makefile's installcheck would
-# (same options, every sql/*.sql in name order).
+# (its REGRESS_OPTS, PGXS's database name contrib_regression, which 99_upgrade reconnects
+# to, and every sql/*.sql in name order).
 pgxs_dir=$(dirname "$(dirname "$(dirname "$("$PG_CONFIG" --pgxs)")")")
 regress=$pgxs_dir/src/test/regress/pg_regress
 mkdir "$work/regress"
@@ -156,7 +160,7 @@ tests=($(cd sql && ls *.sql | sed 's/\.sql$//'))
 start=$(date +%s)
 (cd "$work/regress" && as_server_user "$regress" --inputdir=. --outputdir=. --bindir="$PG_BIN" \
     --temp-instance=./tmp_check --temp-config=./regress.conf --port="${PKG_PORT:-54412}" \
-    --load-extension=plpgsql "${tests[@]}") >"$work/regress/run.log" 2>&1
+    --load-extension=plpgsql --dbname=contrib_regression "${tests[@]}") >"$work/regress/run.log" 2>&1
 echo "pg_regress ran in $(($(date +%s) - start)) s"
 grep -E '^(test| ?[a-z0-9_]+ +\.\.\.)|^(ok|not ok) ' "$work/regress/run.log" || true
 ok=$(grep -cE '\.\.\. ok ' "$work/regress/run.log")

@@ -20,8 +20,8 @@
 # source folder), from the files git knows (tracked or not ignored), so no object file
 # of a build in the work tree gets in and nothing is left in the work tree.
 # The package is removed at the end (apt-get remove) unless it was installed before the
-# script began: then it stays, as the build just tested. Either way the files that a
-# `make install` had put there are gone; scripts/test.sh installs them again after.
+# script began: then it stays, as the build just tested. When it is removed, the files a
+# `make install` had put at its paths before are put back.
 # Needs root or sudo (apt-get; it waits up to 10 minutes for another apt's lock on a
 # shared machine); as root the instance runs as `postgres`.
 set -uo pipefail
@@ -40,6 +40,9 @@ finish() {
         if DEBIAN_FRONTEND=noninteractive $sudo apt-get remove -y -q -o DPkg::Lock::Timeout=600 "$pkg" >"$work/remove.log" 2>&1; then
             echo "removed $pkg (it was not installed before)"
         else cat "$work/remove.log"; failed=$((failed + 1)); fi
+        if [ -s "$work/before.tar" ]; then
+            $sudo tar -xf "$work/before.tar" -C / && echo "put back the $(tar -tf "$work/before.tar" | grep -vc '/$') files that were there before"
+        fi
     fi
     echo "package: $passed passed, $failed failed"
     [ "$failed" -eq 0 ]
@@ -111,6 +114,11 @@ was_installed=no
 dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' && was_installed=yes
 [ "$was_installed" = yes ] && echo "$pkg is installed already: it is reinstalled and stays"
 [ "$was_installed" = no ] && remove_package=yes
+# What a `make install` had put at the package's paths is kept aside and put back after
+# the package is removed, so the machine is left as it was (it is shared, and the suites
+# after this one in scripts/test.sh use those files).
+(cd / && ls -d "${pkglibdir#/}"/lifecycle* "${pkglibdir#/}"/bitcode/lifecycle* "${extdir#/}"/lifecycle* 2>/dev/null |
+    tar -cf "$work/before.tar" -T - 2>/dev/null)
 installed() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --reinstall -o DPkg::Lock::Timeout=600 --no-install-recommends "$deb" \
         >"$work/apt.log" 2>&1 || { tail -n 20 "$work/apt.log"; return 1; }

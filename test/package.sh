@@ -26,7 +26,6 @@
 # shared machine); as root the instance runs as `postgres`.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-root=$(pwd)
 . scripts/cluster.sh
 passed=0
 failed=0

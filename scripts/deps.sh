@@ -11,6 +11,9 @@ packages=(
     sqlsmith
     nodejs npm python3-psycopg  # the example LISTEN clients (test/clients.sh)
     chromium fonts-dejavu-core   # the report's test: a headless screenshot, with a font
+    # the Debian package and its suite (test/package.sh): dpkg-buildpackage, dh and
+    # pg_buildext (dh --with pgxs_loop), jq for META.json
+    dpkg-dev debhelper postgresql-server-dev-all jq
 )
 missing=()
 for p in "${packages[@]}"; do

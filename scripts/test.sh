@@ -2,18 +2,20 @@
 # Runs every test suite of lifecycle and ends with one line "N passed, N failed":
 #   1. unit      GoogleTest tests of the C++ core (CMake + CTest)
 #   2. regress   pg_regress against a temporary instance (make installcheck)
-#   3. dump_restore  pg_dump/pg_restore keeps what the user changed (test/dump_restore.sh)
-#   4. integration   the stage engine with the background worker, through libpq
+#   3. package   the Debian package: built (debian/), installed with apt-get, its files
+#                checked, pg_regress against them with no build tree (test/package.sh)
+#   4. dump_restore  pg_dump/pg_restore keeps what the user changed (test/dump_restore.sh)
+#   5. integration   the stage engine with the background worker, through libpq
 #                    (test/integration.sh: LISTEN, failures, kills, crash restarts)
-#   5. upgrade       ALTER EXTENSION UPDATE of a live 0.2.0 database (test/upgrade.sh)
-#   6. isolation     interleavings of writers, refresh(), untrack and TRUNCATE
+#   6. upgrade       ALTER EXTENSION UPDATE of a live 0.2.0 database (test/upgrade.sh)
+#   7. isolation     interleavings of writers, refresh(), untrack and TRUNCATE
 #                    (test/isolation.sh: pg_isolation_regress specs)
-#   7. crash_cycle   kill -9 of the worker or a writer, immediate stops, under a pgbench
+#   8. crash_cycle   kill -9 of the worker or a writer, immediate stops, under a pgbench
 #                    load (test/crash_cycle.sh, CRASH_CYCLES cycles, default 3)
-#   8. clients   the example LISTEN clients (examples/: Python, Node, C) while their
+#   9. clients   the example LISTEN clients (examples/: Python, Node, C) while their
 #                connections are killed: every transition processed once (test/clients.sh)
-#   9. sqlsmith  random SQL against the extension for SQLSMITH_SECONDS; fails on a crash
-#  10. report    the HTML report of the CDNOW sample in headless Chromium: a screenshot,
+#  10. sqlsmith  random SQL against the extension for SQLSMITH_SECONDS; fails on a crash
+#  11. report    the HTML report of the CDNOW sample in headless Chromium: a screenshot,
 #                every chart drew (test/report.sh)
 # Installs missing Debian packages first (scripts/deps.sh). Safe to run as root.
 set -uo pipefail
@@ -69,6 +71,16 @@ else
     cat build.log
     count regress 0 1
 fi
+
+echo "== package: the .deb built, installed with apt-get, pg_regress against its files"
+# It builds from a copy with the objects the regress suite just compiled (the compile is
+# most of its time); it removes the package at the end and puts back the files
+# `make install` had put at the same paths, which the suites after use.
+mkdir -p build
+PACKAGE_REUSE_OBJECTS=1 test/package.sh >build/package.log 2>&1
+cat build/package.log
+pk_line=$(sed -n 's/^package: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' build/package.log | tail -n 1)
+if [ -n "$pk_line" ]; then count package $pk_line; else count package 0 1; fi
 
 echo "== dump_restore: pg_dump keeps the user's policies and segment rules"
 if test/dump_restore.sh; then count dump_restore 1 0; else count dump_restore 0 1; fi

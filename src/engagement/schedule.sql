@@ -166,9 +166,14 @@ BEGIN
         JOIN lifecycle.playbooks p
           ON p.enabled AND p.trigger = 'stage' AND t.to_stage::text = ANY (p.to_stages)
         JOIN plans pl ON pl.name = p.name
-        JOIN lifecycle.customer_stage c ON c.source_id = t.source_id AND c.customer = t.customer
+        -- primary-key probes per transition, whatever the statistics say (LIMIT 1 keeps
+        -- the planner from scanning a source it takes for small and joining by a filter)
+        JOIN LATERAL (SELECT x.* FROM lifecycle.customer_stage x
+                      WHERE x.source_id = t.source_id AND x.customer = t.customer LIMIT 1) c ON true
         JOIN lifecycle.sources s ON s.id = t.source_id
-        LEFT JOIN lifecycle.contacts k ON k.source_id = t.source_id AND k.customer = t.customer
+        LEFT JOIN LATERAL (SELECT x.time_zone FROM lifecycle.contacts x
+                           WHERE x.source_id = t.source_id AND x.customer = t.customer LIMIT 1) k
+          ON true
         WHERE t.id > after_id AND t.cause <> 'initial'
           AND c.stage::text = ANY (p.to_stages)
           AND lifecycle._playbook_admits(p, c.segment, c.m, c.churn_risk)
@@ -307,9 +312,15 @@ BEGIN
         UPDATE lifecycle.enrollments e
         SET converted_on = coalesce(e.converted_on, w.last_purchase),
             revenue = coalesce(e.revenue, 0) + greatest(coalesce(w.spend, 0) - coalesce(w.old_spend, 0), 0)
-        FROM pg_temp.lifecycle_work w
-        WHERE NOT w.gone AND w.last_purchase > coalesce(w.old_last, '-infinity')
-          AND e.source_id = s.id AND e.customer = w.customer
+        FROM (SELECT w.*, x.id AS enrollment_id
+              FROM pg_temp.lifecycle_work w
+              -- index probes per customer who bought, whatever the statistics say (OFFSET
+              -- 0 keeps the subquery from being flattened into a join by a filter)
+              CROSS JOIN LATERAL (SELECT y.id FROM lifecycle.enrollments y
+                                  WHERE y.source_id = s.id AND y.customer = w.customer
+                                  OFFSET 0) x
+              WHERE NOT w.gone AND w.last_purchase > coalesce(w.old_last, '-infinity')) w
+        WHERE e.id = w.enrollment_id
           AND w.last_purchase > e.counts_after AND w.last_purchase <= e.attribution_until
         RETURNING e.id, e.status, e.playbook
     )
@@ -400,11 +411,16 @@ BEGIN
         JOIN lifecycle.sources s ON s.id = e.source_id
         LEFT JOIN lifecycle.playbook_steps st ON st.playbook = e.playbook AND st.step = e.next_step
         LEFT JOIN lifecycle.channels ch ON ch.channel = st.channel
-        LEFT JOIN lifecycle.contacts k ON k.source_id = e.source_id AND k.customer = e.customer
-        LEFT JOIN lifecycle.consent cs
-          ON cs.source_id = e.source_id AND cs.customer = e.customer AND cs.channel = st.channel
-        LEFT JOIN lifecycle.customer_stage c
-          ON c.source_id = e.source_id AND c.customer = e.customer
+        -- primary-key probes per due step, whatever the statistics say (as in _enroll)
+        LEFT JOIN LATERAL (SELECT x.time_zone FROM lifecycle.contacts x
+                           WHERE x.source_id = e.source_id AND x.customer = e.customer LIMIT 1) k
+          ON true
+        LEFT JOIN LATERAL (SELECT x.granted FROM lifecycle.consent x
+                           WHERE x.source_id = e.source_id AND x.customer = e.customer
+                             AND x.channel = st.channel LIMIT 1) cs ON true
+        LEFT JOIN LATERAL (SELECT x.stage, x.m FROM lifecycle.customer_stage x
+                           WHERE x.source_id = e.source_id AND x.customer = e.customer LIMIT 1) c
+          ON true
         LEFT JOIN LATERAL (SELECT x.step, x.delay FROM lifecycle.playbook_steps x
                            WHERE x.playbook = e.playbook AND x.step > e.next_step
                            ORDER BY x.step LIMIT 1) AS nx ON true

@@ -131,7 +131,7 @@ BEGIN
         SELECT q.customer,
                coalesce(bool_or(q.day IS NULL OR q.day > as_of OR c.next_order IS NOT NULL
                                 OR (q.day > c.first_purchase AND q.day < c.last_purchase)), false),
-               c.customer IS NOT NULL, c.stage, c.last_purchase, c.spend, c.ctid,
+               c.customer IS NOT NULL, c.stage, c.last_purchase, c.spend, c.row_id,
                least(c.first_purchase, min(q.day)), greatest(c.last_purchase, max(q.day)),
                coalesce(c.purchases, 0) + count(DISTINCT q.day) FILTER (
                    WHERE c.customer IS NULL OR q.day < c.first_purchase OR q.day > c.last_purchase),
@@ -139,8 +139,13 @@ BEGIN
                     ELSE coalesce(c.spend, 0) + coalesce(sum(q.spend), 0) END
         -- in the index's order: neighbouring customers share pages, which stay in cache
         FROM (SELECT * FROM taken WHERE customer IS NOT NULL ORDER BY customer) AS q
-        LEFT JOIN lifecycle.customer_stage c ON c.source_id = s.id AND c.customer = q.customer
-        GROUP BY q.customer, c.customer, c.ctid, c.stage, c.first_purchase, c.last_purchase,
+        -- one primary-key probe per queued row, whatever the statistics say: with a source
+        -- tracked after the last ANALYZE the planner took its rows for one, kept them in
+        -- a Materialize and joined by a filter (180k queued x 20k known: 6 minutes)
+        LEFT JOIN LATERAL (SELECT x.*, x.ctid AS row_id FROM lifecycle.customer_stage x
+                           WHERE x.source_id = s.id AND x.customer = q.customer LIMIT 1) AS c
+          ON true
+        GROUP BY q.customer, c.customer, c.row_id, c.stage, c.first_purchase, c.last_purchase,
                  c.purchases, c.spend, c.next_order)
     SELECT coalesce(bool_or(customer IS NULL), false) INTO truncated FROM taken;
     IF truncated THEN

@@ -375,8 +375,8 @@ BEGIN
     -- Every due step with what decides it, and the decision where it can be made in
     -- bulk, in one statement (each rewrite of the scratch table costs as much again).
     INSERT INTO pg_temp.lifecycle_due
-    -- (MATERIALIZED: `fixed` is used several times below, and its subqueries would run
-    -- once per use)
+    -- (MATERIALIZED: `fixed` and `verdict` are used several times below, and their
+    -- subqueries would run once per use)
     WITH due AS MATERIALIZED (
         SELECT e.id, e.source_id, e.customer, e.playbook, e.next_step, e.step_time,
                e.next_due_at, st.channel, st.kind, st.message_key, st.when_capped,
@@ -434,7 +434,7 @@ BEGIN
                count(*) FILTER (WHERE w.fixed IS NULL)
                    OVER (PARTITION BY w.source_id, w.customer) > 1 AS crowded
         FROM due w
-    ), decided AS (
+    ), decided AS MATERIALIZED (
         -- In bulk: a message alone in the pass that breaks no policy that applies at its
         -- time after quiet hours (a later time only shortens every policy's window, so
         -- nothing else can move it). The others are left (NULL) to _allowed_at.

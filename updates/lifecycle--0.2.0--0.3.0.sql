@@ -269,6 +269,19 @@ COMMENT ON FUNCTION lifecycle.stage_flow(regclass, date, date) IS
     'Customers per (stage at the end of from_day, stage at the end of to_day), from the log';
 
 ------------------------------------------------------------------------------------
+-- Changed: enrolments keep one index fewer. The unique key leads with the customer, so
+-- it also finds a customer's enrolments, and the separate (source_id, customer) index
+-- goes (every enrolment and every step wrote both).
+------------------------------------------------------------------------------------
+
+ALTER TABLE lifecycle.enrollments
+    ADD CONSTRAINT enrollments_source_id_customer_playbook_episode_key
+    UNIQUE (source_id, customer, playbook, episode);
+ALTER TABLE lifecycle.enrollments
+    DROP CONSTRAINT enrollments_playbook_source_id_customer_episode_key;
+DROP INDEX lifecycle.enrollments_source_id_customer_idx;
+
+------------------------------------------------------------------------------------
 -- Changed functions (as in src/; CREATE OR REPLACE keeps their owners and grants):
 -- report_action() moves an action's status only forward; the playbook scheduler
 -- decides due steps in one statement and looks up each playbook's first step once;
@@ -511,9 +524,80 @@ BEGIN
                  -- as _attribution_until(): the series' length plus the window
                  (en.effective + en.length)::date + en.attribution_days AS attribution_until
           FROM entered en) x
-    ON CONFLICT (playbook, source_id, customer, episode) DO NOTHING;
+    ON CONFLICT (source_id, customer, playbook, episode) DO NOTHING;
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
+END
+$$;
+
+-- Enrols customers in date-triggered playbooks (birthday, anniversary of the first
+-- purchase) for the days after each playbook's last look, up to `as_of` (at most three
+-- days back: a greeting a week late is worse than none). 29 February counts on 28
+-- February in other years. Returns the number enrolled.
+CREATE OR REPLACE FUNCTION lifecycle._enroll_dates(as_of date) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    p lifecycle.playbooks;
+    day date;
+    days integer[];
+    n bigint;
+    total bigint := 0;
+BEGIN
+    FOR p IN SELECT * FROM lifecycle.playbooks
+             WHERE enabled AND trigger IN ('birthday', 'anniversary') ORDER BY name LOOP
+        day := greatest(coalesce((SELECT d.done_upto FROM lifecycle.playbook_dates d
+                                  WHERE d.playbook = p.name), as_of - 1), as_of - 3) + 1;
+        CONTINUE WHEN day > as_of;   -- this day is done
+        WHILE day <= as_of LOOP
+            days := ARRAY[extract(month FROM day) * 100 + extract(day FROM day)];
+            IF extract(month FROM day) = 2 AND extract(day FROM day) = 28
+               AND extract(day FROM day + 1) = 1 THEN
+                days := days || 229;
+            END IF;
+            WITH due AS (
+                SELECT k.source_id, k.customer, k.time_zone
+                FROM lifecycle.contacts k
+                WHERE p.trigger = 'birthday' AND k.birthday IS NOT NULL
+                  AND k.source_id IN (SELECT id FROM lifecycle.sources)
+                  AND extract(month FROM k.birthday) * 100 + extract(day FROM k.birthday) = ANY (days)
+                UNION ALL
+                SELECT c.source_id, c.customer, NULL
+                FROM lifecycle.customer_stage c
+                WHERE p.trigger = 'anniversary' AND c.first_purchase < day
+                  AND extract(month FROM c.first_purchase) * 100
+                      + extract(day FROM c.first_purchase) = ANY (days)
+            ), matching AS (
+                SELECT d.*, coalesce(d.time_zone, (SELECT k.time_zone FROM lifecycle.contacts k
+                                                   WHERE k.source_id = d.source_id
+                                                     AND k.customer = d.customer),
+                                     s.time_zone) AS zone,
+                       lifecycle._held_out(p.name, d.customer, p.holdout_share) AS holdout
+                FROM due d
+                JOIN lifecycle.sources s ON s.id = d.source_id
+                LEFT JOIN lifecycle.customer_stage c
+                  ON c.source_id = d.source_id AND c.customer = d.customer
+                WHERE lifecycle._playbook_admits(p, c.segment, c.m, c.churn_risk)
+            )
+            INSERT INTO lifecycle.enrollments
+                (playbook, source_id, customer, episode, started_on, holdout, status, next_step,
+                 step_time, next_due_at, counts_after, attribution_until)
+            SELECT p.name, m.source_id, m.customer, day, day, m.holdout,
+                   CASE WHEN m.holdout THEN 'held_out' ELSE 'running' END, f.step,
+                   (day::timestamp AT TIME ZONE m.zone) + f.delay,
+                   (day::timestamp AT TIME ZONE m.zone) + f.delay, day - 1,
+                   lifecycle._attribution_until(p.name, day, p.attribution_days)
+            FROM matching m
+            LEFT JOIN LATERAL (SELECT st.step, st.delay FROM lifecycle.playbook_steps st
+                               WHERE st.playbook = p.name ORDER BY st.step LIMIT 1) f ON true
+            ON CONFLICT (source_id, customer, playbook, episode) DO NOTHING;
+            GET DIAGNOSTICS n = ROW_COUNT;
+            total := total + n;
+            day := day + 1;
+        END LOOP;
+        INSERT INTO lifecycle.playbook_dates VALUES (p.name, as_of)
+        ON CONFLICT (playbook) DO UPDATE SET done_upto = greatest(playbook_dates.done_upto, as_of);
+    END LOOP;
+    RETURN total;
 END
 $$;
 

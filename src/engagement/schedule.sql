@@ -190,7 +190,7 @@ BEGIN
                  -- as _attribution_until(): the series' length plus the window
                  (en.effective + en.length)::date + en.attribution_days AS attribution_until
           FROM entered en) x
-    ON CONFLICT (playbook, source_id, customer, episode) DO NOTHING;
+    ON CONFLICT (source_id, customer, playbook, episode) DO NOTHING;
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END
@@ -264,7 +264,7 @@ BEGIN
             FROM matching m
             LEFT JOIN LATERAL (SELECT st.step, st.delay FROM lifecycle.playbook_steps st
                                WHERE st.playbook = p.name ORDER BY st.step LIMIT 1) f ON true
-            ON CONFLICT (playbook, source_id, customer, episode) DO NOTHING;
+            ON CONFLICT (source_id, customer, playbook, episode) DO NOTHING;
             GET DIAGNOSTICS n = ROW_COUNT;
             total := total + n;
             day := day + 1;

@@ -170,12 +170,12 @@ CREATE TABLE lifecycle.enrollments (
     revenue           double precision,
     ended_at          timestamptz,
     enrolled_at       timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (playbook, source_id, customer, episode),
+    -- customer first: the same index finds a customer's enrolments (purchases, opt-outs)
+    UNIQUE (source_id, customer, playbook, episode),
     CHECK (status IN ('running', 'held_out', 'finished', 'converted', 'engaged', 'opted_out',
                       'sunset'))
 );
 CREATE INDEX enrollments_due ON lifecycle.enrollments (next_due_at) WHERE status = 'running';
-CREATE INDEX ON lifecycle.enrollments (source_id, customer);
 COMMENT ON TABLE lifecycle.enrollments IS
     'Customers in playbooks: held out or treated, the next step, the outcome';
 

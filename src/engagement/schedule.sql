@@ -349,10 +349,9 @@ BEGIN
         granted boolean, stage text, tier text, waited text,
         at timestamptz, reason text, capped boolean, verdict text)
         ON COMMIT DELETE ROWS;
-    -- For "no other step of the customer's is due in this pass" (_schedule_pass): with
-    -- hash and merge joins off, without it that anti-join is a nested loop over the whole
-    -- table, quadratic in the pass (9 s for 9k steps, bench/playbooks.sh).
-    CREATE INDEX ON lifecycle_due (source_id, customer);
+    -- (No index on (source_id, customer): "no other step of the customer's is due in this
+    -- pass" is a window count in _schedule_pass's INSERT, not an anti-join, which with
+    -- hash and merge joins off was quadratic: 9 s for 9k steps, bench/playbooks.sh.)
     GRANT ALL ON pg_temp.lifecycle_due TO PUBLIC;
 END
 $$;

@@ -117,8 +117,11 @@ DELETE FROM lifecycle.models WHERE name = 'mallory_model';
 CREATE TABLE public.not_hers (customer_id bigint, ordered_at date);
 SET ROLE lc_mallory;
 SELECT expect_error($$SELECT lifecycle.track('public.not_hers', 'customer_id', 'ordered_at')$$);
-SELECT expect_error($$SELECT lifecycle._track('mallory.orders_old', 'customer_id', 'ordered_at', NULL, 'default')$$);
+SELECT expect_error($$SELECT lifecycle._track('mallory.orders_old', 'customer_id', 'ordered_at', NULL, 'default', NULL)$$);
 SELECT expect_error($$SELECT * FROM lifecycle._source_histories(1, NULL, '2026-06-30')$$);
+-- nor the watermark capture's readers, which read a table or its sequence as its owner
+SELECT expect_error($$SELECT * FROM lifecycle._source_new_orders(1, 0, 100)$$);
+SELECT expect_error($$SELECT * FROM lifecycle._sequence_position(1)$$);
 SELECT expect_error($$CREATE TRIGGER t AFTER INSERT ON mallory.orders_old FOR EACH STATEMENT EXECUTE FUNCTION lifecycle._capture()$$);
 -- Dropping her tracked table untracks it.
 SELECT count(*) AS tracked_before FROM lifecycle.sources WHERE source::text LIKE 'mallory.%';

@@ -64,7 +64,7 @@ BEGIN
     END LOOP;
 END
 $$;
-GRANT EXECUTE ON FUNCTION lifecycle.track(regclass, name, name, name, text),
+GRANT EXECUTE ON FUNCTION lifecycle.track(regclass, name, name, name, text, name),
                           lifecycle.untrack(regclass), lifecycle.resync(regclass)
     TO lifecycle_tracker;
 GRANT EXECUTE ON FUNCTION lifecycle.fit_model(text, regclass, name, name, name, date, text, boolean, text, date, integer, text)

@@ -282,6 +282,319 @@ ALTER TABLE lifecycle.enrollments
 DROP INDEX lifecycle.enrollments_source_id_customer_idx;
 
 ------------------------------------------------------------------------------------
+-- New: watermark capture (as in src/engine/capture.sql): track(..., watermark_column)
+-- reads new rows by their id instead of an INSERT trigger, and works on Citus.
+------------------------------------------------------------------------------------
+
+ALTER TABLE lifecycle.sources
+    ADD COLUMN watermark_column name,
+    ADD COLUMN watermark_type regtype,
+    ADD COLUMN watermark_sequence regclass,
+    ADD COLUMN watermark bigint,
+    ADD COLUMN watermark_seen bigint,
+    ADD COLUMN watermark_holders text[],
+    ADD COLUMN watermark_floors bigint[];
+
+------------------------------------------------------------------------------------
+-- Watermark capture: new rows read by their id, no trigger on INSERT
+------------------------------------------------------------------------------------
+-- A source tracked with a watermark column (an identity or serial column, filled by its
+-- sequence) has no INSERT trigger: each refresh reads the rows whose id lies between the
+-- watermark and a new, safe bound, and queues them as the trigger would have. The bound
+-- must be safe against transactions that commit out of id order: a row with a smaller id
+-- may commit after a larger one. nextval() keeps a lock on the sequence until its
+-- transaction ends, so every id up to the sequence's position P, read first, belongs to
+-- a transaction that has ended or holds that lock now. A holder seen for the first time
+-- took its ids after the previous capture's look at the holders, hence above that
+-- capture's position; a holder seen before keeps the floor it was given then. The bound
+-- is P, or the lowest floor of a holder still running: every id up to it is final (its
+-- row committed, and seen by the next statement's snapshot, or never will be). Rows above
+-- the watermark are not counted anywhere (the recomputations read up to it), so each
+-- row is counted once. Why this design, and what it asks of the table: docs/design.md.
+
+-- Per customer and day, the spend of watermark source `source_id`'s rows with ids in
+-- (after, upto], read as the table's owner (src/pg/source_reader.cpp).
+CREATE FUNCTION lifecycle._source_new_orders(source_id integer, after bigint, upto bigint)
+RETURNS TABLE (customer text, day date, spend double precision)
+AS 'MODULE_PATHNAME', 'lifecycle_source_new_orders' LANGUAGE C VOLATILE;
+
+-- The last value the sequence of watermark source `source_id` handed out, read as the
+-- table's owner.
+CREATE FUNCTION lifecycle._sequence_position(source_id integer)
+RETURNS TABLE (last_value bigint)
+AS 'MODULE_PATHNAME', 'lifecycle_sequence_position' LANGUAGE C VOLATILE;
+
+-- The transactions (virtual ids) other than this one holding or awaiting a lock on
+-- `sequence`, in order.
+CREATE FUNCTION lifecycle._sequence_holders(sequence regclass) RETURNS text[]
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+RETURN (SELECT coalesce(array_agg(DISTINCT l.virtualtransaction ORDER BY l.virtualtransaction),
+                        '{}')
+        FROM pg_locks l
+        WHERE l.locktype = 'relation' AND l.relation = sequence
+          AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
+          AND l.pid IS DISTINCT FROM pg_backend_pid());
+
+-- Moves the watermark of source `s` to a safe bound and queues the rows it passed.
+-- Returns the number of queue rows. Only in READ COMMITTED, where the read's snapshot is
+-- taken after the holders were looked at; in a snapshot taken earlier a holder that has
+-- ended since might not show its rows, so the watermark then stays.
+CREATE FUNCTION lifecycle._capture_watermark(s lifecycle.sources) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    position bigint;
+    holders text[];
+    floors bigint[];
+    bound bigint;
+    queued bigint := 0;
+BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RETURN 0;
+    END IF;
+    -- the position first, then the holders (see above)
+    position := coalesce((SELECT p.last_value
+                          FROM lifecycle._sequence_position(s.id) p),
+                         s.watermark_seen);
+    holders := lifecycle._sequence_holders(s.watermark_sequence);
+    SELECT coalesce(array_agg(coalesce(f.floor, s.watermark_seen) ORDER BY h.ord), '{}')
+    INTO floors
+    FROM unnest(holders) WITH ORDINALITY AS h (holder, ord)
+    LEFT JOIN unnest(s.watermark_holders, s.watermark_floors) AS f (holder, floor)
+      ON f.holder = h.holder;
+    bound := greatest(s.watermark, least(position, (SELECT min(x) FROM unnest(floors) AS x)));
+    IF bound > s.watermark THEN
+        INSERT INTO lifecycle.change_queue (source_id, customer, day, spend)
+        SELECT s.id, n.customer, n.day, n.spend
+        FROM lifecycle._source_new_orders(s.id, s.watermark, bound) AS n;
+        GET DIAGNOSTICS queued = ROW_COUNT;
+    END IF;
+    UPDATE lifecycle.sources t
+    SET watermark = bound, watermark_seen = position, watermark_holders = holders,
+        watermark_floors = floors
+    WHERE t.id = s.id;
+    RETURN queued;
+END
+$$;
+
+-- Whether `tab` is a table distributed by Citus (whose shards live on other nodes: no
+-- trigger on it sees their rows).
+CREATE FUNCTION lifecycle._is_distributed(tab regclass) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    found boolean := false;
+BEGIN
+    IF to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+        EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1)'
+            INTO found USING tab;
+    END IF;
+    RETURN found;
+END
+$$;
+
+-- Checks that column `col` of `tab` can serve as a watermark, and fills in the source's
+-- watermark columns: an integer column filled by its own sequence (identity or serial),
+-- cached one value at a time and increasing, so that ids are handed out in time order.
+CREATE FUNCTION lifecycle._watermark_of(tab regclass, col name, s lifecycle.sources)
+RETURNS lifecycle.sources
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    seq pg_sequence;
+BEGIN
+    s.watermark_column := col;
+    s.watermark_type := lifecycle._column_type(tab, col, 'watermark_column', 'watermark');
+    s.watermark_sequence := pg_get_serial_sequence(tab::text, col)::regclass;
+    IF s.watermark_sequence IS NULL THEN
+        RAISE EXCEPTION 'argument "watermark_column": column % of % is not filled by a sequence of its own',
+            quote_ident(col), tab
+            USING ERRCODE = '22023',
+                  HINT = 'Use an identity column (GENERATED ALWAYS AS IDENTITY) or a serial/bigserial column.';
+    END IF;
+    SELECT * INTO seq FROM pg_sequence q WHERE q.seqrelid = s.watermark_sequence;
+    IF seq.seqcache <> 1 OR seq.seqincrement <= 0 THEN
+        RAISE EXCEPTION 'argument "watermark_column": the sequence % of % hands out ids out of time order (CACHE %, INCREMENT %)',
+            s.watermark_sequence, tab, seq.seqcache, seq.seqincrement
+            USING ERRCODE = '22023',
+                  HINT = format('ALTER SEQUENCE %s CACHE 1 INCREMENT 1;', s.watermark_sequence);
+    END IF;
+    RETURN s;
+END
+$$;
+
+-- The watermark at which a source tracked now starts: the sequence's position, once every
+-- transaction that held the sequence then has ended (waiting for them the way CREATE
+-- INDEX CONCURRENTLY does, without blocking new writers). The rows up to it are counted
+-- by track()'s initial read, those above by the refreshes.
+CREATE FUNCTION lifecycle._watermark_start(s lifecycle.sources) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    position bigint := coalesce((SELECT p.last_value FROM lifecycle._sequence_position(s.id) p), 0);
+    holders text[] := lifecycle._sequence_holders(s.watermark_sequence);
+BEGIN
+    -- (a prepared transaction keeps its locks too)
+    WHILE EXISTS (SELECT FROM pg_locks l WHERE l.virtualtransaction = ANY (holders)
+                    AND l.locktype = 'relation' AND l.relation = s.watermark_sequence) LOOP
+        PERFORM pg_sleep(0.01);
+    END LOOP;
+    RETURN position;
+END
+$$;
+
+DROP FUNCTION lifecycle.track(regclass, name, name, name, text);
+DROP FUNCTION lifecycle._track(regclass, name, name, name, text);
+
+-- Starts following an orders table: checks the table and its columns, installs the
+-- triggers and fills the stage table (each customer's stage is logged as an 'initial'
+-- transition, without NOTIFY). Returns the source's id. Only the table's owner may
+-- (the gate checks it); the work is done by _track as the extension's owner. With a
+-- watermark column, new rows are read by their id instead of queued by an INSERT trigger
+-- (see _capture_watermark); on a table distributed by Citus that is the only way, and no
+-- trigger is installed at all (resync() then repairs UPDATEs and DELETEs).
+CREATE FUNCTION lifecycle.track(source regclass, customer_column name, time_column name,
+                                amount_column name DEFAULT NULL, policy text DEFAULT 'default',
+                                watermark_column name DEFAULT NULL)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'lifecycle_owner_gate' LANGUAGE C;
+
+CREATE FUNCTION lifecycle._track(tab regclass, customer_col name, time_col name,
+                                 amount_col name, policy_name text, watermark_col name)
+RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s lifecycle.sources;
+    trig text;
+    distributed boolean := lifecycle._is_distributed(tab);
+BEGIN
+    PERFORM lifecycle._lock_refresh();
+    IF NOT EXISTS (SELECT FROM lifecycle.policies p WHERE p.name = policy_name) THEN
+        RAISE EXCEPTION 'argument "policy": no policy named "%"', policy_name
+            USING ERRCODE = '22023', HINT = 'The policies are in lifecycle.policies.';
+    END IF;
+    IF EXISTS (SELECT FROM lifecycle.sources t WHERE t.source = tab) THEN
+        RAISE EXCEPTION 'argument "source": % is tracked already', tab
+            USING ERRCODE = '42710', HINT = 'Call lifecycle.untrack first to change how.';
+    END IF;
+    PERFORM lifecycle._check_trackable(tab);
+    IF distributed AND watermark_col IS NULL THEN
+        RAISE EXCEPTION 'argument "watermark_column": % is distributed by Citus, where no trigger sees the rows',
+            tab
+            USING ERRCODE = '0A000',
+                  HINT = 'Track it by a watermark: an identity or bigserial column, e.g. watermark_column => ''id''.';
+    END IF;
+    IF watermark_col IS NOT NULL THEN
+        s := lifecycle._watermark_of(tab, watermark_col, s);
+    END IF;
+    s.customer_type := lifecycle._column_type(tab, customer_col, 'customer_column', 'customer');
+    s.time_type := lifecycle._column_type(tab, time_col, 'time_column', 'time');
+    IF amount_col IS NOT NULL THEN
+        s.amount_type := lifecycle._column_type(tab, amount_col, 'amount_column', 'amount');
+    END IF;
+    INSERT INTO lifecycle.sources (source, customer_column, time_column, amount_column,
+                                   customer_type, time_type, amount_type, time_zone, policy,
+                                   tracked_on, watermark_column, watermark_type,
+                                   watermark_sequence)
+    VALUES (tab, customer_col, time_col, amount_col, s.customer_type, s.time_type,
+            s.amount_type, current_setting('TimeZone'), policy_name, lifecycle.engine_date(),
+            s.watermark_column, s.watermark_type, s.watermark_sequence)
+    RETURNING * INTO s;
+    IF watermark_col IS NOT NULL THEN
+        s.watermark := lifecycle._watermark_start(s);
+        UPDATE lifecycle.sources t
+        SET watermark = s.watermark, watermark_seen = s.watermark, watermark_holders = '{}',
+            watermark_floors = '{}'
+        WHERE t.id = s.id;
+    END IF;
+    -- ENABLE ALWAYS: rows written with session_replication_role = replica are captured too.
+    -- A watermark source's inserts are read by id; a distributed table gets no trigger.
+    FOREACH trig IN ARRAY CASE WHEN distributed THEN '{}'::text[]
+                               WHEN watermark_col IS NOT NULL THEN ARRAY['update', 'delete', 'truncate']
+                               ELSE ARRAY['insert', 'update', 'delete', 'truncate'] END LOOP
+        EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s %s FOR EACH STATEMENT
+                        EXECUTE FUNCTION lifecycle._capture()',
+                       'lifecycle_capture_' || trig, upper(trig), tab,
+                       CASE trig WHEN 'insert' THEN 'REFERENCING NEW TABLE AS lifecycle_new'
+                                 WHEN 'update' THEN 'REFERENCING OLD TABLE AS lifecycle_old
+                                                     NEW TABLE AS lifecycle_new'
+                                 WHEN 'delete' THEN 'REFERENCING OLD TABLE AS lifecycle_old'
+                                 ELSE '' END);
+        EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', tab, 'lifecycle_capture_' || trig);
+    END LOOP;
+    IF NOT EXISTS (SELECT FROM pg_index i JOIN pg_attribute a
+                       ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                   WHERE i.indrelid = tab AND a.attname = customer_col) THEN
+        RAISE NOTICE 'no index on %(%): each refresh will scan the table',
+            tab, quote_ident(customer_col)
+            USING HINT = format('CREATE INDEX ON %s (%I);', tab, customer_col);
+    END IF;
+    PERFORM lifecycle._collect_all(s, s.tracked_on);
+    PERFORM lifecycle._write_stages(s, s.tracked_on, 'initial');
+    PERFORM lifecycle._rescore(s.id, s.tracked_on);
+    RETURN s.id;
+END
+$$;
+
+-- Whether the columns source `s` tracks are still there with the types they had at
+-- track(). DDL that would change them is refused (see _on_ddl below); this is the check
+-- for when event triggers did not run.
+CREATE OR REPLACE FUNCTION lifecycle._columns_intact(s lifecycle.sources) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+RETURN (SELECT count(*) FROM pg_attribute a
+        WHERE a.attrelid = s.source AND a.attnum > 0 AND NOT a.attisdropped
+          AND (a.attname, a.atttypid) IN ((s.customer_column, s.customer_type),
+                                          (s.time_column, s.time_type),
+                                          (s.amount_column, s.amount_type),
+                                          (s.watermark_column, s.watermark_type)))
+       = 2 + (s.amount_column IS NOT NULL)::int + (s.watermark_column IS NOT NULL)::int;
+
+-- The type of column `col` of `tab`, which must be one the engine may track as `kind`,
+-- or an ERROR naming the argument.
+CREATE OR REPLACE FUNCTION lifecycle._column_type(tab regclass, col name, argument text, kind text)
+RETURNS regtype
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t regtype;
+BEGIN
+    SELECT atttypid INTO t FROM pg_attribute
+    WHERE attrelid = tab AND attname = col AND attnum > 0 AND NOT attisdropped;
+    IF t IS NULL THEN
+        RAISE EXCEPTION 'argument "%": % has no column %', argument, tab, quote_ident(col)
+            USING ERRCODE = '42703';
+    END IF;
+    IF NOT lifecycle._allowed_type(kind, t) THEN
+        RAISE EXCEPTION 'argument "%": column % of % is of type %, which the engine cannot track',
+            argument, quote_ident(col), tab, t
+            USING ERRCODE = '42804',
+                  HINT = CASE kind
+                      WHEN 'customer' THEN 'Customer ids must be smallint, integer, bigint, text, varchar or uuid.'
+                      WHEN 'time' THEN 'The time must be a date, timestamp or timestamptz.'
+                      WHEN 'watermark' THEN 'A watermark must be a smallint, integer or bigint column filled by its own sequence.'
+                      ELSE 'Amounts must be numeric, real, double precision, smallint, integer or bigint.' END
+                  || ' Domains and user-defined types are refused: their code would run inside the engine.';
+    END IF;
+    RETURN t;
+END
+$$;
+
+REVOKE ALL ON FUNCTION lifecycle._source_new_orders(integer, bigint, bigint),
+    lifecycle._sequence_position(integer),
+    lifecycle._sequence_holders(regclass),
+    lifecycle._capture_watermark(lifecycle.sources),
+    lifecycle._is_distributed(regclass),
+    lifecycle._watermark_of(regclass, name, lifecycle.sources),
+    lifecycle._watermark_start(lifecycle.sources),
+    lifecycle.track(regclass, name, name, name, text, name),
+    lifecycle._track(regclass, name, name, name, text, name) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lifecycle._source_new_orders(integer, bigint, bigint),
+    lifecycle._sequence_position(integer),
+    lifecycle._sequence_holders(regclass),
+    lifecycle._capture_watermark(lifecycle.sources),
+    lifecycle._is_distributed(regclass),
+    lifecycle._watermark_of(regclass, name, lifecycle.sources),
+    lifecycle._watermark_start(lifecycle.sources),
+    lifecycle.track(regclass, name, name, name, text, name),
+    lifecycle._track(regclass, name, name, name, text, name) TO lifecycle_worker;
+GRANT EXECUTE ON FUNCTION lifecycle.track(regclass, name, name, name, text, name) TO lifecycle_tracker;
+
+------------------------------------------------------------------------------------
 -- Changed functions (as in src/; CREATE OR REPLACE keeps their owners and grants):
 -- report_action() moves an action's status only forward; the playbook scheduler
 -- decides due steps in one statement and looks up each playbook's first step once;
@@ -332,6 +645,9 @@ BEGIN
             CONTINUE;
         END IF;
         r.sources := r.sources + 1;
+        IF s.watermark_column IS NOT NULL THEN
+            PERFORM lifecycle._capture_watermark(s);  -- its new rows into the queue
+        END IF;
         stepped := lifecycle._step_time(s, as_of, budget);
         r.due := r.due + stepped.stepped;
         r.transitions := r.transitions + stepped.logged;

@@ -19,8 +19,9 @@ RETURN (SELECT count(*) FROM pg_attribute a
         WHERE a.attrelid = s.source AND a.attnum > 0 AND NOT a.attisdropped
           AND (a.attname, a.atttypid) IN ((s.customer_column, s.customer_type),
                                           (s.time_column, s.time_type),
-                                          (s.amount_column, s.amount_type)))
-       = CASE WHEN s.amount_column IS NULL THEN 2 ELSE 3 END;
+                                          (s.amount_column, s.amount_type),
+                                          (s.watermark_column, s.watermark_type)))
+       = 2 + (s.amount_column IS NOT NULL)::int + (s.watermark_column IS NOT NULL)::int;
 
 -- Statement-level trigger on a tracked source: queues the customers of the changed rows,
 -- read from the transition tables. Runs as the extension's owner so writers need no
@@ -80,22 +81,171 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN s.amount_column IS NULL THEN 'NULL::double precision'
             ELSE format('%I::double precision', s.amount_column) END;
 
+------------------------------------------------------------------------------------
+-- Watermark capture: new rows read by their id, no trigger on INSERT
+------------------------------------------------------------------------------------
+-- A source tracked with a watermark column (an identity or serial column, filled by its
+-- sequence) has no INSERT trigger: each refresh reads the rows whose id lies between the
+-- watermark and a new, safe bound, and queues them as the trigger would have. The bound
+-- must be safe against transactions that commit out of id order: a row with a smaller id
+-- may commit after a larger one. nextval() keeps a lock on the sequence until its
+-- transaction ends, so every id up to the sequence's position P, read first, belongs to
+-- a transaction that has ended or holds that lock now. A holder seen for the first time
+-- took its ids after the previous capture's look at the holders, hence above that
+-- capture's position; a holder seen before keeps the floor it was given then. The bound
+-- is P, or the lowest floor of a holder still running: every id up to it is final (its
+-- row committed, and seen by the next statement's snapshot, or never will be). Rows above
+-- the watermark are not counted anywhere (the recomputations read up to it), so each
+-- row is counted once. Why this design, and what it asks of the table: docs/design.md.
+
+-- Per customer and day, the spend of watermark source `source_id`'s rows with ids in
+-- (after, upto], read as the table's owner (src/pg/source_reader.cpp).
+CREATE FUNCTION lifecycle._source_new_orders(source_id integer, after bigint, upto bigint)
+RETURNS TABLE (customer text, day date, spend double precision)
+AS 'MODULE_PATHNAME', 'lifecycle_source_new_orders' LANGUAGE C VOLATILE;
+
+-- The last value the sequence of watermark source `source_id` handed out, read as the
+-- table's owner.
+CREATE FUNCTION lifecycle._sequence_position(source_id integer)
+RETURNS TABLE (last_value bigint)
+AS 'MODULE_PATHNAME', 'lifecycle_sequence_position' LANGUAGE C VOLATILE;
+
+-- The transactions (virtual ids) other than this one holding or awaiting a lock on
+-- `sequence`, in order.
+CREATE FUNCTION lifecycle._sequence_holders(sequence regclass) RETURNS text[]
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+RETURN (SELECT coalesce(array_agg(DISTINCT l.virtualtransaction ORDER BY l.virtualtransaction),
+                        '{}')
+        FROM pg_locks l
+        WHERE l.locktype = 'relation' AND l.relation = sequence
+          AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
+          AND l.pid IS DISTINCT FROM pg_backend_pid());
+
+-- Moves the watermark of source `s` to a safe bound and queues the rows it passed.
+-- Returns the number of queue rows. Only in READ COMMITTED, where the read's snapshot is
+-- taken after the holders were looked at; in a snapshot taken earlier a holder that has
+-- ended since might not show its rows, so the watermark then stays.
+CREATE FUNCTION lifecycle._capture_watermark(s lifecycle.sources) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    position bigint;
+    holders text[];
+    floors bigint[];
+    bound bigint;
+    queued bigint := 0;
+BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RETURN 0;
+    END IF;
+    -- the position first, then the holders (see above)
+    position := coalesce((SELECT p.last_value
+                          FROM lifecycle._sequence_position(s.id) p),
+                         s.watermark_seen);
+    holders := lifecycle._sequence_holders(s.watermark_sequence);
+    SELECT coalesce(array_agg(coalesce(f.floor, s.watermark_seen) ORDER BY h.ord), '{}')
+    INTO floors
+    FROM unnest(holders) WITH ORDINALITY AS h (holder, ord)
+    LEFT JOIN unnest(s.watermark_holders, s.watermark_floors) AS f (holder, floor)
+      ON f.holder = h.holder;
+    bound := greatest(s.watermark, least(position, (SELECT min(x) FROM unnest(floors) AS x)));
+    IF bound > s.watermark THEN
+        INSERT INTO lifecycle.change_queue (source_id, customer, day, spend)
+        SELECT s.id, n.customer, n.day, n.spend
+        FROM lifecycle._source_new_orders(s.id, s.watermark, bound) AS n;
+        GET DIAGNOSTICS queued = ROW_COUNT;
+    END IF;
+    UPDATE lifecycle.sources t
+    SET watermark = bound, watermark_seen = position, watermark_holders = holders,
+        watermark_floors = floors
+    WHERE t.id = s.id;
+    RETURN queued;
+END
+$$;
+
+-- Whether `tab` is a table distributed by Citus (whose shards live on other nodes: no
+-- trigger on it sees their rows).
+CREATE FUNCTION lifecycle._is_distributed(tab regclass) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    found boolean := false;
+BEGIN
+    IF to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+        EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1)'
+            INTO found USING tab;
+    END IF;
+    RETURN found;
+END
+$$;
+
+-- Checks that column `col` of `tab` can serve as a watermark, and fills in the source's
+-- watermark columns: an integer column filled by its own sequence (identity or serial),
+-- cached one value at a time and increasing, so that ids are handed out in time order.
+CREATE FUNCTION lifecycle._watermark_of(tab regclass, col name, s lifecycle.sources)
+RETURNS lifecycle.sources
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    seq pg_sequence;
+BEGIN
+    s.watermark_column := col;
+    s.watermark_type := lifecycle._column_type(tab, col, 'watermark_column', 'watermark');
+    s.watermark_sequence := pg_get_serial_sequence(tab::text, col)::regclass;
+    IF s.watermark_sequence IS NULL THEN
+        RAISE EXCEPTION 'argument "watermark_column": column % of % is not filled by a sequence of its own',
+            quote_ident(col), tab
+            USING ERRCODE = '22023',
+                  HINT = 'Use an identity column (GENERATED ALWAYS AS IDENTITY) or a serial/bigserial column.';
+    END IF;
+    SELECT * INTO seq FROM pg_sequence q WHERE q.seqrelid = s.watermark_sequence;
+    IF seq.seqcache <> 1 OR seq.seqincrement <= 0 THEN
+        RAISE EXCEPTION 'argument "watermark_column": the sequence % of % hands out ids out of time order (CACHE %, INCREMENT %)',
+            s.watermark_sequence, tab, seq.seqcache, seq.seqincrement
+            USING ERRCODE = '22023',
+                  HINT = format('ALTER SEQUENCE %s CACHE 1 INCREMENT 1;', s.watermark_sequence);
+    END IF;
+    RETURN s;
+END
+$$;
+
+-- The watermark at which a source tracked now starts: the sequence's position, once every
+-- transaction that held the sequence then has ended (waiting for them the way CREATE
+-- INDEX CONCURRENTLY does, without blocking new writers). The rows up to it are counted
+-- by track()'s initial read, those above by the refreshes.
+CREATE FUNCTION lifecycle._watermark_start(s lifecycle.sources) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    position bigint := coalesce((SELECT p.last_value FROM lifecycle._sequence_position(s.id) p), 0);
+    holders text[] := lifecycle._sequence_holders(s.watermark_sequence);
+BEGIN
+    -- (a prepared transaction keeps its locks too)
+    WHILE EXISTS (SELECT FROM pg_locks l WHERE l.virtualtransaction = ANY (holders)
+                    AND l.locktype = 'relation' AND l.relation = s.watermark_sequence) LOOP
+        PERFORM pg_sleep(0.01);
+    END LOOP;
+    RETURN position;
+END
+$$;
+
 -- Starts following an orders table: checks the table and its columns, installs the
 -- triggers and fills the stage table (each customer's stage is logged as an 'initial'
 -- transition, without NOTIFY). Returns the source's id. Only the table's owner may
--- (the gate checks it); the work is done by _track as the extension's owner.
+-- (the gate checks it); the work is done by _track as the extension's owner. With a
+-- watermark column, new rows are read by their id instead of queued by an INSERT trigger
+-- (see _capture_watermark); on a table distributed by Citus that is the only way, and no
+-- trigger is installed at all (resync() then repairs UPDATEs and DELETEs).
 CREATE FUNCTION lifecycle.track(source regclass, customer_column name, time_column name,
-                                amount_column name DEFAULT NULL, policy text DEFAULT 'default')
+                                amount_column name DEFAULT NULL, policy text DEFAULT 'default',
+                                watermark_column name DEFAULT NULL)
 RETURNS integer
 AS 'MODULE_PATHNAME', 'lifecycle_owner_gate' LANGUAGE C;
 
 CREATE FUNCTION lifecycle._track(tab regclass, customer_col name, time_col name,
-                                 amount_col name, policy_name text)
+                                 amount_col name, policy_name text, watermark_col name)
 RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     s lifecycle.sources;
     trig text;
+    distributed boolean := lifecycle._is_distributed(tab);
 BEGIN
     PERFORM lifecycle._lock_refresh();
     IF NOT EXISTS (SELECT FROM lifecycle.policies p WHERE p.name = policy_name) THEN
@@ -107,6 +257,15 @@ BEGIN
             USING ERRCODE = '42710', HINT = 'Call lifecycle.untrack first to change how.';
     END IF;
     PERFORM lifecycle._check_trackable(tab);
+    IF distributed AND watermark_col IS NULL THEN
+        RAISE EXCEPTION 'argument "watermark_column": % is distributed by Citus, where no trigger sees the rows',
+            tab
+            USING ERRCODE = '0A000',
+                  HINT = 'Track it by a watermark: an identity or bigserial column, e.g. watermark_column => ''id''.';
+    END IF;
+    IF watermark_col IS NOT NULL THEN
+        s := lifecycle._watermark_of(tab, watermark_col, s);
+    END IF;
     s.customer_type := lifecycle._column_type(tab, customer_col, 'customer_column', 'customer');
     s.time_type := lifecycle._column_type(tab, time_col, 'time_column', 'time');
     IF amount_col IS NOT NULL THEN
@@ -114,12 +273,24 @@ BEGIN
     END IF;
     INSERT INTO lifecycle.sources (source, customer_column, time_column, amount_column,
                                    customer_type, time_type, amount_type, time_zone, policy,
-                                   tracked_on)
+                                   tracked_on, watermark_column, watermark_type,
+                                   watermark_sequence)
     VALUES (tab, customer_col, time_col, amount_col, s.customer_type, s.time_type,
-            s.amount_type, current_setting('TimeZone'), policy_name, lifecycle.engine_date())
+            s.amount_type, current_setting('TimeZone'), policy_name, lifecycle.engine_date(),
+            s.watermark_column, s.watermark_type, s.watermark_sequence)
     RETURNING * INTO s;
+    IF watermark_col IS NOT NULL THEN
+        s.watermark := lifecycle._watermark_start(s);
+        UPDATE lifecycle.sources t
+        SET watermark = s.watermark, watermark_seen = s.watermark, watermark_holders = '{}',
+            watermark_floors = '{}'
+        WHERE t.id = s.id;
+    END IF;
     -- ENABLE ALWAYS: rows written with session_replication_role = replica are captured too.
-    FOREACH trig IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
+    -- A watermark source's inserts are read by id; a distributed table gets no trigger.
+    FOREACH trig IN ARRAY CASE WHEN distributed THEN '{}'::text[]
+                               WHEN watermark_col IS NOT NULL THEN ARRAY['update', 'delete', 'truncate']
+                               ELSE ARRAY['insert', 'update', 'delete', 'truncate'] END LOOP
         EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s %s FOR EACH STATEMENT
                         EXECUTE FUNCTION lifecycle._capture()',
                        'lifecycle_capture_' || trig, upper(trig), tab,
@@ -195,6 +366,7 @@ BEGIN
                   HINT = CASE kind
                       WHEN 'customer' THEN 'Customer ids must be smallint, integer, bigint, text, varchar or uuid.'
                       WHEN 'time' THEN 'The time must be a date, timestamp or timestamptz.'
+                      WHEN 'watermark' THEN 'A watermark must be a smallint, integer or bigint column filled by its own sequence.'
                       ELSE 'Amounts must be numeric, real, double precision, smallint, integer or bigint.' END
                   || ' Domains and user-defined types are refused: their code would run inside the engine.';
     END IF;

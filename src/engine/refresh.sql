@@ -500,6 +500,9 @@ BEGIN
             CONTINUE;
         END IF;
         r.sources := r.sources + 1;
+        IF s.watermark_column IS NOT NULL THEN
+            PERFORM lifecycle._capture_watermark(s);  -- its new rows into the queue
+        END IF;
         stepped := lifecycle._step_time(s, as_of, budget);
         r.due := r.due + stepped.stepped;
         r.transitions := r.transitions + stepped.logged;

@@ -50,7 +50,16 @@ CREATE TABLE lifecycle.sources (
     rfm_breakpoints lifecycle.rfm_breakpoints,
     rfm_scored_at   timestamptz,     -- when the last rescoring pass ended
     rescoring       boolean NOT NULL DEFAULT false,  -- a pass is under way (see _rescore)
-    rescore_from    text COLLATE "C" -- the last customer it rescored
+    rescore_from    text COLLATE "C", -- the last customer it rescored
+    -- Watermark capture (track(..., watermark_column)): new rows are read by their id,
+    -- not queued by a trigger; see _capture_watermark in capture.sql and docs/design.md.
+    watermark_column   name,         -- NULL: every change is captured by triggers
+    watermark_type     regtype,
+    watermark_sequence regclass,     -- the sequence that fills the column
+    watermark          bigint,       -- every row with an id up to this one is counted
+    watermark_seen     bigint,       -- the sequence's position at the last capture
+    watermark_holders  text[],       -- transactions that held the sequence then ...
+    watermark_floors   bigint[]      -- ... and the id above which each one's rows lie
 );
 COMMENT ON TABLE lifecycle.sources IS 'Orders tables tracked by the stage engine (lifecycle.track)';
 

@@ -46,6 +46,8 @@ bool allowed_type(const char* kind, Oid type) {
     if (strcmp(kind, "amount") == 0)
         return type == INT2OID || type == INT4OID || type == INT8OID || type == NUMERICOID ||
                type == FLOAT4OID || type == FLOAT8OID;
+    if (strcmp(kind, "watermark") == 0)
+        return type == INT2OID || type == INT4OID || type == INT8OID;
     return false;
 }
 
@@ -59,6 +61,10 @@ struct Source {
     Oid time_type;
     Oid amount_type;
     char* time_zone;
+    char* watermark_column;  // nullptr: captured by triggers
+    Oid watermark_type;
+    char* watermark;  // the id up to which rows are counted, as int8 text
+    Oid watermark_sequence;
 };
 
 char* text_column(HeapTuple row, TupleDesc desc, int column) {
@@ -77,7 +83,8 @@ Source load_source(int32 id) {
     Datum value = Int32GetDatum(id);
     const int rc = SPI_execute_with_args(
         "SELECT source, customer_column, time_column, amount_column, customer_type, time_type,"
-        " amount_type, time_zone FROM lifecycle.sources WHERE id = $1",
+        " amount_type, time_zone, watermark_column, watermark_type, watermark, watermark_sequence"
+        " FROM lifecycle.sources WHERE id = $1",
         1, &type, &value, nullptr, true, 1);
     if (rc != SPI_OK_SELECT) elog(ERROR, "lifecycle: reading lifecycle.sources failed: %d", rc);
     if (SPI_processed != 1)
@@ -94,6 +101,10 @@ Source load_source(int32 id) {
     s.time_type = oid_column(row, desc, 6);
     s.amount_type = oid_column(row, desc, 7);
     s.time_zone = text_column(row, desc, 8);
+    s.watermark_column = text_column(row, desc, 9);
+    s.watermark_type = oid_column(row, desc, 10);
+    s.watermark = text_column(row, desc, 11);
+    s.watermark_sequence = oid_column(row, desc, 12);
     return s;
 }
 
@@ -143,18 +154,46 @@ char* day_sql(const Source& s) {
     return psprintf("%s::date", column);
 }
 
+char* qualified_name(Oid relid) {
+    return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+                                      get_rel_name(relid));
+}
+
+char* amount_sql(const Source& s) {
+    return s.amount_column != nullptr
+               ? psprintf("%s::double precision", quote_identifier(s.amount_column))
+               : pstrdup("NULL::double precision");
+}
+
+// Per customer and purchase day, the spend of the rows whose watermark column lies in
+// ($1, $2]: what a watermark capture adds (the capture trigger's INSERT form).
+char* new_orders_sql(const Source& s) {
+    const char* customer = quote_identifier(s.customer_column);
+    const char* id = quote_identifier(s.watermark_column);
+    return psprintf(
+        "SELECT c::text, d, sum(a)"
+        " FROM (SELECT %s AS c, %s AS d, %s AS a FROM ONLY %s"
+        "       WHERE %s > $1 AND %s <= $2 AND %s IS NOT NULL AND %s IS NOT NULL) AS o"
+        " GROUP BY c, d",
+        customer, day_sql(s), amount_sql(s), qualified_name(s.relid), id, id, customer,
+        quote_identifier(s.time_column));
+}
+
 // Per customer (of `customers`, or all): purchase days up to $2 and their spend, the first
 // day's spend (what the models leave out of the average order value), and the first order
 // dated after $2.
 char* histories_sql(const Source& s, bool all_customers) {
     const char* customer = quote_identifier(s.customer_column);
-    const char* amount = s.amount_column != nullptr
-                             ? psprintf("%s::double precision", quote_identifier(s.amount_column))
-                             : "NULL::double precision";
-    const char* relation = quote_qualified_identifier(get_namespace_name(get_rel_namespace(s.relid)),
-                                                      get_rel_name(s.relid));
+    const char* amount = amount_sql(s);
+    const char* relation = qualified_name(s.relid);
     const char* filter =
         all_customers ? "" : psprintf(" AND %s = ANY ($1::%s[])", customer, format_type_be(s.customer_type));
+    // A watermark source's rows above the watermark are not counted yet: the capture adds
+    // them when it moves the watermark past them (the stage table reflects exactly the
+    // rows up to it).
+    if (s.watermark_column != nullptr)
+        filter = psprintf("%s AND %s <= %s::bigint", filter, quote_identifier(s.watermark_column),
+                          quote_literal_cstr(s.watermark != nullptr ? s.watermark : "0"));
     return psprintf(
         "SELECT c::text, min(d) FILTER (WHERE d <= $2), max(d) FILTER (WHERE d <= $2),"
         "       count(*) FILTER (WHERE d <= $2), sum(a) FILTER (WHERE d <= $2),"
@@ -168,11 +207,19 @@ char* histories_sql(const Source& s, bool all_customers) {
         customer, day_sql(s), amount, relation, customer, quote_identifier(s.time_column), filter);
 }
 
+// The query's arguments.
+struct Arguments {
+    int count;
+    Oid* types;
+    Datum* values;
+    const char* nulls;
+};
+
 // Runs `query` through a read-only cursor (the caller's snapshot) as the owner of
 // `relid`, in a security-restricted operation with a safe search_path, and appends every
-// row to `store`.
-void read_as_owner(Oid relid, const char* query, Datum* values, const char* nulls,
-                   Tuplestorestate* store, TupleDesc store_desc) {
+// row to `store` (whose columns the query's must match).
+void read_as_owner(Oid relid, const char* query, const Arguments& args, Tuplestorestate* store,
+                   TupleDesc store_desc) {
     HeapTuple class_row = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
     if (!HeapTupleIsValid(class_row)) elog(ERROR, "lifecycle: relation %u is gone", relid);
     const Oid owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(class_row))->relowner;
@@ -187,15 +234,16 @@ void read_as_owner(Oid relid, const char* query, Datum* values, const char* null
     (void)set_config_option("search_path", kSafeSearchPath, PGC_USERSET, PGC_S_SESSION,
                             GUC_ACTION_SAVE, true, 0, false);
 
-    Oid types[2] = {TEXTARRAYOID, DATEOID};
-    Portal cursor = SPI_cursor_open_with_args(nullptr, query, 2, types, values, nulls, true, 0);
-    Datum row_values[7];
-    bool row_nulls[7];
+    Portal cursor = SPI_cursor_open_with_args(nullptr, query, args.count, args.types, args.values,
+                                              args.nulls, true, 0);
+    const int columns = store_desc->natts;
+    Datum* row_values = static_cast<Datum*>(palloc(sizeof(Datum) * columns));
+    bool* row_nulls = static_cast<bool*>(palloc(sizeof(bool) * columns));
     for (;;) {
         SPI_cursor_fetch(cursor, true, kFetchRows);
         if (SPI_processed == 0) break;
         for (uint64 i = 0; i < SPI_processed; ++i) {
-            for (int c = 0; c < 7; ++c)
+            for (int c = 0; c < columns; ++c)
                 row_values[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c + 1,
                                               &row_nulls[c]);
             tuplestore_putvalues(store, store_desc, row_values, row_nulls);
@@ -206,6 +254,24 @@ void read_as_owner(Oid relid, const char* query, Datum* values, const char* null
 
     AtEOXact_GUC(false, nest_level);
     SetUserIdAndSecContext(saved_user, saved_context);
+}
+
+// Source `id`, its table locked for reading (taken before the checks: no ALTER TABLE can
+// change the columns between the check and the read) and every tracked column checked.
+// Inside SPI.
+Source checked_source(int32 id) {
+    Source s = load_source(id);
+    LockRelationOid(s.relid, AccessShareLock);
+    if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(s.relid)))
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+                        errmsg("lifecycle: tracked table %u was dropped", s.relid)));
+    check_relation(s.relid);
+    check_column(s.relid, s.customer_column, s.customer_type, "customer");
+    check_column(s.relid, s.time_column, s.time_type, "time");
+    if (s.amount_column != nullptr) check_column(s.relid, s.amount_column, s.amount_type, "amount");
+    if (s.watermark_column != nullptr)
+        check_column(s.relid, s.watermark_column, s.watermark_type, "watermark");
+    return s;
 }
 
 Oid extension_owner() {
@@ -236,22 +302,60 @@ LIFECYCLE_FUNCTION(lifecycle_source_histories) {
     const bool all_customers = PG_ARGISNULL(1);
 
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "lifecycle: SPI_connect failed");
-    Source s = load_source(PG_GETARG_INT32(0));
-    // The read's own lock, taken before the checks: no ALTER TABLE can change the columns
-    // between the check and the read.
-    LockRelationOid(s.relid, AccessShareLock);
-    if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(s.relid)))
-        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
-                        errmsg("lifecycle: tracked table %u was dropped", s.relid)));
-    check_relation(s.relid);
-    check_column(s.relid, s.customer_column, s.customer_type, "customer");
-    check_column(s.relid, s.time_column, s.time_type, "time");
-    if (s.amount_column != nullptr) check_column(s.relid, s.amount_column, s.amount_type, "amount");
-
+    Source s = checked_source(PG_GETARG_INT32(0));
+    Oid types[2] = {TEXTARRAYOID, DATEOID};
     Datum values[2] = {all_customers ? (Datum)0 : PG_GETARG_DATUM(1), PG_GETARG_DATUM(2)};
     const char nulls[2] = {all_customers ? 'n' : ' ', ' '};
-    read_as_owner(s.relid, histories_sql(s, all_customers), values, nulls, result->setResult,
-                  result->setDesc);
+    read_as_owner(s.relid, histories_sql(s, all_customers), Arguments{2, types, values, nulls},
+                  result->setResult, result->setDesc);
+    SPI_finish();
+    return (Datum)0;
+}
+
+// lifecycle._source_new_orders(source_id integer, after bigint, upto bigint): per customer
+// and purchase day, the spend of the rows of watermark source `source_id` whose id lies
+// in (after, upto], read as the table's owner in the caller's snapshot.
+LIFECYCLE_FUNCTION(lifecycle_source_new_orders) {
+    if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                        errmsg("arguments \"source_id\", \"after\" and \"upto\" must not be NULL")));
+    InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+    auto* result = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "lifecycle: SPI_connect failed");
+    Source s = checked_source(PG_GETARG_INT32(0));
+    if (s.watermark_column == nullptr)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("argument \"source_id\": source %d is not tracked by a watermark",
+                               PG_GETARG_INT32(0))));
+    Oid types[2] = {INT8OID, INT8OID};
+    Datum values[2] = {PG_GETARG_DATUM(1), PG_GETARG_DATUM(2)};
+    read_as_owner(s.relid, new_orders_sql(s), Arguments{2, types, values, nullptr},
+                  result->setResult, result->setDesc);
+    SPI_finish();
+    return (Datum)0;
+}
+
+// lifecycle._sequence_position(source_id integer): the last value handed out by the
+// sequence of watermark source `source_id` (NULL before the first), read as the owner of
+// the table, who owns the sequence of its identity or serial column: the engine's roles
+// have no right to it. Every id up to it was taken by a transaction that has ended or
+// holds a lock on the sequence now (nextval keeps one to the end of its transaction).
+LIFECYCLE_FUNCTION(lifecycle_sequence_position) {
+    if (PG_ARGISNULL(0))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                        errmsg("argument \"source_id\" must not be NULL")));
+    InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+    auto* result = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "lifecycle: SPI_connect failed");
+    Source s = load_source(PG_GETARG_INT32(0));
+    if (!OidIsValid(s.watermark_sequence))
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("argument \"source_id\": source %d is not tracked by a watermark",
+                               PG_GETARG_INT32(0))));
+    Oid types[1] = {REGCLASSOID};
+    Datum values[1] = {ObjectIdGetDatum(s.watermark_sequence)};
+    read_as_owner(s.relid, "SELECT pg_catalog.pg_sequence_last_value($1)",
+                  Arguments{1, types, values, nullptr}, result->setResult, result->setDesc);
     SPI_finish();
     return (Datum)0;
 }

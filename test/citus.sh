@@ -153,8 +153,8 @@ if [ -z "$(q -c "SELECT 1 FROM lifecycle.sources")" ]; then
     exit 1
 fi
 check "track(watermark_column => 'id')" true "source $err"
-expect "no triggers on orders or its shards" "0" \
-    "SELECT (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'orders'::regclass)
+expect "no lifecycle trigger on orders or its shards" "0" \
+    "SELECT (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'orders'::regclass AND tgname LIKE 'lifecycle%')
           + (SELECT sum(result::int) FROM run_command_on_workers(
                 \$\$SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'lifecycle%'\$\$))"
 expect "initial fill: 500 customers" "500|500" \

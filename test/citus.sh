@@ -203,8 +203,12 @@ import psycopg
 mode, port, db = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 
 def connect(autocommit=True):
+    # Citus keeps one connection per worker node between statements by default, so a
+    # multi-shard INSERT ... SELECT or COPY opens several new ones each time (about 60 ms
+    # each on a small test host): the writers keep theirs, for a busier workload.
     return psycopg.connect(host="localhost", port=port, user="postgres", dbname=db,
-                           autocommit=autocommit)
+                           autocommit=autocommit,
+                           options="-c citus.max_cached_conns_per_worker=16")
 
 def ticks(c):
     return c.execute("SELECT coalesce(ticks, 0) FROM lifecycle.worker_status").fetchone()[0]

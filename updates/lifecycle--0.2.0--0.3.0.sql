@@ -1,9 +1,11 @@
 -- lifecycle 0.2.0 -> 0.3.0, as the change it is (ALTER EXTENSION lifecycle UPDATE).
 -- 0.3.0 adds the stage history views and stage_flow() for BI, and a COMMENT on every
 -- column of the stage table, the log and the views; report_action() no longer lets a
--- late report move an action's status back. Nothing stored changes: tracked
--- sources, their stage tables, logs, queues, models and playbooks carry on as they
--- are, and the worker may keep running (its tick waits for this script's locks).
+-- late report move an action's status back; track() takes a watermark column (new
+-- columns in lifecycle.sources, NULL for the sources tracked before, which keep their
+-- triggers). Tracked sources, their stage tables, logs, queues, models and playbooks
+-- carry on as they are, and the worker may keep running (its tick waits for this
+-- script's locks).
 \echo Use "ALTER EXTENSION lifecycle UPDATE TO '0.3.0'" to load this file. \quit
 
 ------------------------------------------------------------------------------------

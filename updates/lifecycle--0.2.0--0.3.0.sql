@@ -271,6 +271,13 @@ COMMENT ON FUNCTION lifecycle.stage_flow(regclass, date, date) IS
     'Customers per (stage at the end of from_day, stage at the end of to_day), from the log';
 
 ------------------------------------------------------------------------------------
+-- Changed: the change queue has no index on the customer any more (writers paid for
+-- it on every queued row; refresh() reads the queue in id order).
+------------------------------------------------------------------------------------
+
+DROP INDEX lifecycle.change_queue_source_id_customer_idx;
+
+------------------------------------------------------------------------------------
 -- Changed: enrolments keep one index fewer. The unique key leads with the customer, so
 -- it also finds a customer's enrolments, and the separate (source_id, customer) index
 -- goes (every enrolment and every step wrote both).

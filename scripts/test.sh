@@ -11,7 +11,8 @@
 #   7. isolation     interleavings of writers, refresh(), untrack and TRUNCATE
 #                    (test/isolation.sh: pg_isolation_regress specs)
 #   8. crash_cycle   kill -9 of the worker or a writer, immediate stops, under a pgbench
-#                    load (test/crash_cycle.sh, CRASH_CYCLES cycles, default 3)
+#                    load (test/crash_cycle.sh, CRASH_CYCLES cycles, default 3); then
+#                    again with the table tracked by its watermark (crash_cycle_watermark)
 #   9. clients   the example LISTEN clients (examples/: Python, Node, C) while their
 #                connections are killed: every transition processed once (test/clients.sh)
 #  10. sqlsmith  random SQL against the extension for SQLSMITH_SECONDS; fails on a crash
@@ -110,6 +111,12 @@ test/crash_cycle.sh "$CRASH_CYCLES" >build/crash_cycle.log 2>&1
 cat build/crash_cycle.log
 cc_line=$(sed -n 's/^crash_cycle: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' build/crash_cycle.log | tail -n 1)
 if [ -n "$cc_line" ]; then count crash_cycle $cc_line; else count crash_cycle 0 1; fi
+
+echo "== crash_cycle_watermark: the same, the table tracked by its watermark (no INSERT trigger)"
+CAPTURE=watermark test/crash_cycle.sh "$CRASH_CYCLES" >build/crash_cycle_watermark.log 2>&1
+cat build/crash_cycle_watermark.log
+cw_line=$(sed -n 's/^crash_cycle: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' build/crash_cycle_watermark.log | tail -n 1)
+if [ -n "$cw_line" ]; then count crash_cycle_watermark $cw_line; else count crash_cycle_watermark 0 1; fi
 
 echo "== clients: the example LISTEN clients, their connections killed mid-stream"
 test/clients.sh >build/clients.log 2>&1

@@ -14,11 +14,13 @@
 # 30 s. Prints a line per cycle (with whether the postmaster restarted the backends, the
 # worker's pid after, and what the final refresh() still found) and ends with
 # "crash_cycle: N passed, N failed". Needs the extension installed.
+# With CAPTURE=watermark the table is tracked by its id (track(..., watermark_column)).
 #   test/crash_cycle.sh [CYCLES]     (default 3; CRASH_PORT, default 54412)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/cluster.sh
 cycles=${1:-3}
+capture=${CAPTURE:-trigger}
 db=lifecycle_cc
 dir=$(mktemp -d /tmp/lifecycle-crash.XXXXXX)
 load_pid=
@@ -47,7 +49,7 @@ cluster_start "$dir" "${CRASH_PORT:-54412}" "shared_preload_libraries = 'lifecyc
     "lifecycle.as_of = '2026-03-01'" "max_worker_processes = 8" \
     || fail "the server did not start"
 psql -X -q -d postgres -c "CREATE DATABASE $db" || fail "no database"
-q <<'SQL' >/dev/null || fail "the setup failed"
+q -v capture="$capture" <<'SQL' >/dev/null || fail "the setup failed"
 CREATE EXTENSION lifecycle;
 CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id integer NOT NULL,
                      ordered_at date NOT NULL, amount numeric(10, 2));
@@ -55,7 +57,8 @@ CREATE INDEX ON orders (customer_id);
 INSERT INTO orders (customer_id, ordered_at, amount)
 SELECT 1 + (i * 7919) % 400, date '2026-03-01' - (i * 104729) % 300, (i % 97) + 0.5
 FROM generate_series(1, 2000) AS i;
-SELECT lifecycle.track('orders', 'customer_id', 'ordered_at', 'amount');
+SELECT lifecycle.track('orders', 'customer_id', 'ordered_at', 'amount',
+                       watermark_column => CASE :'capture' WHEN 'watermark' THEN 'id' END);
 -- Rows of the stage table that differ from the recomputation, both ways.
 CREATE FUNCTION stage_differences() RETURNS bigint LANGUAGE sql AS $$
     WITH ours AS (

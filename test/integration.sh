@@ -25,11 +25,16 @@ psql -X -q -d lifecycle_it -c "CREATE EXTENSION lifecycle" || fail "no extension
 
 pgctl="$PG_BIN/pg_ctl -D $dir/data -l $dir/server.log"
 [ "$(id -u)" -eq 0 ] && pgctl="runuser -u postgres -- $pgctl"
-IT_DB=lifecycle_it IT_PGCTL="$pgctl" "$binary" --gtest_color=no 2>&1 | tee "$dir/run.log" \
-    | grep -E '^\[ +(RUN|OK|FAILED|PASSED) +\]|Failure|Expected|Which is|actual|seed|error|^\[ cancel ' 
-passed=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$dir/run.log")
+# Every test with sources tracked by triggers, then the Worker tests again with sources
+# tracked by their watermark (track(..., watermark_column => 'id')).
+IT_DB=lifecycle_it IT_PGCTL="$pgctl" "$binary" --gtest_color=no >"$dir/run.log" 2>&1
+echo "== watermark capture" >>"$dir/run.log"
+IT_CAPTURE=watermark IT_DB=lifecycle_it IT_PGCTL="$pgctl" "$binary" --gtest_color=no \
+    --gtest_filter='Worker.*' >>"$dir/run.log" 2>&1
+grep -E '^\[ +(RUN|OK|FAILED|PASSED) +\]|^== watermark|Failure|Expected|Which is|actual|seed|error|^\[ cancel ' "$dir/run.log"
+passed=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$dir/run.log" | awk '{ s += $1 } END { print s + 0 }')
 failed=$(grep -c '^\[  FAILED  \] [A-Za-z]*\.[A-Za-z]* (' "$dir/run.log")
-if [ -z "$passed" ] && [ "$failed" -eq 0 ]; then
+if [ "${passed:-0}" -eq 0 ] && [ "$failed" -eq 0 ]; then
     tail -n 30 "$dir/run.log"; tail -n 30 "$dir/server.log"; fail "the tests did not run"
 fi
 if [ "$failed" -ne 0 ]; then

@@ -1,9 +1,11 @@
 -- lifecycle 0.2.0 -> 0.3.0, as the change it is (ALTER EXTENSION lifecycle UPDATE).
 -- 0.3.0 adds the stage history views and stage_flow() for BI, and a COMMENT on every
 -- column of the stage table, the log and the views; report_action() no longer lets a
--- late report move an action's status back. Nothing stored changes: tracked
--- sources, their stage tables, logs, queues, models and playbooks carry on as they
--- are, and the worker may keep running (its tick waits for this script's locks).
+-- late report move an action's status back; track() takes a watermark column (new
+-- columns in lifecycle.sources, NULL for the sources tracked before, which keep their
+-- triggers). Tracked sources, their stage tables, logs, queues, models and playbooks
+-- carry on as they are, and the worker may keep running (its tick waits for this
+-- script's locks).
 \echo Use "ALTER EXTENSION lifecycle UPDATE TO '0.3.0'" to load this file. \quit
 
 ------------------------------------------------------------------------------------
@@ -267,6 +269,13 @@ COMMENT ON COLUMN lifecycle.cohort_retention.retention IS 'retained / customers'
 
 COMMENT ON FUNCTION lifecycle.stage_flow(regclass, date, date) IS
     'Customers per (stage at the end of from_day, stage at the end of to_day), from the log';
+
+------------------------------------------------------------------------------------
+-- Changed: the change queue has no index on the customer any more (writers paid for
+-- it on every queued row; refresh() reads the queue in id order).
+------------------------------------------------------------------------------------
+
+DROP INDEX lifecycle.change_queue_source_id_customer_idx;
 
 ------------------------------------------------------------------------------------
 -- Changed: enrolments keep one index fewer. The unique key leads with the customer, so

@@ -69,7 +69,10 @@ COMMENT ON TABLE lifecycle.sources IS 'Orders tables tracked by the stage engine
 -- DELETE queues the customer with no day (NULL): it is recomputed from the source. A NULL
 -- customer: a TRUNCATE.
 -- No foreign keys here or below: they would cost a trigger per row, and untrack()
--- removes a source's rows itself.
+-- removes a source's rows itself. Nor an index on the customer: writers insert a row per
+-- customer and day, and a second, randomly ordered index made an INSERT of 10k orders
+-- cost 1.7x as much again (bench/README.md); refresh() reads the queue in id order, and
+-- the few lookups by customer scan what is left of it after a tick took its share.
 CREATE TABLE lifecycle.change_queue (
     id        bigserial PRIMARY KEY,
     source_id integer NOT NULL,
@@ -78,7 +81,6 @@ CREATE TABLE lifecycle.change_queue (
     spend     double precision,
     queued_at timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX ON lifecycle.change_queue (source_id, customer);
 
 ------------------------------------------------------------------------------------
 -- The stage table and the transitions log

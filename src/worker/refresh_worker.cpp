@@ -69,6 +69,10 @@ void lock_without_snapshot(Oid table) {
 bool run_in_transaction(const char* query, bool with_argument, int argument, Oid lock_table) {
     SetCurrentStatementStartTimestamp();
     StartTransactionCommand();
+    // READ COMMITTED whatever default_transaction_isolation says: a watermark capture
+    // moves only when its read sees what committed after it looked at the sequence's
+    // holders (src/engine/capture.sql).
+    XactIsoLevel = XACT_READ_COMMITTED;
     if (tick_timeout > 0) enable_timeout_after(STATEMENT_TIMEOUT, tick_timeout);
     if (OidIsValid(lock_table)) lock_without_snapshot(lock_table);
     SPI_connect();

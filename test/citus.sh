@@ -456,7 +456,9 @@ SQL
 wait_ticks 2 20
 echo "     before resync: $(q -f "$dir/differences.sql") rows differ (UPDATE and DELETE are not captured)"
 before=$(q -c "SELECT coalesce(max(id), 0) FROM lifecycle.transitions")
+t=$(now_ms)
 n=$(q -c "SELECT lifecycle.resync('orders')" 2>&1)
+echo "     resync('orders'): $n corrections in $(($(now_ms) - t)) ms"
 expect "resync: its corrections are logged" "$n" \
     "SELECT count(*) FROM lifecycle.transitions WHERE id > $before AND cause = 'correction'"
 check "resync found differences" "$([ "${n:-0}" -gt 0 ] 2>/dev/null && echo true || echo false)" "$n corrections"

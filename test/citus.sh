@@ -510,6 +510,12 @@ echo "     note: a row inserted through the worker :${ports[1]} (id $id) is coun
     q -c "SELECT CASE WHEN EXISTS (SELECT FROM lifecycle.customer_stage WHERE customer = '990001')
                       THEN 'yes' ELSE 'no' END")"
 
+q -c "SELECT lifecycle.untrack('orders')" >/dev/null 2>&1
+expect "untrack('orders'): the source and its rows are gone" "0|0|0" \
+    "SELECT (SELECT count(*) FROM lifecycle.sources), (SELECT count(*) FROM lifecycle.customer_stage),
+            (SELECT count(*) FROM lifecycle.transitions)"
+phase_end untrack
+
 q -c "NOTIFY citus_test, 'stop'"
 wait "$listener_pid" 2>/dev/null
 listener_pid=

@@ -18,8 +18,12 @@
 #             workers are empty;
 #   resync    UPDATEs and DELETEs (not captured on a distributed table), then
 #             lifecycle.resync('orders') and the same comparisons;
-#   policies  a policy created on every node with run_command_on_all_nodes is seen by
-#             the pushed-down STABLE lifecycle_stage (docs/citus.md).
+#   policies  a policy and segment rules changed on every node with
+#             run_command_on_all_nodes are seen by the pushed-down STABLE functions
+#             (docs/citus.md);
+#   untrack   untrack('orders') removes the source and its rows.
+# It also shows, without counting it, that a row inserted through a worker node is never
+# counted (its id comes from that node's range of the sequence).
 # Prints each check, the time of each phase, and ends with "citus: N passed, M failed".
 # Needs PG_CONFIG pointing at a PostgreSQL with Citus and lifecycle installed, and
 # Debian's python3-psycopg; without Citus it prints SKIP and passes.

@@ -609,8 +609,33 @@ GRANT EXECUTE ON FUNCTION lifecycle.track(regclass, name, name, name, text, name
 -- decides due steps in one statement and looks up each playbook's first step once;
 -- refresh() plans for the values at hand (no generic plan scanning the stage table);
 -- _collect_queued(), _enroll(), _schedule_pass() and _record_purchases() probe the stage
--- table, consent, contacts and enrolments by key per row, whatever the statistics say.
+-- table, consent, contacts and enrolments by key per row, whatever the statistics say;
+-- _untrack() drops only the capture triggers that exist (Citus refuses DROP TRIGGER on a
+-- distributed table, which has none).
 ------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION lifecycle._untrack(tab regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    trig text;
+    sid integer;
+BEGIN
+    PERFORM lifecycle._lock_refresh();
+    SELECT t.id INTO sid FROM lifecycle.sources t WHERE t.source = tab;
+    IF sid IS NULL THEN
+        RAISE EXCEPTION 'argument "source": % is not tracked', tab USING ERRCODE = '22023';
+    END IF;
+    -- only the triggers that are there: a table distributed by Citus has none, and Citus
+    -- refuses any DROP TRIGGER on it, IF EXISTS or not
+    FOREACH trig IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
+        IF EXISTS (SELECT FROM pg_trigger g
+                   WHERE g.tgrelid = tab AND g.tgname = 'lifecycle_capture_' || trig) THEN
+            EXECUTE format('DROP TRIGGER %I ON %s', 'lifecycle_capture_' || trig, tab);
+        END IF;
+    END LOOP;
+    PERFORM lifecycle._forget_source(sid);
+END
+$$;
 
 -- Brings the stage table up to date, incrementally: per source, the customers whose
 -- next_change has come (through the due index), then the customers in the change queue;

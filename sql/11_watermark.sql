@@ -140,6 +140,18 @@ INSERT INTO orders_e (customer_id, ordered_at, amount) VALUES (7, '2026-03-05', 
 SELECT queued, transitions FROM lifecycle.refresh();
 SELECT customer, purchases, stage FROM lifecycle.customer_stage c JOIN lifecycle.sources s
     ON s.id = c.source_id WHERE s.source = 'orders_e'::regclass ORDER BY customer;
+-- A bulk load is taken a batch at a time: at most max_customers rows move the watermark
+-- per refresh, which then says more is left (the worker goes on at once).
+INSERT INTO orders_e (customer_id, ordered_at, amount)
+SELECT 100 + i, '2026-03-09', i FROM generate_series(1, 12) AS i;
+SELECT queued, more FROM lifecycle.refresh(5);
+SELECT watermark FROM lifecycle.sources WHERE source = 'orders_e'::regclass;
+SELECT queued, more FROM lifecycle.refresh(5);
+SELECT watermark FROM lifecycle.sources WHERE source = 'orders_e'::regclass;
+SELECT queued, more FROM lifecycle.refresh(5);
+SELECT watermark FROM lifecycle.sources WHERE source = 'orders_e'::regclass;
+SELECT count(*) AS customers_e FROM lifecycle.customer_stage c JOIN lifecycle.sources s
+    ON s.id = c.source_id WHERE s.source = 'orders_e'::regclass;
 -- The watermark column is tracked: DDL that would change it is refused.
 SELECT expect_error($$ALTER TABLE orders_e ALTER COLUMN id TYPE bigint$$);
 

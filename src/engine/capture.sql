@@ -104,6 +104,12 @@ CREATE FUNCTION lifecycle._source_new_orders(source_id integer, after bigint, up
 RETURNS TABLE (customer text, day date, spend double precision)
 AS 'MODULE_PATHNAME', 'lifecycle_source_new_orders' LANGUAGE C VOLATILE;
 
+-- The id of the n-th row of watermark source `source_id` above `after` (at most `upto`),
+-- read as the table's owner.
+CREATE FUNCTION lifecycle._source_id_cap(source_id integer, after bigint, upto bigint, n bigint)
+RETURNS TABLE (id bigint)
+AS 'MODULE_PATHNAME', 'lifecycle_source_id_cap' LANGUAGE C VOLATILE;
+
 -- The last value the sequence of watermark source `source_id` handed out, read as the
 -- table's owner.
 CREATE FUNCTION lifecycle._sequence_position(source_id integer)
@@ -121,21 +127,22 @@ RETURN (SELECT coalesce(array_agg(DISTINCT l.virtualtransaction ORDER BY l.virtu
           AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
           AND l.pid IS DISTINCT FROM pg_backend_pid());
 
--- Moves the watermark of source `s` to a safe bound and queues the rows it passed.
--- Returns the number of queue rows. Only in READ COMMITTED, where the read's snapshot is
--- taken after the holders were looked at; in a snapshot taken earlier a holder that has
--- ended since might not show its rows, so the watermark then stays.
-CREATE FUNCTION lifecycle._capture_watermark(s lifecycle.sources) RETURNS bigint
+-- Moves the watermark of source `s` to a safe bound, past at most `budget` rows, and
+-- queues the rows it passed. Returns whether the budget held it back (more rows are
+-- ready). Only in READ COMMITTED, where the read's snapshot is taken after the holders
+-- were looked at; in a snapshot taken earlier a holder that has ended since might not
+-- show its rows, so the watermark then stays.
+CREATE FUNCTION lifecycle._capture_watermark(s lifecycle.sources, budget bigint) RETURNS boolean
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     position bigint;
     holders text[];
     floors bigint[];
     bound bigint;
-    queued bigint := 0;
+    safe bigint;
 BEGIN
     IF current_setting('transaction_isolation') <> 'read committed' THEN
-        RETURN 0;
+        RETURN false;
     END IF;
     -- the position first, then the holders (see above)
     position := coalesce((SELECT p.last_value
@@ -147,18 +154,20 @@ BEGIN
     FROM unnest(holders) WITH ORDINALITY AS h (holder, ord)
     LEFT JOIN unnest(s.watermark_holders, s.watermark_floors) AS f (holder, floor)
       ON f.holder = h.holder;
-    bound := greatest(s.watermark, least(position, (SELECT min(x) FROM unnest(floors) AS x)));
-    IF bound > s.watermark THEN
+    safe := greatest(s.watermark, least(position, (SELECT min(x) FROM unnest(floors) AS x)));
+    bound := safe;
+    IF safe > s.watermark THEN
+        -- (any id up to a safe bound is a safe bound too)
+        bound := (SELECT c.id FROM lifecycle._source_id_cap(s.id, s.watermark, safe, budget) c);
         INSERT INTO lifecycle.change_queue (source_id, customer, day, spend)
         SELECT s.id, n.customer, n.day, n.spend
         FROM lifecycle._source_new_orders(s.id, s.watermark, bound) AS n;
-        GET DIAGNOSTICS queued = ROW_COUNT;
     END IF;
     UPDATE lifecycle.sources t
     SET watermark = bound, watermark_seen = position, watermark_holders = holders,
         watermark_floors = floors
     WHERE t.id = s.id;
-    RETURN queued;
+    RETURN bound < safe;
 END
 $$;
 

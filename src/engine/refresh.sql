@@ -501,7 +501,8 @@ BEGIN
         END IF;
         r.sources := r.sources + 1;
         IF s.watermark_column IS NOT NULL THEN
-            PERFORM lifecycle._capture_watermark(s);  -- its new rows into the queue
+            -- its new rows into the queue (a batch at a time)
+            r.more := lifecycle._capture_watermark(s, budget) OR r.more;
         END IF;
         stepped := lifecycle._step_time(s, as_of, budget);
         r.due := r.due + stepped.stepped;

@@ -179,6 +179,16 @@ char* new_orders_sql(const Source& s) {
         quote_identifier(s.time_column));
 }
 
+// The id of the $3-th row whose watermark column lies in ($1, $2], or $2 when there are
+// fewer: how far one refresh may move the watermark (the new rows of a bulk load are
+// taken a batch at a time, not in one tick).
+char* id_cap_sql(const Source& s) {
+    const char* id = quote_identifier(s.watermark_column);
+    return psprintf("SELECT coalesce((SELECT %s FROM ONLY %s WHERE %s > $1 AND %s <= $2"
+                    " ORDER BY %s OFFSET $3 - 1 LIMIT 1), $2)",
+                    id, qualified_name(s.relid), id, id, id);
+}
+
 // Per customer (of `customers`, or all): purchase days up to $2 and their spend, the first
 // day's spend (what the models leave out of the average order value), and the first order
 // dated after $2.
@@ -331,6 +341,31 @@ LIFECYCLE_FUNCTION(lifecycle_source_new_orders) {
     Datum values[2] = {PG_GETARG_DATUM(1), PG_GETARG_DATUM(2)};
     read_as_owner(s.relid, new_orders_sql(s), Arguments{2, types, values, nullptr},
                   result->setResult, result->setDesc);
+    SPI_finish();
+    return (Datum)0;
+}
+
+// lifecycle._source_id_cap(source_id integer, after bigint, upto bigint, n bigint): the
+// id of the n-th row above `after` (at most `upto`) of watermark source `source_id`,
+// read as the table's owner.
+LIFECYCLE_FUNCTION(lifecycle_source_id_cap) {
+    if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3) ||
+        PG_GETARG_INT64(3) < 1)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("arguments \"source_id\", \"after\", \"upto\" and \"n\" must not "
+                               "be NULL, and \"n\" must be at least 1")));
+    InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+    auto* result = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "lifecycle: SPI_connect failed");
+    Source s = checked_source(PG_GETARG_INT32(0));
+    if (s.watermark_column == nullptr)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("argument \"source_id\": source %d is not tracked by a watermark",
+                               PG_GETARG_INT32(0))));
+    Oid types[3] = {INT8OID, INT8OID, INT8OID};
+    Datum values[3] = {PG_GETARG_DATUM(1), PG_GETARG_DATUM(2), PG_GETARG_DATUM(3)};
+    read_as_owner(s.relid, id_cap_sql(s), Arguments{3, types, values, nullptr}, result->setResult,
+                  result->setDesc);
     SPI_finish();
     return (Datum)0;
 }

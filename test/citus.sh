@@ -10,7 +10,8 @@
 #             the earlier id must be counted once, after it commits;
 #   random    concurrent writers through the coordinator for CITUS_SECONDS (single and
 #             multi-row INSERTs, INSERT ... SELECT, COPY, slow transactions, rollbacks;
-#             seed CITUS_SEED, printed), then, once the worker has caught up:
+#             seed CITUS_SEED, printed) and a bulk load of 25,000 rows, then, once the
+#             worker has caught up:
 #             (1) lifecycle.customer_stage = a recomputation with lifecycle_stage over
 #             the distributed orders (both EXCEPT directions), (2) every customer's
 #             transitions chain, (3) a LISTEN client started before any write received
@@ -21,7 +22,8 @@
 #   policies  a policy and segment rules changed on every node with
 #             run_command_on_all_nodes are seen by the pushed-down STABLE functions
 #             (docs/citus.md);
-#   untrack   untrack('orders') removes the source and its rows.
+#   untrack   untrack('orders') removes the source and its rows; DROP EXTENSION on the
+#             coordinator drops it on the workers.
 # It also shows, without counting it, that a row inserted through a worker node is never
 # counted (its id comes from that node's range of the sequence).
 # Prints each check, the time of each phase, and ends with "citus: N passed, M failed".
@@ -83,10 +85,14 @@ phase_end() { local t; t=$(now_ms); timings+=("$1 $(((t - phase_start)))ms"); ph
 qn() { local p=$1; shift; "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h localhost -p "$p" -U postgres -d "$db" "$@"; }
 q() { qn "$port0" "$@"; }
 ticks() { q -c "SELECT coalesce(ticks, 0) FROM lifecycle.worker_status" 2>/dev/null; }
-wait_ticks() {   # waits (at most $2 s) until the worker has completed $1 more ticks with nothing queued
+wait_ticks() {   # waits (at most $2 s) until the worker has completed $1 more ticks, with
+                 # nothing queued and the watermark at the sequence's position
     local want=$(($(ticks) + $1)) i
     for ((i = 0; i < $2 * 20; i++)); do
-        [ "$(q -c "SELECT ticks >= $want AND queued = 0 FROM lifecycle.worker_status" 2>/dev/null)" = t ] && return 0
+        [ "$(q -c "SELECT ticks >= $want AND queued = 0
+                          AND coalesce((SELECT bool_and(watermark >= (SELECT last_value FROM orders_id_seq))
+                                        FROM lifecycle.sources), true)
+                   FROM lifecycle.worker_status" 2>/dev/null)" = t ] && return 0
         sleep 0.05
     done
     return 1
@@ -439,6 +445,10 @@ r=$("$PYTHON" "$dir/helper.py" writers "$port0" "$db" "$seed" "$seconds" "$write
 ok=$?
 echo "     $r" | head -n 5
 check "random: the writers ran without errors" "$([ $ok -eq 0 ] && echo true || echo false)"
+# and a bulk load bigger than the worker's batch (lifecycle.batch_size, 10,000 rows a tick)
+q -c "INSERT INTO orders (customer_id, ordered_at, amount)
+      SELECT 1 + (i * 7907) % 3000, date '$as_of' - (i * 104723) % 400, (i % 89) + 0.75
+      FROM generate_series(1, 25000) AS i" >/dev/null || check "bulk load" false
 phase_end writes
 caught=$(now_ms)
 wait_ticks 3 60 || echo "     (not caught up after 60 s: $(q -c 'TABLE lifecycle.worker_status'))"
@@ -518,6 +528,10 @@ q -c "SELECT lifecycle.untrack('orders')" >/dev/null 2>&1
 expect "untrack('orders'): the source and its rows are gone" "0|0|0" \
     "SELECT (SELECT count(*) FROM lifecycle.sources), (SELECT count(*) FROM lifecycle.customer_stage),
             (SELECT count(*) FROM lifecycle.transitions)"
+q -c "DROP EXTENSION lifecycle" >/dev/null 2>&1
+expect "DROP EXTENSION lifecycle on the coordinator drops it on the workers" "0" \
+    "SELECT sum(result::int) FROM run_command_on_all_nodes(
+            \$\$SELECT count(*) FROM pg_extension WHERE extname = 'lifecycle'\$\$)"
 phase_end untrack
 
 q -c "NOTIFY citus_test, 'stop'"

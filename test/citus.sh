@@ -445,11 +445,12 @@ r=$("$PYTHON" "$dir/helper.py" writers "$port0" "$db" "$seed" "$seconds" "$write
 ok=$?
 echo "     $r" | head -n 5
 check "random: the writers ran without errors" "$([ $ok -eq 0 ] && echo true || echo false)"
+phase_end writes
 # and a bulk load bigger than the worker's batch (lifecycle.batch_size, 10,000 rows a tick)
 q -c "INSERT INTO orders (customer_id, ordered_at, amount)
       SELECT 1 + (i * 7907) % 3000, date '$as_of' - ((i * 104723) % 400)::int, (i % 89) + 0.75
       FROM generate_series(1, 25000::bigint) AS i" >/dev/null || check "bulk load" false
-phase_end writes
+phase_end bulk_load
 caught=$(now_ms)
 wait_ticks 3 60 || echo "     (not caught up after 60 s: $(q -c 'TABLE lifecycle.worker_status'))"
 echo "     $(q -c "SELECT format('%s orders, %s customers, %s transitions (%s purchase, %s correction)',

@@ -592,6 +592,27 @@ BEGIN
 END
 $$;
 
+CREATE OR REPLACE FUNCTION lifecycle._untrack(tab regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    trig text;
+    sid integer;
+BEGIN
+    PERFORM lifecycle._lock_refresh();
+    SELECT t.id INTO sid FROM lifecycle.sources t WHERE t.source = tab;
+    IF sid IS NULL THEN
+        RAISE EXCEPTION 'argument "source": % is not tracked', tab USING ERRCODE = '22023';
+    END IF;
+    -- only the triggers it has: a watermark source has fewer, a table distributed by
+    -- Citus none (where Citus refuses even DROP TRIGGER IF EXISTS)
+    FOR trig IN SELECT t.tgname FROM pg_trigger t
+                WHERE t.tgrelid = tab AND t.tgname LIKE 'lifecycle\_capture\_%' LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', trig, tab);
+    END LOOP;
+    PERFORM lifecycle._forget_source(sid);
+END
+$$;
+
 REVOKE ALL ON FUNCTION lifecycle._source_new_orders(integer, bigint, bigint),
     lifecycle._source_id_cap(integer, bigint, bigint, bigint),
     lifecycle._sequence_position(integer),

@@ -398,8 +398,11 @@ BEGIN
     IF sid IS NULL THEN
         RAISE EXCEPTION 'argument "source": % is not tracked', tab USING ERRCODE = '22023';
     END IF;
-    FOREACH trig IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
-        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', 'lifecycle_capture_' || trig, tab);
+    -- only the triggers it has: a watermark source has fewer, a table distributed by
+    -- Citus none (where Citus refuses even DROP TRIGGER IF EXISTS)
+    FOR trig IN SELECT t.tgname FROM pg_trigger t
+                WHERE t.tgrelid = tab AND t.tgname LIKE 'lifecycle\_capture\_%' LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', trig, tab);
     END LOOP;
     PERFORM lifecycle._forget_source(sid);
 END

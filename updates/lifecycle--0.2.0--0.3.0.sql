@@ -909,3 +909,18 @@ GRANT EXECUTE ON FUNCTION lifecycle.stage_flow(regclass, date, date)
     TO lifecycle_reader, lifecycle_worker;
 GRANT SELECT ON lifecycle.stage_history, lifecycle.stage_counts_daily, lifecycle.cohort_retention
     TO lifecycle_reader;
+
+------------------------------------------------------------------------------------
+-- New: the worker's check for queued work between ticks (as in src/engine/wake.sql),
+-- with the privileges src/privileges.sql gives it on a fresh install. A worker of 0.3.0
+-- polls only once this function exists, so it keeps ticking every refresh_interval on
+-- 0.2.0 until the update.
+------------------------------------------------------------------------------------
+
+-- Whether a tick would find work that came in since the last one: changed orders queued.
+CREATE FUNCTION lifecycle._work_waiting() RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT EXISTS (SELECT FROM lifecycle.change_queue);
+$$;
+REVOKE ALL ON FUNCTION lifecycle._work_waiting() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lifecycle._work_waiting() TO lifecycle_worker;

@@ -123,6 +123,8 @@ SQL
         || { cat "$dir/pgbench.err" >&2; exit 1; }
     t1=$(date +%s.%N)
     cpu1=$(cpu_ns "$wpid")
+    sed -n 's/^\(latency average\|rate limit schedule lag\|number of transactions actually processed\)/   pgbench: &/p' \
+        "$dir/pgbench.out" >&2
     tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$dir/pgbench.out" | head -n 1)
     committed=$(q -c "SELECT count(*) FROM orders WHERE customer_id >= $FIRST_NEW")
 

@@ -1267,3 +1267,34 @@ GRANT EXECUTE ON FUNCTION lifecycle.stage_flow(regclass, date, date)
     TO lifecycle_reader, lifecycle_worker;
 GRANT SELECT ON lifecycle.stage_history, lifecycle.stage_counts_daily, lifecycle.cohort_retention
     TO lifecycle_reader;
+
+------------------------------------------------------------------------------------
+-- New: the worker's check for queued work between ticks (as in src/engine/wake.sql),
+-- with the privileges src/privileges.sql gives it on a fresh install. A worker of 0.3.0
+-- polls only once this function exists, so it keeps ticking every refresh_interval on
+-- 0.2.0 until the update.
+------------------------------------------------------------------------------------
+
+-- Whether a tick would find work that came in since the last one: changed orders queued;
+-- or a watermark source whose sequence handed out ids since its last capture, or whose
+-- last capture was held back by transactions that have all ended since (not while they
+-- run: the worker would tick every poll for nothing). PL/pgSQL keeps its plans between
+-- calls (a SQL function is planned again on every call); not parallel safe, as the
+-- owner's read of the sequence is not.
+CREATE FUNCTION lifecycle._work_waiting() RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN EXISTS (SELECT FROM lifecycle.change_queue)
+        OR EXISTS (SELECT FROM lifecycle.sources s
+                   WHERE s.watermark_column IS NOT NULL
+                     AND ((SELECT p.last_value FROM lifecycle._sequence_position(s.id) p)
+                              > s.watermark_seen
+                          OR (s.watermark < s.watermark_seen
+                              AND NOT EXISTS (SELECT FROM pg_locks l
+                                              WHERE l.virtualtransaction = ANY (s.watermark_holders)
+                                                AND l.locktype = 'relation'
+                                                AND l.relation = s.watermark_sequence))));
+END
+$$;
+REVOKE ALL ON FUNCTION lifecycle._work_waiting() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lifecycle._work_waiting() TO lifecycle_worker;

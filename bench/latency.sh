@@ -23,6 +23,8 @@
 #   CLIENTS [16] THREADS [2]  pgbench -c, -j (each commit waits for its WAL flush: on a
 #                             shared 2-core machine 4 clients held only ~450 orders/s)
 #   EXISTING [10000]          customers in the table before the run (5 orders each)
+#   CAPTURE [trigger]         how the table is tracked: trigger, or watermark (no INSERT
+#                             trigger: track(..., watermark_column => 'id'))
 #   IDLE [30]                 seconds of the idle CPU measurement (0: skip)
 #   BENCH_PORT [56170]        port of the throwaway clusters
 #   PG_CONFIG [pg_config]     which PostgreSQL installation to use
@@ -38,6 +40,7 @@ DURATION=${DURATION:-60}
 CLIENTS=${CLIENTS:-16}
 THREADS=${THREADS:-2}
 EXISTING=${EXISTING:-10000}
+CAPTURE=${CAPTURE:-trigger}
 IDLE=${IDLE:-30}
 PORT=${BENCH_PORT:-56170}
 FIRST_NEW=1000000001   # new customers' ids start here, far above the existing ones
@@ -91,7 +94,8 @@ SELECT 1 + (i % $EXISTING), current_date - 1 - floor(random() * 700)::int,
 FROM generate_series(0, 5 * $EXISTING - 1) i;
 CREATE INDEX ON orders (customer_id);
 CREATE SEQUENCE new_customer START $FIRST_NEW;
-SELECT lifecycle.track('orders', 'customer_id', 'ordered_at', 'amount');
+SELECT lifecycle.track('orders', 'customer_id', 'ordered_at', 'amount',
+                       watermark_column => CASE '$CAPTURE' WHEN 'watermark' THEN 'id' END);
 VACUUM ANALYZE orders;
 SQL
     # The worker is started once the database and the extension exist (a worker for a
@@ -184,7 +188,7 @@ done
 
 echo
 echo "== latency of a purchase to a LISTENing client: $RATE orders/s for $DURATION s, one new"
-echo "   customer per order, $EXISTING existing customers; refresh_interval $REFRESH_INTERVAL;"
+echo "   customer per order, $EXISTING existing customers; $CAPTURE capture; refresh_interval $REFRESH_INTERVAL;"
 echo "   $(nproc) cores; $(date -u +%F), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 awk 'BEGIN {
          printf "%-7s %9s %9s %9s %7s %6s %7s %7s %7s %7s %8s %9s %12s %6s\n", "poll", "orders/s",

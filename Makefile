@@ -14,7 +14,8 @@ SQL_SOURCES = src/lifecycle.sql src/models.sql \
               src/models/mbgnbd.sql src/models/pareto_nbd.sql \
               src/models/logistic.sql src/models/kept.sql \
               src/engine/tables.sql src/engagement/tables.sql src/engagement/checks.sql \
-              src/engine/capture.sql src/engine/refresh.sql src/engagement/schedule.sql \
+              src/engine/capture.sql src/engine/refresh.sql src/engine/wake.sql \
+              src/engagement/schedule.sql \
               src/engagement/actions.sql src/engine/views.sql src/engagement/views.sql \
               src/engine/history_views.sql src/comments.sql src/privileges.sql
 DATA        = $(wildcard released/lifecycle--*.sql) $(wildcard updates/lifecycle--*.sql)

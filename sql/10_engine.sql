@@ -254,6 +254,13 @@ SELECT sum(transitions) = (SELECT count(*) FROM lifecycle.transitions WHERE caus
 SELECT sum(customers) = (SELECT count(*) FROM lifecycle.customer_stage WHERE segment IS NOT NULL)
     AS segments_add_up FROM lifecycle.rfm_segment_counts;
 SELECT stage_differences('daily_orders', 'churn_test') AS differences;
+-- The worker's check between ticks (lifecycle.poll_interval): nothing queued, an order
+-- queued, the queue taken by a refresh.
+SELECT lifecycle._work_waiting() AS waiting_when_idle;
+INSERT INTO daily_orders VALUES (1, lifecycle.engine_date(), 1);
+SELECT lifecycle._work_waiting() AS waiting_after_an_order;
+SELECT queued FROM lifecycle.refresh();
+SELECT lifecycle._work_waiting() AS waiting_after_refresh;
 -- Without the worker, worker_status says so.
 SELECT database = current_database() AS here, running, ticks FROM lifecycle.worker_status;
 SELECT lifecycle.untrack('daily_orders');

@@ -140,16 +140,21 @@ INSERT INTO orders_e (customer_id, ordered_at, amount) VALUES (7, '2026-03-05', 
 SELECT queued, transitions FROM lifecycle.refresh();
 SELECT customer, purchases, stage FROM lifecycle.customer_stage c JOIN lifecycle.sources s
     ON s.id = c.source_id WHERE s.source = 'orders_e'::regclass ORDER BY customer;
+-- The worker's poll (lifecycle._work_waiting) sees new rows of a watermark source, which
+-- queue nothing.
+SELECT lifecycle._work_waiting() AS waiting_when_idle;
 -- A bulk load is taken a batch at a time: at most max_customers rows move the watermark
 -- per refresh, which then says more is left (the worker goes on at once).
 INSERT INTO orders_e (customer_id, ordered_at, amount)
 SELECT 100 + i, '2026-03-09', i FROM generate_series(1, 12) AS i;
+SELECT lifecycle._work_waiting() AS waiting_after_orders;
 SELECT queued, more FROM lifecycle.refresh(5);
 SELECT watermark FROM lifecycle.sources WHERE source = 'orders_e'::regclass;
 SELECT queued, more FROM lifecycle.refresh(5);
 SELECT watermark FROM lifecycle.sources WHERE source = 'orders_e'::regclass;
 SELECT queued, more FROM lifecycle.refresh(5);
 SELECT watermark FROM lifecycle.sources WHERE source = 'orders_e'::regclass;
+SELECT lifecycle._work_waiting() AS waiting_after_refreshes;
 SELECT count(*) AS customers_e FROM lifecycle.customer_stage c JOIN lifecycle.sources s
     ON s.id = c.source_id WHERE s.source = 'orders_e'::regclass;
 -- The watermark column is tracked: DDL that would change it is refused.

@@ -49,6 +49,14 @@ SET lifecycle.as_of = '2024-05-15';
 SELECT lifecycle.refresh();
 SELECT lifecycle.report_action(id, 'sent') FROM lifecycle.claim_actions('dump', 1);
 INSERT INTO orders VALUES (97, '2024-05-15', 5);   -- still queued when dumped
+-- A source tracked by its watermark, with a row above the watermark when dumped.
+CREATE TABLE web_orders (id bigserial PRIMARY KEY, customer_id integer, ordered_at date,
+                         amount numeric);
+INSERT INTO web_orders (customer_id, ordered_at, amount)
+SELECT 50 + i % 10, date '2024-05-01' + i % 10, 2 FROM generate_series(1, 30) i;
+SELECT lifecycle.track('web_orders', 'customer_id', 'ordered_at', 'amount', 'weekly_box',
+                       watermark_column => 'id');
+INSERT INTO web_orders (customer_id, ordered_at, amount) VALUES (77, '2024-05-15', 5);
 SQL
 as_server_user pg_dump -h "$dir" -p "$PGPORT" -U postgres -Fc -f "$dir/original.dump" original
 as_server_user pg_restore -h "$dir" -p "$PGPORT" -U postgres --exit-on-error -d restored "$dir/original.dump"
@@ -58,7 +66,8 @@ snapshot() {
                          rhythm_min_purchases, builtin FROM lifecycle.policies ORDER BY name" \
               -c "SELECT * FROM lifecycle.rfm_segment_rules ORDER BY segment" \
               -c "SELECT stage FROM stages" \
-              -c "SELECT source, customer_column, time_column, policy, tracked_on FROM lifecycle.sources" \
+              -c "SELECT source, customer_column, time_column, policy, tracked_on, watermark_column,
+                         watermark_sequence, watermark FROM lifecycle.sources ORDER BY id" \
               -c "SELECT * FROM lifecycle.customer_stage ORDER BY customer" \
               -c "SELECT * FROM lifecycle.transitions ORDER BY id" \
               -c "SELECT source_id, customer FROM lifecycle.change_queue ORDER BY id" \
@@ -88,11 +97,12 @@ if diff -u "$dir/original.txt" "$dir/restored.txt"; then
     echo "dump_restore: playbooks, steps, channels, contact rules, consent, enrolments and actions survive"
     after=$(q -d restored -c "SET lifecycle.as_of = '2024-05-16'" \
               -c "INSERT INTO orders VALUES (98, '2024-05-16', 5)" \
+              -c "INSERT INTO web_orders (customer_id, ordered_at, amount) VALUES (76, '2024-05-16', 5)" \
               -c "SELECT queued FROM lifecycle.refresh()" \
               -c "SELECT string_agg(customer || ':' || stage, ',' ORDER BY customer)
-                  FROM lifecycle.customer_stage WHERE customer IN ('97', '98')")
-    [ "$after" = $'2\n97:new,98:new' ] || { echo "dump_restore: the restored engine did not pick up the changes ($after)"; exit 1; }
-    echo "dump_restore: the tracked source, its stage table, log and queue survive, and refresh goes on"
+                  FROM lifecycle.customer_stage WHERE customer IN ('76', '77', '97', '98')")
+    [ "$after" = $'4\n76:new,77:new,97:new,98:new' ] || { echo "dump_restore: the restored engine did not pick up the changes ($after)"; exit 1; }
+    echo "dump_restore: the tracked sources (triggers and watermark), stage table, log and queue survive, and refresh goes on"
 else
     echo "dump_restore: the restored database differs from the original"
     exit 1

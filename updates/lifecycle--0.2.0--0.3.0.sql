@@ -592,6 +592,27 @@ BEGIN
 END
 $$;
 
+CREATE OR REPLACE FUNCTION lifecycle._untrack(tab regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    trig text;
+    sid integer;
+BEGIN
+    PERFORM lifecycle._lock_refresh();
+    SELECT t.id INTO sid FROM lifecycle.sources t WHERE t.source = tab;
+    IF sid IS NULL THEN
+        RAISE EXCEPTION 'argument "source": % is not tracked', tab USING ERRCODE = '22023';
+    END IF;
+    -- only the triggers it has: a watermark source has fewer, a table distributed by
+    -- Citus none (where Citus refuses even DROP TRIGGER IF EXISTS)
+    FOR trig IN SELECT t.tgname FROM pg_trigger t
+                WHERE t.tgrelid = tab AND t.tgname LIKE 'lifecycle\_capture\_%' LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', trig, tab);
+    END LOOP;
+    PERFORM lifecycle._forget_source(sid);
+END
+$$;
+
 REVOKE ALL ON FUNCTION lifecycle._source_new_orders(integer, bigint, bigint),
     lifecycle._source_id_cap(integer, bigint, bigint, bigint),
     lifecycle._sequence_position(integer),
@@ -620,33 +641,8 @@ GRANT EXECUTE ON FUNCTION lifecycle.track(regclass, name, name, name, text, name
 -- decides due steps in one statement and looks up each playbook's first step once;
 -- refresh() plans for the values at hand (no generic plan scanning the stage table);
 -- _collect_queued(), _enroll(), _schedule_pass() and _record_purchases() probe the stage
--- table, consent, contacts and enrolments by key per row, whatever the statistics say;
--- _untrack() drops only the capture triggers that exist (Citus refuses DROP TRIGGER on a
--- distributed table, which has none).
+-- table, consent, contacts and enrolments by key per row, whatever the statistics say.
 ------------------------------------------------------------------------------------
-
-CREATE OR REPLACE FUNCTION lifecycle._untrack(tab regclass) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    trig text;
-    sid integer;
-BEGIN
-    PERFORM lifecycle._lock_refresh();
-    SELECT t.id INTO sid FROM lifecycle.sources t WHERE t.source = tab;
-    IF sid IS NULL THEN
-        RAISE EXCEPTION 'argument "source": % is not tracked', tab USING ERRCODE = '22023';
-    END IF;
-    -- only the triggers that are there: a table distributed by Citus has none, and Citus
-    -- refuses any DROP TRIGGER on it, IF EXISTS or not
-    FOREACH trig IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
-        IF EXISTS (SELECT FROM pg_trigger g
-                   WHERE g.tgrelid = tab AND g.tgname = 'lifecycle_capture_' || trig) THEN
-            EXECUTE format('DROP TRIGGER %I ON %s', 'lifecycle_capture_' || trig, tab);
-        END IF;
-    END LOOP;
-    PERFORM lifecycle._forget_source(sid);
-END
-$$;
 
 -- Brings the stage table up to date, incrementally: per source, the customers whose
 -- next_change has come (through the due index), then the customers in the change queue;
@@ -1271,3 +1267,34 @@ GRANT EXECUTE ON FUNCTION lifecycle.stage_flow(regclass, date, date)
     TO lifecycle_reader, lifecycle_worker;
 GRANT SELECT ON lifecycle.stage_history, lifecycle.stage_counts_daily, lifecycle.cohort_retention
     TO lifecycle_reader;
+
+------------------------------------------------------------------------------------
+-- New: the worker's check for queued work between ticks (as in src/engine/wake.sql),
+-- with the privileges src/privileges.sql gives it on a fresh install. A worker of 0.3.0
+-- polls only once this function exists, so it keeps ticking every refresh_interval on
+-- 0.2.0 until the update.
+------------------------------------------------------------------------------------
+
+-- Whether a tick would find work that came in since the last one: changed orders queued;
+-- or a watermark source whose sequence handed out ids since its last capture, or whose
+-- last capture was held back by transactions that have all ended since (not while they
+-- run: the worker would tick every poll for nothing). PL/pgSQL keeps its plans between
+-- calls (a SQL function is planned again on every call); not parallel safe, as the
+-- owner's read of the sequence is not.
+CREATE FUNCTION lifecycle._work_waiting() RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN EXISTS (SELECT FROM lifecycle.change_queue)
+        OR EXISTS (SELECT FROM lifecycle.sources s
+                   WHERE s.watermark_column IS NOT NULL
+                     AND ((SELECT p.last_value FROM lifecycle._sequence_position(s.id) p)
+                              > s.watermark_seen
+                          OR (s.watermark < s.watermark_seen
+                              AND NOT EXISTS (SELECT FROM pg_locks l
+                                              WHERE l.virtualtransaction = ANY (s.watermark_holders)
+                                                AND l.locktype = 'relation'
+                                                AND l.relation = s.watermark_sequence))));
+END
+$$;
+REVOKE ALL ON FUNCTION lifecycle._work_waiting() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lifecycle._work_waiting() TO lifecycle_worker;

@@ -398,13 +398,11 @@ BEGIN
     IF sid IS NULL THEN
         RAISE EXCEPTION 'argument "source": % is not tracked', tab USING ERRCODE = '22023';
     END IF;
-    -- only the triggers that are there: a table distributed by Citus has none, and Citus
-    -- refuses any DROP TRIGGER on it, IF EXISTS or not
-    FOREACH trig IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
-        IF EXISTS (SELECT FROM pg_trigger g
-                   WHERE g.tgrelid = tab AND g.tgname = 'lifecycle_capture_' || trig) THEN
-            EXECUTE format('DROP TRIGGER %I ON %s', 'lifecycle_capture_' || trig, tab);
-        END IF;
+    -- only the triggers it has: a watermark source has fewer, a table distributed by
+    -- Citus none (where Citus refuses even DROP TRIGGER IF EXISTS)
+    FOR trig IN SELECT t.tgname FROM pg_trigger t
+                WHERE t.tgrelid = tab AND t.tgname LIKE 'lifecycle\_capture\_%' LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', trig, tab);
     END LOOP;
     PERFORM lifecycle._forget_source(sid);
 END

@@ -3,7 +3,11 @@
 // the same code path as lifecycle.refresh(); it first takes the refresh lock, before
 // any snapshot, so that waiting for it never holds back vacuum, and it runs under
 // lock_timeout = lifecycle.lock_timeout and a statement timeout of lifecycle.tick_timeout.
-// A due model refit runs after a tick in a transaction of its own. An ERROR in a tick is
+// A due model refit runs after a tick in a transaction of its own. Between ticks the
+// worker checks every lifecycle.poll_interval, in a short transaction that takes no lock,
+// whether changes are queued (lifecycle._work_waiting()), and ticks at once if so: a
+// purchase reaches LISTENers within about poll_interval plus a tick, while the regular
+// tick still comes every refresh_interval. An ERROR in a tick is
 // logged, rolled back (so nothing of it is kept and nothing queued is lost), counted
 // through lifecycle._worker_failed(), and the tick is retried after a pause that doubles
 // up to a minute. SIGHUP rereads the settings; SIGTERM ends the worker at once (die).
@@ -27,6 +31,7 @@ extern "C" {
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
 PGDLLEXPORT void lifecycle_refresh_worker_main(Datum);
 }
@@ -38,6 +43,7 @@ namespace {
 constexpr long kMaxPauseMs = 60 * 1000;
 const char* const kTickQuery = "SELECT lifecycle._worker_tick($1)";
 const char* const kRefitQuery = "SELECT lifecycle._refit_if_due()";
+const char* const kWaitingQuery = "SELECT lifecycle._work_waiting()";
 
 enum class Tick { done, more, not_installed, failed };
 
@@ -165,11 +171,99 @@ Tick tick(char* error, size_t error_size) {
     return outcome;
 }
 
-void wait_ms(long ms) {
-    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, ms,
-                    PG_WAIT_EXTENSION);
+// Sleeps `ms`, or less when the latch is set (a reload, a signal); returns whether it was.
+bool wait_ms(long ms) {
+    const int rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, ms,
+                             PG_WAIT_EXTENSION);
     ResetLatch(MyLatch);
     CHECK_FOR_INTERRUPTS();
+    return (rc & WL_LATCH_SET) != 0;
+}
+
+// Whether lifecycle._work_waiting() exists here: 0.2.0 has no such function, and the
+// worker must keep working with it (without polling) until the extension is updated.
+// Looked up in the catalog rather than by calling it and catching the error, which would
+// log an error every poll_interval. Inside a transaction.
+bool work_waiting_exists() {
+    const Oid schema = get_namespace_oid("lifecycle", true);
+    if (!OidIsValid(schema)) return false;
+    return SearchSysCacheExists3(PROCNAMEARGSNSP, CStringGetDatum("_work_waiting"),
+                                 PointerGetDatum(buildoidvector(nullptr, 0)),
+                                 ObjectIdGetDatum(schema));
+}
+
+enum class Poll { idle, work, failed };
+
+// One check for queued work between ticks: a read-only transaction of its own that does
+// not take the refresh lock (so it never waits behind a manual refresh()) and writes
+// nothing; lock_timeout and tick_timeout bound it like a tick. It does not report itself
+// in pg_stat_activity, where the worker keeps showing its last tick.
+Poll poll_for_work() {
+    MemoryContext caller = CurrentMemoryContext;
+    volatile Poll outcome = Poll::idle;
+    PG_TRY();
+    {
+        SetCurrentStatementStartTimestamp();
+        StartTransactionCommand();
+        if (tick_timeout > 0) enable_timeout_after(STATEMENT_TIMEOUT, tick_timeout);
+        if (work_waiting_exists()) {
+            SPI_connect();
+            PushActiveSnapshot(GetTransactionSnapshot());
+            const int rc = SPI_execute(kWaitingQuery, true, 1);
+            if (rc != SPI_OK_SELECT)
+                elog(ERROR, "lifecycle worker: %s failed: %d", kWaitingQuery, rc);
+            if (SPI_processed > 0) {
+                bool isnull;
+                Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+                if (!isnull && DatumGetBool(d)) outcome = Poll::work;
+            }
+            SPI_finish();
+            PopActiveSnapshot();
+        }
+        if (tick_timeout > 0) disable_timeout(STATEMENT_TIMEOUT, false);
+        CommitTransactionCommand();
+        pgstat_report_stat(false);
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(caller);
+        HOLD_INTERRUPTS();
+        EmitErrorReport();
+        disable_all_timeouts(false);
+        AbortOutOfAnyTransaction();
+        FlushErrorState();
+        RESUME_INTERRUPTS();
+        outcome = Poll::failed;
+    }
+    PG_END_TRY();
+    return outcome;
+}
+
+// The wait after a tick that left nothing to do: `interval` ms from now, checking every
+// poll_interval for queued work and returning as soon as some is found, or when the
+// latch is set (a reload or a signal: the next tick then runs at once, as after a plain
+// wait). A check that fails is logged and ends the checks until the next tick, so a
+// broken check costs one log entry per interval and never delays the regular tick.
+void wait_for_work(long interval) {
+    const TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), interval);
+    bool polling = poll_interval > 0;
+    for (;;) {
+        const long remaining = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), until);
+        if (remaining <= 0) return;
+        const bool last_step = !polling || remaining <= poll_interval;
+        if (wait_ms(last_step ? remaining : poll_interval) || last_step) return;
+        switch (poll_for_work()) {
+            case Poll::work:
+                return;
+            case Poll::failed:
+                ereport(LOG, (errmsg("lifecycle worker: checking for queued changes failed; "
+                                     "waiting for the next tick")));
+                polling = false;
+                break;
+            case Poll::idle:
+                break;
+        }
+    }
 }
 
 }  // namespace
@@ -216,7 +310,7 @@ void lifecycle_refresh_worker_main(Datum) {
             case Tick::done:
                 failures = 0;
                 reported_missing = false;
-                wait_ms(refresh_interval);
+                wait_for_work(refresh_interval);
                 break;
             case Tick::not_installed:
                 if (!reported_missing)
@@ -224,7 +318,7 @@ void lifecycle_refresh_worker_main(Datum) {
                                          "installed in database \"%s\"; waiting for it",
                                          database)));
                 reported_missing = true;
-                wait_ms(refresh_interval);
+                (void)wait_ms(refresh_interval);
                 break;
             case Tick::failed: {
                 record_failure(error);
@@ -234,7 +328,7 @@ void lifecycle_refresh_worker_main(Datum) {
                 ++failures;
                 ereport(LOG, (errmsg("lifecycle worker: tick failed (%d in a row); retrying in %ld ms",
                                      failures, pause)));
-                wait_ms(pause);
+                (void)wait_ms(pause);
                 break;
             }
         }

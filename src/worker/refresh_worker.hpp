@@ -1,5 +1,6 @@
 // The refresh worker: one per database, running lifecycle._worker_tick() every
-// lifecycle.refresh_interval (at once again while work is left).
+// lifecycle.refresh_interval (at once again while work is left, or when a check every
+// lifecycle.poll_interval finds changes queued).
 #pragma once
 
 #include "pg/postgres_headers.hpp"

@@ -13,6 +13,7 @@ namespace lifecycle::worker {
 char* databases = nullptr;
 char* role = nullptr;
 int refresh_interval = 10000;
+int poll_interval = 250;
 int batch_size = 10000;
 int rfm_interval = 3600;
 int refit_interval = 0;
@@ -80,6 +81,16 @@ void define_settings() {
         "lifecycle.refresh_interval", "Time between two refresh ticks of the lifecycle worker.",
         nullptr, &refresh_interval, 10000, 10, 24 * 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS,
         nullptr, nullptr, nullptr);
+    // A purchase should reach a LISTENing application within about a second, while the
+    // regular tick (needed for changes that come with time and for playbooks) may stay
+    // rare: between ticks the worker asks lifecycle._work_waiting(), a one-row probe that
+    // takes no lock, and ticks at once when something is queued.
+    DefineCustomIntVariable(
+        "lifecycle.poll_interval",
+        "Time between two checks for queued changes while the lifecycle worker waits.",
+        "When a check finds changes the worker ticks at once instead of waiting for "
+        "lifecycle.refresh_interval; 0: no checks.",
+        &poll_interval, 250, 0, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
     DefineCustomIntVariable(
         "lifecycle.batch_size", "Most customers one refresh tick recomputes per tracked source.",
         "A tick with more to do ends after this many; the worker runs the next one at once.",

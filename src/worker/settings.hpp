@@ -9,6 +9,8 @@ extern char* databases;        // lifecycle.databases: where the worker runs, co
 extern char* role;             // lifecycle.role: the role the worker connects as
                                // (default lifecycle_worker; '' = the bootstrap superuser)
 extern int refresh_interval;   // lifecycle.refresh_interval, milliseconds between ticks
+extern int poll_interval;      // lifecycle.poll_interval, ms between checks for queued work
+                               // while the worker waits for the next tick (0: no checks)
 extern int batch_size;         // lifecycle.batch_size: customers per tick and source
 extern int rfm_interval;       // lifecycle.rfm_interval, seconds between RFM rescorings
 extern int refit_interval;     // lifecycle.refit_interval, seconds between model refits (0: never)

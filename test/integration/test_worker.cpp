@@ -374,3 +374,56 @@ TEST(Worker, ManyTransitionsAreChunked) {
     db.exec("SELECT pg_reload_conf()");
     untrack_all(db);
 }
+
+// lifecycle.poll_interval: with a regular tick only every hour, a purchase is still
+// logged within a second or so, because the worker checks for queued changes between
+// ticks; with poll_interval = 0 it waits for the next tick (here: the reset of the
+// settings, which wakes the worker).
+TEST(Worker, PollingPicksUpPurchasesBetweenTicks) {
+    Connection db;
+    const std::string d0 = "2035-01-01";
+    fresh_source(db, "it_poll", d0);
+    settle(db);
+    auto logged = [&](int customer) {
+        return db.value("SELECT count(*) FROM lifecycle.transitions t "
+                        "JOIN lifecycle.sources s ON s.id = t.source_id "
+                        "WHERE s.source = 'it_poll'::regclass AND t.customer = '" +
+                        std::to_string(customer) + "'") == "1";
+    };
+    auto ticks = [&] { return db.number("SELECT ticks FROM lifecycle.worker_status"); };
+    auto buy = [&](int customer) {
+        db.exec("INSERT INTO it_poll (customer_id, ordered_at, amount) VALUES (" +
+                std::to_string(customer) + ", '" + d0 + "', 1)");
+    };
+    db.exec("ALTER SYSTEM SET lifecycle.refresh_interval = '1h'");
+    db.exec("ALTER SYSTEM SET lifecycle.poll_interval = '100ms'");
+    db.exec("SELECT pg_reload_conf()");
+    it::wait_for_tick(db);  // the reload wakes the worker
+    // The hour is in force: no tick for a second (there would be five at 200 ms).
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    long before = ticks();
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    EXPECT_EQ(ticks(), before);
+
+    const auto bought = std::chrono::steady_clock::now();
+    buy(1);
+    EXPECT_TRUE(it::wait_until([&] { return logged(1); }, std::chrono::seconds(5)))
+        << "not picked up between ticks";
+    EXPECT_LT(std::chrono::steady_clock::now() - bought, std::chrono::seconds(3));
+
+    db.exec("ALTER SYSTEM SET lifecycle.poll_interval = 0");
+    db.exec("SELECT pg_reload_conf()");
+    it::wait_for_tick(db);
+    std::this_thread::sleep_for(std::chrono::seconds(1));  // any SIGHUP-driven tick is over
+    before = ticks();
+    buy(2);
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    EXPECT_FALSE(logged(2)) << "picked up with polling off";
+    EXPECT_EQ(ticks(), before);
+
+    db.exec("ALTER SYSTEM RESET lifecycle.refresh_interval");
+    db.exec("ALTER SYSTEM RESET lifecycle.poll_interval");
+    db.exec("SELECT pg_reload_conf()");
+    EXPECT_TRUE(it::wait_until([&] { return logged(2); })) << "not picked up after the reset";
+    untrack_all(db);
+}

@@ -1,0 +1,30 @@
+------------------------------------------------------------------------------------
+-- Waking the worker (src/worker/refresh_worker.cpp): between ticks it asks this every
+-- lifecycle.poll_interval, in a transaction of its own that takes no lock, and ticks at
+-- once when the answer is true. It must stay a probe of a row or two, whatever the
+-- queue's length: it runs a few times a second in every database the worker serves.
+-- Privileges: src/privileges.sql (last in the install script) revokes it from PUBLIC and
+-- grants it to lifecycle_worker, as for every internal function.
+------------------------------------------------------------------------------------
+
+-- Whether a tick would find work that came in since the last one: changed orders queued;
+-- or a watermark source whose sequence handed out ids since its last capture, or whose
+-- last capture was held back by transactions that have all ended since (not while they
+-- run: the worker would tick every poll for nothing). PL/pgSQL keeps its plans between
+-- calls (a SQL function is planned again on every call); not parallel safe, as the
+-- owner's read of the sequence is not.
+CREATE FUNCTION lifecycle._work_waiting() RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN EXISTS (SELECT FROM lifecycle.change_queue)
+        OR EXISTS (SELECT FROM lifecycle.sources s
+                   WHERE s.watermark_column IS NOT NULL
+                     AND ((SELECT p.last_value FROM lifecycle._sequence_position(s.id) p)
+                              > s.watermark_seen
+                          OR (s.watermark < s.watermark_seen
+                              AND NOT EXISTS (SELECT FROM pg_locks l
+                                              WHERE l.virtualtransaction = ANY (s.watermark_holders)
+                                                AND l.locktype = 'relation'
+                                                AND l.relation = s.watermark_sequence))));
+END
+$$;

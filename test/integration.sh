@@ -42,5 +42,13 @@ if [ "$failed" -ne 0 ]; then
     awk '/^\[ RUN/ { block = "" } { block = block $0 "\n" } /^\[  FAILED  \] [A-Za-z]+\.[A-Za-z]+ \(/ { printf "%s", block }' "$dir/run.log"
     grep -E 'ERROR|FATAL|PANIC' "$dir/server.log" | tail -n 20
 fi
+# Last: DROP EXTENSION while the worker is connected (its session keeps refresh()'s
+# scratch tables, which must not depend on the extension's types).
+if psql -X -q -d lifecycle_it -c "SELECT 1 FROM pg_stat_activity WHERE backend_type = 'lifecycle worker'" \
+       -c "DROP EXTENSION lifecycle CASCADE" >"$dir/drop.log" 2>&1; then
+    echo "[       OK ] DropExtensionWhileTheWorkerRuns"; passed=$((passed + 1))
+else
+    cat "$dir/drop.log"; echo "[  FAILED  ] DropExtensionWhileTheWorkerRuns"; failed=$((failed + 1))
+fi
 echo "integration: ${passed:-0} passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -641,7 +641,8 @@ GRANT EXECUTE ON FUNCTION lifecycle.track(regclass, name, name, name, text, name
 -- decides due steps in one statement and looks up each playbook's first step once;
 -- refresh() plans for the values at hand (no generic plan scanning the stage table);
 -- _collect_queued(), _enroll(), _schedule_pass() and _record_purchases() probe the stage
--- table, consent, contacts and enrolments by key per row, whatever the statistics say.
+-- table, consent, contacts and enrolments by key per row, whatever the statistics say;
+-- refresh()'s scratch table has built-in types only (DROP EXTENSION while the worker runs).
 ------------------------------------------------------------------------------------
 
 -- Brings the stage table up to date, incrementally: per source, the customers whose
@@ -727,6 +728,109 @@ BEGIN
     r.notifications := lifecycle._announce(last_id) + lifecycle._announce_actions(last_action);
     r.elapsed_ms := extract(epoch FROM clock_timestamp() - started) * 1000;
     RETURN r;
+END
+$$;
+
+-- The scratch table of one refresh (per session, emptied at commit): per customer looked
+-- at, its old row (known, old_*), whether it is recomputed from the
+-- source (else its queued days are added to the old history) and its new history.
+CREATE OR REPLACE FUNCTION lifecycle._work_table() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF to_regclass('pg_temp.lifecycle_work') IS NOT NULL THEN
+        RETURN;
+    END IF;
+    -- (Built-in types only: a column of the extension's type would make DROP EXTENSION
+    -- fail while the worker's session keeps this table.)
+    CREATE TEMP TABLE lifecycle_work (
+        customer text COLLATE "C" PRIMARY KEY, recompute boolean NOT NULL, known boolean NOT NULL,
+        old_stage text, old_last date, old_spend double precision,
+        gone boolean NOT NULL DEFAULT false,
+        row_id tid,  -- where the customer's row is: written back without a second index probe
+        first_purchase date, last_purchase date, purchases bigint, spend double precision,
+        next_order date)
+        ON COMMIT DELETE ROWS;
+    -- Whoever created it in this session (a superuser's track(), the worker's role), the
+    -- other may use it: it is this session's alone.
+    GRANT ALL ON pg_temp.lifecycle_work TO PUBLIC;
+END
+$$;
+
+-- Writes the histories in lifecycle_work in one statement: each customer's stage as of
+-- `as_of` and next change, computed as its row is written; customers with no order left
+-- removed; and a transition for each stage that changed (cause `forced_cause`, or when NULL
+-- 'purchase' if the last purchase moved forward and 'correction' otherwise), from the old
+-- stage kept in lifecycle_work. Returns the number of transitions.
+CREATE OR REPLACE FUNCTION lifecycle._write_stages(s lifecycle.sources, as_of date, forced_cause text) RETURNS bigint
+-- Index lookups, whatever the planner guesses of the scratch tables: the cost must follow
+-- the number of changed customers, not the size of the stage table.
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+SET enable_hashjoin = off SET enable_mergejoin = off AS $$
+DECLARE
+    logged bigint;
+    model lifecycle.models := (SELECT k FROM lifecycle.models k WHERE is_current);
+    horizon integer := lifecycle._churn_horizon(model, s.policy);
+BEGIN
+    WITH fresh AS (
+        SELECT w.*, x.stage AS new_stage, x.next_change AS new_next_change,
+               lifecycle._rfm_of(w.first_purchase, w.last_purchase, w.purchases, w.spend, as_of,
+                                 s.rfm_breakpoints) AS rfm,
+               lifecycle._churn_risk(model, w.first_purchase, w.last_purchase, w.purchases, as_of,
+                                     horizon) AS churn_risk,
+               lifecycle._expected_value(model, w.first_purchase, w.last_purchase, w.purchases,
+                                         w.spend, as_of) AS expected_value
+        FROM pg_temp.lifecycle_work w
+        CROSS JOIN LATERAL (
+            SELECT CASE WHEN w.purchases > 0
+                        THEN lifecycle.lifecycle_stage(w.first_purchase, w.last_purchase,
+                                                       w.purchases, as_of, s.policy)
+                        ELSE 'prospect' END AS stage,
+                   CASE WHEN w.purchases > 0
+                        THEN least(w.next_order,
+                                   lifecycle.next_stage_change(w.first_purchase, w.last_purchase,
+                                                               w.purchases, as_of, s.policy))
+                        ELSE w.next_order END AS next_change) AS x
+        WHERE NOT w.gone
+    ), changed AS (
+        UPDATE lifecycle.customer_stage c
+        SET first_purchase = f.first_purchase, last_purchase = f.last_purchase,
+            purchases = f.purchases, spend = f.spend, stage = f.new_stage,
+            stage_since = CASE WHEN c.stage = f.new_stage THEN c.stage_since ELSE as_of END,
+            next_change = f.new_next_change, next_order = f.next_order,
+            r = (f.rfm).r, f = (f.rfm).f, m = (f.rfm).m, segment = (f.rfm).segment,
+            churn_risk = f.churn_risk, expected_value = f.expected_value, updated_at = now()
+        FROM fresh f
+        WHERE f.known AND c.ctid = f.row_id
+        RETURNING f.customer, f.old_stage::lifecycle.stage, f.new_stage, f.old_last,
+                  f.last_purchase, f.purchases
+    ), added AS (
+        INSERT INTO lifecycle.customer_stage
+            (source_id, customer, first_purchase, last_purchase, purchases, spend, stage,
+             stage_since, next_change, next_order, r, f, m, segment, churn_risk, expected_value)
+        SELECT s.id, f.customer, f.first_purchase, f.last_purchase, f.purchases, f.spend,
+               f.new_stage, as_of, f.new_next_change, f.next_order, (f.rfm).r, (f.rfm).f,
+               (f.rfm).m, (f.rfm).segment, f.churn_risk, f.expected_value
+        FROM fresh f WHERE NOT f.known
+        RETURNING customer, NULL::lifecycle.stage, stage, NULL::date, last_purchase, purchases
+    ), removed AS (
+        DELETE FROM lifecycle.customer_stage c
+        USING pg_temp.lifecycle_work w
+        WHERE w.gone AND w.known AND c.ctid = w.row_id
+        RETURNING c.customer, c.stage, 'prospect'::lifecycle.stage, c.last_purchase, NULL::date,
+                  0::bigint
+    ), written (customer, old_stage, new_stage, old_last, new_last, purchases) AS (
+        TABLE changed UNION ALL TABLE added UNION ALL TABLE removed
+    )
+    INSERT INTO lifecycle.transitions (source_id, customer, from_stage, to_stage, effective, cause)
+    SELECT s.id, customer, coalesce(old_stage, 'prospect'), new_stage, as_of,
+           coalesce(forced_cause,
+                    CASE WHEN new_last > old_last OR (old_last IS NULL AND purchases > 0)
+                         THEN 'purchase' ELSE 'correction' END)
+    FROM written
+    WHERE coalesce(old_stage, 'prospect') <> new_stage
+    ORDER BY customer;
+    GET DIAGNOSTICS logged = ROW_COUNT;
+    RETURN logged;
 END
 $$;
 

@@ -23,9 +23,11 @@ BEGIN
     IF to_regclass('pg_temp.lifecycle_work') IS NOT NULL THEN
         RETURN;
     END IF;
+    -- (Built-in types only: a column of the extension's type would make DROP EXTENSION
+    -- fail while the worker's session keeps this table.)
     CREATE TEMP TABLE lifecycle_work (
         customer text COLLATE "C" PRIMARY KEY, recompute boolean NOT NULL, known boolean NOT NULL,
-        old_stage lifecycle.stage, old_last date, old_spend double precision,
+        old_stage text, old_last date, old_spend double precision,
         gone boolean NOT NULL DEFAULT false,
         row_id tid,  -- where the customer's row is: written back without a second index probe
         first_purchase date, last_purchase date, purchases bigint, spend double precision,
@@ -209,7 +211,8 @@ BEGIN
             churn_risk = f.churn_risk, expected_value = f.expected_value, updated_at = now()
         FROM fresh f
         WHERE f.known AND c.ctid = f.row_id
-        RETURNING f.customer, f.old_stage, f.new_stage, f.old_last, f.last_purchase, f.purchases
+        RETURNING f.customer, f.old_stage::lifecycle.stage, f.new_stage, f.old_last,
+                  f.last_purchase, f.purchases
     ), added AS (
         INSERT INTO lifecycle.customer_stage
             (source_id, customer, first_purchase, last_purchase, purchases, spend, stage,

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -70,7 +71,7 @@ private:
 }  // namespace
 
 // The whole fit, uncancelled: it succeeds, and its duration places the cancel below.
-// Then the same fit, cancelled at 70 % of that duration (deep in the final function's
+// Then the same fit, cancelled at 60 % of that duration (deep in the final function's
 // optimizer: reading the rows takes a small part of it), must fail with 57014 within 1 s.
 TEST(Cancel, FitOverAMillionCustomersStopsWithinASecond) {
     Connection db;
@@ -80,18 +81,23 @@ TEST(Cancel, FitOverAMillionCustomersStopsWithinASecond) {
     Session fit;
     ASSERT_TRUE(fit.ok());
     fit.exec("SET max_parallel_workers_per_gather = 0");  // one backend does all the work
-    const auto whole_start = Clock::now();
-    ASSERT_TRUE(fit.send(kFit));
+    // The quicker of two uncancelled fits (the first reads the rows into the cache; on a
+    // shared machine either may be slowed down), so that the cancel lands inside the next.
     std::string converged;
-    ASSERT_EQ(fit.finish(&converged), "") << "the uncancelled fit failed";
-    const double whole_ms = ms_since(whole_start);
-    EXPECT_TRUE(converged == "t" || converged == "f");  // a model, converged or not
+    double whole_ms = 1e12;
+    for (int run = 0; run < 2; ++run) {
+        const auto whole_start = Clock::now();
+        ASSERT_TRUE(fit.send(kFit));
+        ASSERT_EQ(fit.finish(&converged), "") << "the uncancelled fit failed";
+        whole_ms = std::min(whole_ms, ms_since(whole_start));
+        EXPECT_TRUE(converged == "t" || converged == "f");  // a model, converged or not
+    }
     std::printf("[ cancel   ] the uncancelled fit of 1M customers took %.0f ms\n", whole_ms);
     ASSERT_GT(whole_ms, 1000) << "the fit is too quick for the cancel to land inside it";
 
     const auto start = Clock::now();
     ASSERT_TRUE(fit.send(kFit));
-    std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<long>(0.7 * whole_ms)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<long>(0.6 * whole_ms)));
     ASSERT_EQ(db.value("SELECT state FROM pg_stat_activity WHERE pid = " + std::to_string(fit.pid())),
               "active") << "the fit ended before the cancel";
     const auto cancel = Clock::now();

@@ -309,7 +309,7 @@ ALTER TABLE lifecycle.sources
 ------------------------------------------------------------------------------------
 -- A source tracked with a watermark column (an identity or serial column, filled by its
 -- sequence) has no INSERT trigger: each refresh reads the rows whose id lies between the
--- watermark and a new, safe bound, and queues them as the trigger would have. The bound
+-- watermark and a new, safe bound, and gathers them as if the trigger had queued them. The bound
 -- must be safe against transactions that commit out of id order: a row with a smaller id
 -- may commit after a larger one. nextval() keeps a lock on the sequence until its
 -- transaction ends, so every id up to the sequence's position P, read first, belongs to
@@ -351,7 +351,8 @@ RETURN (SELECT coalesce(array_agg(DISTINCT l.virtualtransaction ORDER BY l.virtu
           AND l.pid IS DISTINCT FROM pg_backend_pid());
 
 -- Moves the watermark of source `s` to a safe bound, past at most `budget` rows, and
--- queues the rows it passed. Returns whether the budget held it back (more rows are
+-- hands the rows it passed to the gather that follows (pg_temp.lifecycle_new, read by
+-- _collect_queued in the same refresh). Returns whether the budget held it back (more rows are
 -- ready). Only in READ COMMITTED, where the read's snapshot is taken after the holders
 -- were looked at; in a snapshot taken earlier a holder that has ended since might not
 -- show its rows, so the watermark then stays.
@@ -382,8 +383,10 @@ BEGIN
     IF safe > s.watermark THEN
         -- (any id up to a safe bound is a safe bound too)
         bound := (SELECT c.id FROM lifecycle._source_id_cap(s.id, s.watermark, safe, budget) c);
-        INSERT INTO lifecycle.change_queue (source_id, customer, day, spend)
-        SELECT s.id, n.customer, n.day, n.spend
+        -- for the gather that follows (_collect_queued), as if queued
+        PERFORM lifecycle._work_table();
+        INSERT INTO pg_temp.lifecycle_new (customer, day, spend)
+        SELECT n.customer, n.day, n.spend
         FROM lifecycle._source_new_orders(s.id, s.watermark, bound) AS n;
     END IF;
     UPDATE lifecycle.sources t
@@ -731,12 +734,21 @@ BEGIN
 END
 $$;
 
--- The scratch table of one refresh (per session, emptied at commit): per customer looked
+-- The scratch tables of one refresh (per session, emptied at commit): per customer looked
 -- at, its old row (known, old_*), whether it is recomputed from the
--- source (else its queued days are added to the old history) and its new history.
+-- source (else its queued days are added to the old history) and its new history; and
+-- the rows a watermark capture passed.
 CREATE OR REPLACE FUNCTION lifecycle._work_table() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    -- The rows a watermark capture read, per customer and day, for the gather that
+    -- follows it (rather than through the change queue: no WAL, no index).
+    IF to_regclass('pg_temp.lifecycle_new') IS NULL THEN
+        CREATE TEMP TABLE lifecycle_new (customer text COLLATE "C", day date,
+                                         spend double precision)
+            ON COMMIT DELETE ROWS;
+        GRANT ALL ON pg_temp.lifecycle_new TO PUBLIC;
+    END IF;
     IF to_regclass('pg_temp.lifecycle_work') IS NOT NULL THEN
         RETURN;
     END IF;
@@ -834,8 +846,8 @@ BEGIN
 END
 $$;
 
--- Takes up to `budget` queue rows of source `s` and works out the new purchase histories
--- of their customers into lifecycle_work. Queued purchase days after the last known one
+-- Takes up to `budget` queue rows of source `s`, and the rows its watermark capture just
+-- read, and works out the new purchase histories of their customers into lifecycle_work. Queued purchase days after the last known one
 -- (or before the first) are simply added; anything else (an UPDATE, a DELETE, a day
 -- between the first and last purchase, a day after as_of, an order that came due) is
 -- recomputed from the source. When the queue held a TRUNCATE every customer is gathered.
@@ -858,6 +870,10 @@ BEGIN
           AND q.id <= coalesce((SELECT id FROM lifecycle.change_queue WHERE source_id = s.id
                                 ORDER BY id OFFSET budget - 1 LIMIT 1), 9223372036854775807)
         RETURNING q.customer, q.day, q.spend
+    ), captured AS (   -- what _capture_watermark just read of this source, if anything
+        DELETE FROM pg_temp.lifecycle_new RETURNING customer, day, spend
+    ), incoming AS (
+        TABLE taken UNION ALL TABLE captured
     ), gathered AS (
         INSERT INTO pg_temp.lifecycle_work (customer, recompute, known, old_stage, old_last,
                                             old_spend, row_id, first_purchase, last_purchase,
@@ -872,7 +888,7 @@ BEGIN
                CASE WHEN c.spend IS NULL AND sum(q.spend) IS NULL THEN NULL
                     ELSE coalesce(c.spend, 0) + coalesce(sum(q.spend), 0) END
         -- in the index's order: neighbouring customers share pages, which stay in cache
-        FROM (SELECT * FROM taken WHERE customer IS NOT NULL ORDER BY customer) AS q
+        FROM (SELECT * FROM incoming WHERE customer IS NOT NULL ORDER BY customer) AS q
         -- one primary-key probe per queued row, whatever the statistics say: with a source
         -- tracked after the last ANALYZE the planner took its rows for one, kept them in
         -- a Materialize and joined by a filter (180k queued x 20k known: 6 minutes)

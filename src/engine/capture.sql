@@ -86,7 +86,7 @@ RETURN CASE WHEN s.amount_column IS NULL THEN 'NULL::double precision'
 ------------------------------------------------------------------------------------
 -- A source tracked with a watermark column (an identity or serial column, filled by its
 -- sequence) has no INSERT trigger: each refresh reads the rows whose id lies between the
--- watermark and a new, safe bound, and queues them as the trigger would have. The bound
+-- watermark and a new, safe bound, and gathers them as if the trigger had queued them. The bound
 -- must be safe against transactions that commit out of id order: a row with a smaller id
 -- may commit after a larger one. nextval() keeps a lock on the sequence until its
 -- transaction ends, so every id up to the sequence's position P, read first, belongs to
@@ -128,7 +128,8 @@ RETURN (SELECT coalesce(array_agg(DISTINCT l.virtualtransaction ORDER BY l.virtu
           AND l.pid IS DISTINCT FROM pg_backend_pid());
 
 -- Moves the watermark of source `s` to a safe bound, past at most `budget` rows, and
--- queues the rows it passed. Returns whether the budget held it back (more rows are
+-- hands the rows it passed to the gather that follows (pg_temp.lifecycle_new, read by
+-- _collect_queued in the same refresh). Returns whether the budget held it back (more rows are
 -- ready). Only in READ COMMITTED, where the read's snapshot is taken after the holders
 -- were looked at; in a snapshot taken earlier a holder that has ended since might not
 -- show its rows, so the watermark then stays.
@@ -159,8 +160,10 @@ BEGIN
     IF safe > s.watermark THEN
         -- (any id up to a safe bound is a safe bound too)
         bound := (SELECT c.id FROM lifecycle._source_id_cap(s.id, s.watermark, safe, budget) c);
-        INSERT INTO lifecycle.change_queue (source_id, customer, day, spend)
-        SELECT s.id, n.customer, n.day, n.spend
+        -- for the gather that follows (_collect_queued), as if queued
+        PERFORM lifecycle._work_table();
+        INSERT INTO pg_temp.lifecycle_new (customer, day, spend)
+        SELECT n.customer, n.day, n.spend
         FROM lifecycle._source_new_orders(s.id, s.watermark, bound) AS n;
     END IF;
     UPDATE lifecycle.sources t

@@ -14,12 +14,21 @@ BEGIN
 END
 $$;
 
--- The scratch table of one refresh (per session, emptied at commit): per customer looked
+-- The scratch tables of one refresh (per session, emptied at commit): per customer looked
 -- at, its old row (known, old_*), whether it is recomputed from the
--- source (else its queued days are added to the old history) and its new history.
+-- source (else its queued days are added to the old history) and its new history; and
+-- the rows a watermark capture passed.
 CREATE FUNCTION lifecycle._work_table() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    -- The rows a watermark capture read, per customer and day, for the gather that
+    -- follows it (rather than through the change queue: no WAL, no index).
+    IF to_regclass('pg_temp.lifecycle_new') IS NULL THEN
+        CREATE TEMP TABLE lifecycle_new (customer text COLLATE "C", day date,
+                                         spend double precision)
+            ON COMMIT DELETE ROWS;
+        GRANT ALL ON pg_temp.lifecycle_new TO PUBLIC;
+    END IF;
     IF to_regclass('pg_temp.lifecycle_work') IS NOT NULL THEN
         RETURN;
     END IF;
@@ -102,8 +111,8 @@ BEGIN
 END
 $$;
 
--- Takes up to `budget` queue rows of source `s` and works out the new purchase histories
--- of their customers into lifecycle_work. Queued purchase days after the last known one
+-- Takes up to `budget` queue rows of source `s`, and the rows its watermark capture just
+-- read, and works out the new purchase histories of their customers into lifecycle_work. Queued purchase days after the last known one
 -- (or before the first) are simply added; anything else (an UPDATE, a DELETE, a day
 -- between the first and last purchase, a day after as_of, an order that came due) is
 -- recomputed from the source. When the queue held a TRUNCATE every customer is gathered.
@@ -126,6 +135,10 @@ BEGIN
           AND q.id <= coalesce((SELECT id FROM lifecycle.change_queue WHERE source_id = s.id
                                 ORDER BY id OFFSET budget - 1 LIMIT 1), 9223372036854775807)
         RETURNING q.customer, q.day, q.spend
+    ), captured AS (   -- what _capture_watermark just read of this source, if anything
+        DELETE FROM pg_temp.lifecycle_new RETURNING customer, day, spend
+    ), incoming AS (
+        TABLE taken UNION ALL TABLE captured
     ), gathered AS (
         INSERT INTO pg_temp.lifecycle_work (customer, recompute, known, old_stage, old_last,
                                             old_spend, row_id, first_purchase, last_purchase,
@@ -140,7 +153,7 @@ BEGIN
                CASE WHEN c.spend IS NULL AND sum(q.spend) IS NULL THEN NULL
                     ELSE coalesce(c.spend, 0) + coalesce(sum(q.spend), 0) END
         -- in the index's order: neighbouring customers share pages, which stay in cache
-        FROM (SELECT * FROM taken WHERE customer IS NOT NULL ORDER BY customer) AS q
+        FROM (SELECT * FROM incoming WHERE customer IS NOT NULL ORDER BY customer) AS q
         -- one primary-key probe per queued row, whatever the statistics say: with a source
         -- tracked after the last ANALYZE the planner took its rows for one, kept them in
         -- a Materialize and joined by a filter (180k queued x 20k known: 6 minutes)

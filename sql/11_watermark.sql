@@ -157,6 +157,12 @@ SELECT watermark FROM lifecycle.sources WHERE source = 'orders_e'::regclass;
 SELECT lifecycle._work_waiting() AS waiting_after_refreshes;
 SELECT count(*) AS customers_e FROM lifecycle.customer_stage c JOIN lifecycle.sources s
     ON s.id = c.source_id WHERE s.source = 'orders_e'::regclass;
+-- A row given an explicit id above the sequence's position is never counted; resync()
+-- warns about it.
+INSERT INTO orders_e (id, customer_id, ordered_at, amount) OVERRIDING SYSTEM VALUE
+VALUES (1000000, 9, '2026-03-09', 1);
+SELECT lifecycle.resync('orders_e') AS corrections_e;
+DELETE FROM orders_e WHERE id = 1000000;
 -- The watermark column is tracked: DDL that would change it is refused.
 SELECT expect_error($$ALTER TABLE orders_e ALTER COLUMN id TYPE bigint$$);
 

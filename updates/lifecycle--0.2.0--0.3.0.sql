@@ -616,6 +616,49 @@ BEGIN
 END
 $$;
 
+CREATE OR REPLACE FUNCTION lifecycle._resync(tab regclass) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s lifecycle.sources;
+    as_of date := lifecycle.engine_date();
+    last_id bigint;
+    corrections bigint;
+BEGIN
+    PERFORM lifecycle._lock_refresh();
+    SELECT * INTO s FROM lifecycle.sources t WHERE t.source = tab;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'argument "source": % is not tracked', tab USING ERRCODE = '22023';
+    END IF;
+    SELECT coalesce(max(id), 0) INTO last_id FROM lifecycle.transitions;
+    PERFORM lifecycle._collect_all(s, as_of);
+    corrections := lifecycle._write_stages(s, as_of, 'correction');
+    PERFORM lifecycle._rescore(s.id, as_of);
+    PERFORM lifecycle._announce(last_id);
+    IF s.watermark_column IS NOT NULL THEN
+        PERFORM lifecycle._warn_stray_ids(s);
+    END IF;
+    RETURN corrections;
+END
+$$;
+
+-- A watermark source's rows with ids above its sequence's position are never counted:
+-- given explicit ids, or written through a Citus worker node (whose default draws from
+-- that node's own range). resync() says so, once, rather than every tick.
+CREATE FUNCTION lifecycle._warn_stray_ids(s lifecycle.sources) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    position bigint := coalesce((SELECT p.last_value FROM lifecycle._sequence_position(s.id) p), 0);
+    stray bigint := (SELECT c.id FROM lifecycle._source_id_cap(s.id, position,
+                                                               9223372036854775807, 1) c);
+BEGIN
+    IF stray < 9223372036854775807 THEN
+        RAISE WARNING 'lifecycle: % has rows with % above its sequence''s position %, which are never counted (the first: %)',
+            s.source, quote_ident(s.watermark_column), position, stray
+            USING HINT = 'Rows given explicit ids, or written through a Citus worker node instead of the coordinator; see docs/citus.md.';
+    END IF;
+END
+$$;
+
 REVOKE ALL ON FUNCTION lifecycle._source_new_orders(integer, bigint, bigint),
     lifecycle._source_id_cap(integer, bigint, bigint, bigint),
     lifecycle._sequence_position(integer),
@@ -625,7 +668,8 @@ REVOKE ALL ON FUNCTION lifecycle._source_new_orders(integer, bigint, bigint),
     lifecycle._watermark_of(regclass, name, lifecycle.sources),
     lifecycle._watermark_start(lifecycle.sources),
     lifecycle.track(regclass, name, name, name, text, name),
-    lifecycle._track(regclass, name, name, name, text, name) FROM PUBLIC;
+    lifecycle._track(regclass, name, name, name, text, name),
+    lifecycle._warn_stray_ids(lifecycle.sources) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lifecycle._source_new_orders(integer, bigint, bigint),
     lifecycle._source_id_cap(integer, bigint, bigint, bigint),
     lifecycle._sequence_position(integer),
@@ -635,7 +679,8 @@ GRANT EXECUTE ON FUNCTION lifecycle._source_new_orders(integer, bigint, bigint),
     lifecycle._watermark_of(regclass, name, lifecycle.sources),
     lifecycle._watermark_start(lifecycle.sources),
     lifecycle.track(regclass, name, name, name, text, name),
-    lifecycle._track(regclass, name, name, name, text, name) TO lifecycle_worker;
+    lifecycle._track(regclass, name, name, name, text, name),
+    lifecycle._warn_stray_ids(lifecycle.sources) TO lifecycle_worker;
 GRANT EXECUTE ON FUNCTION lifecycle.track(regclass, name, name, name, text, name) TO lifecycle_tracker;
 
 ------------------------------------------------------------------------------------

@@ -457,7 +457,28 @@ BEGIN
     corrections := lifecycle._write_stages(s, as_of, 'correction');
     PERFORM lifecycle._rescore(s.id, as_of);
     PERFORM lifecycle._announce(last_id);
+    IF s.watermark_column IS NOT NULL THEN
+        PERFORM lifecycle._warn_stray_ids(s);
+    END IF;
     RETURN corrections;
+END
+$$;
+
+-- A watermark source's rows with ids above its sequence's position are never counted:
+-- given explicit ids, or written through a Citus worker node (whose default draws from
+-- that node's own range). resync() says so, once, rather than every tick.
+CREATE FUNCTION lifecycle._warn_stray_ids(s lifecycle.sources) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    position bigint := coalesce((SELECT p.last_value FROM lifecycle._sequence_position(s.id) p), 0);
+    stray bigint := (SELECT c.id FROM lifecycle._source_id_cap(s.id, position,
+                                                               9223372036854775807, 1) c);
+BEGIN
+    IF stray < 9223372036854775807 THEN
+        RAISE WARNING 'lifecycle: % has rows with % above its sequence''s position %, which are never counted (the first: %)',
+            s.source, quote_ident(s.watermark_column), position, stray
+            USING HINT = 'Rows given explicit ids, or written through a Citus worker node instead of the coordinator; see docs/citus.md.';
+    END IF;
 END
 $$;
 

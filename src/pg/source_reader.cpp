@@ -77,14 +77,26 @@ Oid oid_column(HeapTuple row, TupleDesc desc, int column) {
     return isnull ? InvalidOid : DatumGetObjectId(d);
 }
 
+// Whether lifecycle.sources has the watermark columns (0.3.0). The library is shared by
+// every version installed in the cluster: a 0.2.0 database goes on working with it until
+// ALTER EXTENSION UPDATE.
+bool sources_have_watermark() {
+    const Oid schema = get_namespace_oid("lifecycle", false);
+    const Oid sources = get_relname_relid("sources", schema);
+    return OidIsValid(sources) && get_attnum(sources, "watermark_column") != InvalidAttrNumber;
+}
+
 // Reads source `id` from lifecycle.sources (as the caller: the engine). Inside SPI.
 Source load_source(int32 id) {
     Oid type = INT4OID;
     Datum value = Int32GetDatum(id);
+    const char* watermark = sources_have_watermark()
+        ? "watermark_column, watermark_type, watermark, watermark_sequence"
+        : "NULL::name, NULL::regtype, NULL::bigint, NULL::regclass";
     const int rc = SPI_execute_with_args(
-        "SELECT source, customer_column, time_column, amount_column, customer_type, time_type,"
-        " amount_type, time_zone, watermark_column, watermark_type, watermark, watermark_sequence"
-        " FROM lifecycle.sources WHERE id = $1",
+        psprintf("SELECT source, customer_column, time_column, amount_column, customer_type,"
+                 " time_type, amount_type, time_zone, %s FROM lifecycle.sources WHERE id = $1",
+                 watermark),
         1, &type, &value, nullptr, true, 1);
     if (rc != SPI_OK_SELECT) elog(ERROR, "lifecycle: reading lifecycle.sources failed: %d", rc);
     if (SPI_processed != 1)

@@ -296,6 +296,16 @@ Source checked_source(int32 id) {
     return s;
 }
 
+// checked_source(id), which must be tracked by a watermark.
+Source checked_watermark_source(int32 id) {
+    Source s = checked_source(id);
+    if (s.watermark_column == nullptr)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("argument \"source_id\": source %d is not tracked by a watermark",
+                               id)));
+    return s;
+}
+
 Oid extension_owner() {
     const int rc = SPI_execute(
         "SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'lifecycle'", true, 1);
@@ -344,11 +354,7 @@ LIFECYCLE_FUNCTION(lifecycle_source_new_orders) {
     InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
     auto* result = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "lifecycle: SPI_connect failed");
-    Source s = checked_source(PG_GETARG_INT32(0));
-    if (s.watermark_column == nullptr)
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("argument \"source_id\": source %d is not tracked by a watermark",
-                               PG_GETARG_INT32(0))));
+    Source s = checked_watermark_source(PG_GETARG_INT32(0));
     Oid types[2] = {INT8OID, INT8OID};
     Datum values[2] = {PG_GETARG_DATUM(1), PG_GETARG_DATUM(2)};
     read_as_owner(s.relid, new_orders_sql(s), Arguments{2, types, values, nullptr},
@@ -369,11 +375,7 @@ LIFECYCLE_FUNCTION(lifecycle_source_id_cap) {
     InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
     auto* result = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "lifecycle: SPI_connect failed");
-    Source s = checked_source(PG_GETARG_INT32(0));
-    if (s.watermark_column == nullptr)
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("argument \"source_id\": source %d is not tracked by a watermark",
-                               PG_GETARG_INT32(0))));
+    Source s = checked_watermark_source(PG_GETARG_INT32(0));
     Oid types[3] = {INT8OID, INT8OID, INT8OID};
     Datum values[3] = {PG_GETARG_DATUM(1), PG_GETARG_DATUM(2), PG_GETARG_DATUM(3)};
     read_as_owner(s.relid, id_cap_sql(s), Arguments{3, types, values, nullptr}, result->setResult,

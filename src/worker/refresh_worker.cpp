@@ -71,8 +71,9 @@ void lock_without_snapshot(Oid table) {
 // Runs `query` (with one int4 argument, or none) in a transaction of its own, after
 // taking the refresh lock when `lock_table` is valid and under the tick's statement
 // timeout, and returns the boolean in its first column (false when there is none).
-// Errors propagate.
-bool run_in_transaction(const char* query, bool with_argument, int argument, Oid lock_table) {
+// `report`: shown in pg_stat_activity while it runs. Errors propagate.
+bool run_in_transaction(const char* query, bool with_argument, int argument, Oid lock_table,
+                        bool report = true) {
     SetCurrentStatementStartTimestamp();
     StartTransactionCommand();
     // READ COMMITTED whatever default_transaction_isolation says: a watermark capture
@@ -83,7 +84,7 @@ bool run_in_transaction(const char* query, bool with_argument, int argument, Oid
     if (OidIsValid(lock_table)) lock_without_snapshot(lock_table);
     SPI_connect();
     PushActiveSnapshot(GetTransactionSnapshot());
-    pgstat_report_activity(STATE_RUNNING, query);
+    if (report) pgstat_report_activity(STATE_RUNNING, query);
     Oid type = INT4OID;
     Datum value = Int32GetDatum(argument);
     int rc = SPI_execute_with_args(query, with_argument ? 1 : 0, &type, &value, nullptr, false, 1);
@@ -99,8 +100,27 @@ bool run_in_transaction(const char* query, bool with_argument, int argument, Oid
     if (tick_timeout > 0) disable_timeout(STATEMENT_TIMEOUT, false);
     CommitTransactionCommand();
     pgstat_report_stat(false);
-    pgstat_report_activity(STATE_IDLE, nullptr);
+    if (report) pgstat_report_activity(STATE_IDLE, nullptr);
     return result;
+}
+
+// In a PG_CATCH block: logs the error (first copying its message into `error`, when
+// given), aborts the transaction and leaves the process ready for the next one, in the
+// memory context `caller` that was current at PG_TRY.
+void recover_from_error(MemoryContext caller, char* error, size_t error_size) {
+    MemoryContextSwitchTo(caller);
+    HOLD_INTERRUPTS();
+    if (error != nullptr) {
+        ErrorData* data = CopyErrorData();
+        strlcpy(error, data->message != nullptr ? data->message : "unknown error", error_size);
+        FreeErrorData(data);
+    }
+    EmitErrorReport();
+    disable_all_timeouts(false);
+    AbortOutOfAnyTransaction();
+    FlushErrorState();
+    pgstat_report_activity(STATE_IDLE, nullptr);
+    RESUME_INTERRUPTS();
 }
 
 // Records a failed tick through lifecycle._worker_failed(message); a failure here is
@@ -123,12 +143,7 @@ void record_failure(const char* message) {
     }
     PG_CATCH();
     {
-        MemoryContextSwitchTo(caller);
-        HOLD_INTERRUPTS();
-        EmitErrorReport();
-        AbortOutOfAnyTransaction();
-        FlushErrorState();
-        RESUME_INTERRUPTS();
+        recover_from_error(caller, nullptr, 0);
     }
     PG_END_TRY();
 }
@@ -154,17 +169,7 @@ Tick tick(char* error, size_t error_size) {
     }
     PG_CATCH();
     {
-        MemoryContextSwitchTo(caller);
-        HOLD_INTERRUPTS();
-        ErrorData* data = CopyErrorData();
-        strlcpy(error, data->message != nullptr ? data->message : "unknown error", error_size);
-        FreeErrorData(data);
-        EmitErrorReport();
-        disable_all_timeouts(false);
-        AbortOutOfAnyTransaction();
-        FlushErrorState();
-        pgstat_report_activity(STATE_IDLE, nullptr);
-        RESUME_INTERRUPTS();
+        recover_from_error(caller, error, error_size);
         outcome = Tick::failed;
     }
     PG_END_TRY();
@@ -194,45 +199,24 @@ bool work_waiting_exists() {
 
 enum class Poll { idle, work, failed };
 
-// One check for queued work between ticks: a read-only transaction of its own that does
-// not take the refresh lock (so it never waits behind a manual refresh()) and writes
-// nothing; lock_timeout and tick_timeout bound it like a tick. It does not report itself
-// in pg_stat_activity, where the worker keeps showing its last tick.
+// One check for queued work between ticks: lifecycle._work_waiting() in a transaction of
+// its own that does not take the refresh lock (so it never waits behind a manual
+// refresh()); lock_timeout and tick_timeout bound it like a tick. It does not report
+// itself in pg_stat_activity, where the worker keeps showing its last tick.
 Poll poll_for_work() {
     MemoryContext caller = CurrentMemoryContext;
     volatile Poll outcome = Poll::idle;
     PG_TRY();
     {
-        SetCurrentStatementStartTimestamp();
         StartTransactionCommand();
-        if (tick_timeout > 0) enable_timeout_after(STATEMENT_TIMEOUT, tick_timeout);
-        if (work_waiting_exists()) {
-            SPI_connect();
-            PushActiveSnapshot(GetTransactionSnapshot());
-            const int rc = SPI_execute(kWaitingQuery, true, 1);
-            if (rc != SPI_OK_SELECT)
-                elog(ERROR, "lifecycle worker: %s failed: %d", kWaitingQuery, rc);
-            if (SPI_processed > 0) {
-                bool isnull;
-                Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-                if (!isnull && DatumGetBool(d)) outcome = Poll::work;
-            }
-            SPI_finish();
-            PopActiveSnapshot();
-        }
-        if (tick_timeout > 0) disable_timeout(STATEMENT_TIMEOUT, false);
+        const bool exists = work_waiting_exists();
         CommitTransactionCommand();
-        pgstat_report_stat(false);
+        if (exists && run_in_transaction(kWaitingQuery, false, 0, InvalidOid, false))
+            outcome = Poll::work;
     }
     PG_CATCH();
     {
-        MemoryContextSwitchTo(caller);
-        HOLD_INTERRUPTS();
-        EmitErrorReport();
-        disable_all_timeouts(false);
-        AbortOutOfAnyTransaction();
-        FlushErrorState();
-        RESUME_INTERRUPTS();
+        recover_from_error(caller, nullptr, 0);
         outcome = Poll::failed;
     }
     PG_END_TRY();

@@ -127,6 +127,14 @@ RETURN (SELECT coalesce(array_agg(DISTINCT l.virtualtransaction ORDER BY l.virtu
           AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
           AND l.pid IS DISTINCT FROM pg_backend_pid());
 
+-- Whether any of the transactions `holders` (virtual ids) still holds or awaits a lock on
+-- `sequence` (a prepared transaction keeps its locks too).
+CREATE FUNCTION lifecycle._still_holding(sequence regclass, holders text[]) RETURNS boolean
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+RETURN EXISTS (SELECT FROM pg_locks l
+               WHERE l.virtualtransaction = ANY (holders)
+                 AND l.locktype = 'relation' AND l.relation = sequence);
+
 -- Moves the watermark of source `s` to a safe bound, past at most `budget` rows, and
 -- hands the rows it passed to the gather that follows (pg_temp.lifecycle_new, read by
 -- _collect_queued in the same refresh). Returns whether the budget held it back (more rows are
@@ -149,6 +157,9 @@ BEGIN
     position := coalesce((SELECT p.last_value
                           FROM lifecycle._sequence_position(s.id) p),
                          s.watermark_seen);
+    IF position = s.watermark_seen AND s.watermark = s.watermark_seen THEN
+        RETURN false;   -- no id handed out since the last look, none held back: no read
+    END IF;
     holders := lifecycle._sequence_holders(s.watermark_sequence);
     SELECT coalesce(array_agg(coalesce(f.floor, s.watermark_seen) ORDER BY h.ord), '{}')
     INTO floors
@@ -228,9 +239,7 @@ DECLARE
     position bigint := coalesce((SELECT p.last_value FROM lifecycle._sequence_position(s.id) p), 0);
     holders text[] := lifecycle._sequence_holders(s.watermark_sequence);
 BEGIN
-    -- (a prepared transaction keeps its locks too)
-    WHILE EXISTS (SELECT FROM pg_locks l WHERE l.virtualtransaction = ANY (holders)
-                    AND l.locktype = 'relation' AND l.relation = s.watermark_sequence) LOOP
+    WHILE lifecycle._still_holding(s.watermark_sequence, holders) LOOP
         PERFORM pg_sleep(0.01);
     END LOOP;
     RETURN position;

@@ -22,9 +22,7 @@ BEGIN
                      AND ((SELECT p.last_value FROM lifecycle._sequence_position(s.id) p)
                               > s.watermark_seen
                           OR (s.watermark < s.watermark_seen
-                              AND NOT EXISTS (SELECT FROM pg_locks l
-                                              WHERE l.virtualtransaction = ANY (s.watermark_holders)
-                                                AND l.locktype = 'relation'
-                                                AND l.relation = s.watermark_sequence))));
+                              AND NOT lifecycle._still_holding(s.watermark_sequence,
+                                                               s.watermark_holders))));
 END
 $$;

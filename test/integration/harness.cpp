@@ -85,8 +85,9 @@ bool wait_until(const std::function<bool()>& condition, std::chrono::millisecond
     return condition();
 }
 
-void wait_for_tick(Connection& db) {
-    const std::string since = db.value("SELECT clock_timestamp()");
+void wait_for_tick(Connection& db) { wait_for_tick_since(db, db.value("SELECT clock_timestamp()")); }
+
+void wait_for_tick_since(Connection& db, const std::string& since) {
     const bool ticked = wait_until([&] {
         return db.value("SELECT last_tick_at > '" + since + "' FROM lifecycle.worker_status") == "t";
     });

@@ -44,6 +44,10 @@ bool wait_until(const std::function<bool()>& condition,
 void set_engine_date(Connection& db, const std::string& date);
 // Waits until the worker has finished a tick that began after this call.
 void wait_for_tick(Connection& db);
+// Waits for a tick that began after `since` (a clock_timestamp() taken earlier, e.g.
+// before a reload that wakes the worker: its tick may begin before wait_for_tick could
+// look at the clock).
+void wait_for_tick_since(Connection& db, const std::string& since);
 
 // pg_ctl: "stop -m immediate", "start", ...; returns the exit status.
 int pg_ctl(const std::string& arguments);

@@ -397,8 +397,9 @@ TEST(Worker, PollingPicksUpPurchasesBetweenTicks) {
     };
     db.exec("ALTER SYSTEM SET lifecycle.refresh_interval = '1h'");
     db.exec("ALTER SYSTEM SET lifecycle.poll_interval = '100ms'");
+    std::string since = db.value("SELECT clock_timestamp()");
     db.exec("SELECT pg_reload_conf()");
-    it::wait_for_tick(db);  // the reload wakes the worker
+    it::wait_for_tick_since(db, since);  // the reload wakes the worker
     // The hour is in force: no tick for a second (there would be five at 200 ms).
     std::this_thread::sleep_for(std::chrono::seconds(1));
     long before = ticks();
@@ -412,8 +413,9 @@ TEST(Worker, PollingPicksUpPurchasesBetweenTicks) {
     EXPECT_LT(std::chrono::steady_clock::now() - bought, std::chrono::seconds(3));
 
     db.exec("ALTER SYSTEM SET lifecycle.poll_interval = 0");
+    since = db.value("SELECT clock_timestamp()");
     db.exec("SELECT pg_reload_conf()");
-    it::wait_for_tick(db);
+    it::wait_for_tick_since(db, since);
     std::this_thread::sleep_for(std::chrono::seconds(1));  // any SIGHUP-driven tick is over
     before = ticks();
     buy(2);

@@ -21,6 +21,7 @@ COMMENT ON COLUMN lifecycle.customer_stage.segment IS 'RFM segment (lifecycle.rf
 COMMENT ON COLUMN lifecycle.customer_stage.churn_risk IS 'Probability of no purchase within the horizon under the current model';
 COMMENT ON COLUMN lifecycle.customer_stage.expected_value IS 'Expected lifetime value under the current model';
 COMMENT ON COLUMN lifecycle.customer_stage.updated_at IS 'When the row was last written';
+COMMENT ON COLUMN lifecycle.customer_stage.wake_on IS 'When refresh() next looks at the customer: on or before next_change (a purchase leaves it be)';
 
 COMMENT ON COLUMN lifecycle.transitions.id IS 'Order of the transitions (commit order: refreshes run one at a time)';
 COMMENT ON COLUMN lifecycle.transitions.source_id IS 'The tracked orders table (lifecycle.sources.id)';

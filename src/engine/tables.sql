@@ -104,10 +104,16 @@ CREATE TABLE lifecycle.customer_stage (
     churn_risk     double precision, -- P(no purchase within the horizon) under the current model
     expected_value double precision, -- lifetime value from the current model
     updated_at     timestamptz NOT NULL DEFAULT now(),
+    -- When refresh() next looks at the customer: on or before next_change, and NULL only
+    -- when next_change is. A purchase moves next_change later but leaves this day alone
+    -- while it lies ahead, so the row's indexed columns do not change and the update is
+    -- HOT (in place, no index entry); on that day the time step finds nothing due and
+    -- sets it to next_change. (0.3.0; last, as ALTER TABLE ADD COLUMN puts it.)
+    wake_on        date,
     PRIMARY KEY (source_id, customer)
-);
-CREATE INDEX customer_stage_due ON lifecycle.customer_stage (source_id, next_change)
-    WHERE next_change IS NOT NULL;
+) WITH (fillfactor = 90);  -- room on each page for the new versions of HOT updates
+CREATE INDEX customer_stage_due ON lifecycle.customer_stage (source_id, wake_on)
+    WHERE wake_on IS NOT NULL;
 COMMENT ON TABLE lifecycle.customer_stage IS
     'Per tracked customer: purchases, stage, when it will change, RFM; kept by refresh()';
 

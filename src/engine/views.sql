@@ -4,7 +4,8 @@ SELECT current_database() AS database, w.pid, a.pid IS NOT NULL AS running, a.st
        w.last_tick_ms, w.last_customers, w.last_transitions, w.last_error, w.last_error_at,
        (SELECT count(*) FROM lifecycle.change_queue) AS queued,
        (SELECT count(*) FROM lifecycle.customer_stage
-        WHERE next_change <= lifecycle.engine_date()) AS due
+        WHERE wake_on <= lifecycle.engine_date()
+          AND next_change <= lifecycle.engine_date()) AS due
 FROM (SELECT true AS singleton) AS one
 LEFT JOIN lifecycle.worker_state w USING (singleton)
 LEFT JOIN pg_stat_activity a ON a.pid = w.pid AND a.backend_type = 'lifecycle worker';

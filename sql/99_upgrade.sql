@@ -38,7 +38,8 @@ EXCEPT SELECT line FROM members;
 SELECT string_agg(line, E'\n' ORDER BY line) = :'from_0_2_0' AS same_from_0_2_0,
        string_agg(line, E'\n' ORDER BY line) = :'from_0_1_0' AS same_from_0_1_0
 FROM members;
--- The 0.2.0 -> 0.3.0 script creates, comments and grants; it drops and rewrites nothing.
+-- After the 0.2.0 -> 0.3.0 script every column of the stage table, the log and the views
+-- has a comment, as on a fresh install.
 SELECT count(*) AS columns_without_comment
 FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 WHERE c.relnamespace = 'lifecycle'::regnamespace

@@ -22,6 +22,7 @@ COMMENT ON COLUMN lifecycle.customer_stage.churn_risk IS 'Probability of no purc
 COMMENT ON COLUMN lifecycle.customer_stage.expected_value IS 'Expected lifetime value under the current model';
 COMMENT ON COLUMN lifecycle.customer_stage.updated_at IS 'When the row was last written';
 COMMENT ON COLUMN lifecycle.customer_stage.wake_on IS 'When refresh() next looks at the customer: on or before next_change (a purchase leaves it be)';
+COMMENT ON COLUMN lifecycle.customer_stage.moved_from IS 'Engine bookkeeping: the stage the last purchase written at once moved the customer from (NULL: it stayed)';
 
 COMMENT ON COLUMN lifecycle.transitions.id IS 'Order of the transitions (commit order: refreshes run one at a time)';
 COMMENT ON COLUMN lifecycle.transitions.source_id IS 'The tracked orders table (lifecycle.sources.id)';

@@ -707,6 +707,9 @@ UPDATE lifecycle.customer_stage SET wake_on = next_change WHERE next_change IS N
 CREATE INDEX customer_stage_due ON lifecycle.customer_stage (source_id, wake_on)
     WHERE wake_on IS NOT NULL;
 ALTER TABLE lifecycle.customer_stage SET (fillfactor = 90);
+-- The stage a purchase written at once moved the customer from (see _write_purchases).
+ALTER TABLE lifecycle.customer_stage ADD COLUMN moved_from lifecycle.stage;
+COMMENT ON COLUMN lifecycle.customer_stage.moved_from IS 'Engine bookkeeping: the stage the last purchase written at once moved the customer from (NULL: it stayed)';
 COMMENT ON COLUMN lifecycle.customer_stage.wake_on IS 'When refresh() next looks at the customer: on or before next_change (a purchase leaves it be)';
 
 CREATE OR REPLACE VIEW lifecycle.worker_status AS
@@ -720,6 +723,165 @@ SELECT current_database() AS database, w.pid, a.pid IS NOT NULL AS running, a.st
 FROM (SELECT true AS singleton) AS one
 LEFT JOIN lifecycle.worker_state w USING (singleton)
 LEFT JOIN pg_stat_activity a ON a.pid = w.pid AND a.backend_type = 'lifecycle worker';
+
+------------------------------------------------------------------------------------
+-- Changed: a plain purchase (days after the customer's last one, nothing else queued) is
+-- written in one statement by the new _write_purchases(); _collect_queued() gathers the
+-- rest and now returns what that statement wrote (dropped and created again: its result
+-- type changed), with the privileges src/privileges.sql gives them.
+------------------------------------------------------------------------------------
+
+DROP FUNCTION lifecycle._collect_queued(lifecycle.sources, date, bigint);
+
+-- Takes up to `budget` queue rows of source `s`, and the rows its watermark capture just
+-- read, one row per customer into lifecycle_incoming. The common case, days on or after
+-- the customer's last purchase day and nothing else, is written at once by
+-- _write_purchases. The rest go into lifecycle_work for _write_stages: a new customer
+-- with its days, a known one to be recomputed from the source (an UPDATE, a DELETE, a day
+-- after as_of, a day before its last purchase, an order dated in the future), and the customers
+-- whose future order came due. When the queue held a TRUNCATE every customer is
+-- gathered. Returns the customers written at once and the transitions they logged.
+CREATE FUNCTION lifecycle._collect_queued(s lifecycle.sources, as_of date, budget bigint,
+                                          OUT written bigint, OUT logged bigint)
+-- Index lookups, whatever the planner guesses of the scratch tables: the cost must follow
+-- the number of changed customers, not the size of the stage table.
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+SET enable_hashjoin = off SET enable_mergejoin = off AS $$
+DECLARE
+    truncated boolean;
+BEGIN
+    written := 0;
+    logged := 0;
+    PERFORM lifecycle._work_table();
+    TRUNCATE pg_temp.lifecycle_work, pg_temp.lifecycle_incoming, pg_temp.lifecycle_bought;
+    -- The oldest `budget` queue rows: everything up to the budget-th id (a range of the
+    -- primary key, read in order, rather than `budget` separate lookups).
+    WITH taken AS (
+        DELETE FROM lifecycle.change_queue q
+        WHERE q.source_id = s.id
+          AND q.id <= coalesce((SELECT id FROM lifecycle.change_queue WHERE source_id = s.id
+                                ORDER BY id OFFSET budget - 1 LIMIT 1), 9223372036854775807)
+        RETURNING q.customer, q.day, q.spend
+    ), captured AS (   -- what _capture_watermark just read of this source, if anything
+        DELETE FROM pg_temp.lifecycle_new RETURNING customer, day, spend
+    ), days AS (       -- per customer and day (several statements may queue the same day)
+        SELECT customer, day, sum(spend) AS spend
+        FROM (TABLE taken UNION ALL TABLE captured) q
+        WHERE customer IS NOT NULL
+        GROUP BY customer, day
+    ), kept AS (
+        INSERT INTO pg_temp.lifecycle_incoming (customer, first_day, last_day, days, spend, odd)
+        SELECT customer, min(day), max(day), count(day), sum(spend),
+               bool_or(day IS NULL OR day > as_of)
+        FROM days GROUP BY customer
+        ORDER BY customer  -- in the index's order: neighbouring customers share pages
+    )
+    SELECT coalesce(bool_or(customer IS NULL), false) INTO truncated FROM taken;
+    IF truncated THEN
+        PERFORM lifecycle._collect_all(s, as_of);
+        RETURN;
+    END IF;
+    SELECT w.written, w.logged INTO written, logged FROM lifecycle._write_purchases(s, as_of) w;
+    -- The others: one primary-key probe each, whatever the statistics say (with a source
+    -- tracked after the last ANALYZE the planner took its rows for one, kept them in a
+    -- Materialize and joined by a filter: 180k queued x 20k known, 6 minutes).
+    INSERT INTO pg_temp.lifecycle_work (customer, recompute, known, old_stage, old_last,
+                                        old_spend, row_id, first_purchase, last_purchase,
+                                        purchases, spend)
+    SELECT i.customer, i.odd OR c.customer IS NOT NULL, c.customer IS NOT NULL, c.stage,
+           c.last_purchase, c.spend, c.row_id,
+           i.first_day, i.last_day, i.days, i.spend  -- (a known customer's: recomputed)
+    FROM pg_temp.lifecycle_incoming i
+    LEFT JOIN LATERAL (SELECT x.customer, x.stage, x.last_purchase, x.spend, x.ctid AS row_id
+                       FROM lifecycle.customer_stage x
+                       WHERE x.source_id = s.id AND x.customer = i.customer LIMIT 1) AS c
+      ON true;
+    -- Customers whose order dated in the future has come due.
+    INSERT INTO pg_temp.lifecycle_work (customer, recompute, known, old_stage, old_last,
+                                        old_spend, row_id)
+    SELECT customer, true, true, stage, last_purchase, spend, ctid FROM lifecycle.customer_stage
+    WHERE source_id = s.id AND wake_on <= as_of AND next_change <= as_of AND next_order <= as_of
+    ON CONFLICT (customer) DO UPDATE SET recompute = true;
+    IF EXISTS (SELECT FROM pg_temp.lifecycle_work WHERE recompute) THEN
+        PERFORM lifecycle._recompute_from_source(s, as_of, false);
+    END IF;
+END
+$$;
+
+-- Writes, in one statement, the customers of lifecycle_incoming whose new days all come
+-- on or after their last purchase day, with nothing else queued (no UPDATE, DELETE, future
+-- day, nor a future order of theirs): the new history is the old one plus those days (the
+-- last purchase day counted once), so the row
+-- is updated where the primary key finds it, its stage, next change and scores computed
+-- as it is written, and a transition logged if the stage changed (moved_from is the
+-- stage it left: an UPDATE returns only the new row). It is the one path a plain
+-- purchase takes, without a scratch row or a second look at the stage table. They leave
+-- lifecycle_incoming for lifecycle_bought (_record_purchases). Returns the customers
+-- written and the transitions logged.
+CREATE FUNCTION lifecycle._write_purchases(s lifecycle.sources, as_of date,
+                                           OUT written bigint, OUT logged bigint)
+-- Index lookups, whatever the planner guesses of the scratch tables.
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+SET enable_hashjoin = off SET enable_mergejoin = off AS $$
+DECLARE
+    model lifecycle.models := (SELECT k FROM lifecycle.models k WHERE is_current);
+    horizon integer := lifecycle._churn_horizon(model, s.policy);
+BEGIN
+    WITH changed AS (
+        UPDATE lifecycle.customer_stage c
+        SET (last_purchase, purchases, spend, stage, stage_since, next_change, wake_on,
+             r, f, m, segment, churn_risk, expected_value, moved_from, updated_at) = (
+            SELECT h.last, h.n, h.spend, x.stage,
+                   CASE WHEN x.stage = c.stage THEN c.stage_since ELSE as_of END,
+                   x.next_change,
+                   -- kept while it lies ahead and not after the new next change: the
+                   -- update is then HOT; see wake_on in tables.sql
+                   CASE WHEN c.wake_on > as_of AND c.wake_on <= x.next_change THEN c.wake_on
+                        ELSE x.next_change END,
+                   (x.rfm).r, (x.rfm).f, (x.rfm).m, (x.rfm).segment,
+                   lifecycle._churn_risk(model, c.first_purchase, h.last, h.n, as_of, horizon),
+                   lifecycle._expected_value(model, c.first_purchase, h.last, h.n, h.spend, as_of),
+                   CASE WHEN x.stage <> c.stage THEN c.stage END, now()
+            FROM (SELECT i.last_day AS last,
+                         c.purchases + i.days
+                             - CASE WHEN i.first_day = c.last_purchase THEN 1 ELSE 0 END AS n,
+                         CASE WHEN c.spend IS NULL AND i.spend IS NULL THEN NULL
+                              ELSE coalesce(c.spend, 0) + coalesce(i.spend, 0) END AS spend) h
+            CROSS JOIN LATERAL (
+                SELECT lifecycle.lifecycle_stage(c.first_purchase, h.last, h.n, as_of, s.policy)
+                           AS stage,
+                       lifecycle.next_stage_change(c.first_purchase, h.last, h.n, as_of, s.policy)
+                           AS next_change,
+                       lifecycle._rfm_of(c.first_purchase, h.last, h.n, h.spend, as_of,
+                                         s.rfm_breakpoints) AS rfm
+                OFFSET 0) x)   -- (each function once, not once per column it feeds)
+        FROM pg_temp.lifecycle_incoming i
+        WHERE c.source_id = s.id AND c.customer = i.customer
+          AND NOT i.odd AND c.next_order IS NULL AND i.first_day >= c.last_purchase
+        RETURNING c.customer, c.moved_from, c.stage, c.last_purchase, i.spend, i.ctid AS taken
+    ), transitions AS (
+        INSERT INTO lifecycle.transitions (source_id, customer, from_stage, to_stage, effective,
+                                           cause)
+        SELECT s.id, x.customer, x.moved_from, x.stage, as_of, 'purchase'
+        FROM changed x WHERE x.moved_from IS NOT NULL
+        ORDER BY x.customer
+        RETURNING 1
+    ), bought AS (
+        INSERT INTO pg_temp.lifecycle_bought (customer, last_purchase, spend_added)
+        SELECT customer, last_purchase, spend FROM changed
+    ), done AS (
+        DELETE FROM pg_temp.lifecycle_incoming
+        WHERE ctid = ANY (ARRAY(SELECT taken FROM changed))
+    )
+    SELECT (SELECT count(*) FROM changed), (SELECT count(*) FROM transitions)
+    INTO written, logged;
+END
+$$;
+
+REVOKE ALL ON FUNCTION lifecycle._collect_queued(lifecycle.sources, date, bigint),
+                       lifecycle._write_purchases(lifecycle.sources, date) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lifecycle._collect_queued(lifecycle.sources, date, bigint),
+                          lifecycle._write_purchases(lifecycle.sources, date) TO lifecycle_worker;
 
 ------------------------------------------------------------------------------------
 -- Changed functions (as in src/; CREATE OR REPLACE keeps their owners and grants):
@@ -755,6 +917,7 @@ DECLARE
     s lifecycle.sources;
     queued bigint;
     recomputed bigint;
+    purchases record;
     stepped record;
     rescored record;
 BEGIN
@@ -780,13 +943,17 @@ BEGIN
         stepped := lifecycle._step_time(s, as_of, budget);
         r.due := r.due + stepped.stepped;
         r.transitions := r.transitions + stepped.logged;
-        PERFORM lifecycle._collect_queued(s, as_of, budget);
+        purchases := lifecycle._collect_queued(s, as_of, budget);
+        r.queued := r.queued + purchases.written;
+        r.transitions := r.transitions + purchases.logged;
         SELECT count(*), count(*) FILTER (WHERE recompute) INTO queued, recomputed
         FROM pg_temp.lifecycle_work;
         IF queued > 0 THEN
             r.queued := r.queued + queued;
             r.recomputed := r.recomputed + recomputed;
             r.transitions := r.transitions + lifecycle._write_stages(s, as_of, NULL);
+        END IF;
+        IF queued > 0 OR purchases.written > 0 THEN
             PERFORM lifecycle._record_purchases(s);
         END IF;
         -- (and at once when the breakpoints were taken from no customer at all, as for a
@@ -817,10 +984,12 @@ BEGIN
 END
 $$;
 
--- The scratch tables of one refresh (per session, emptied at commit): per customer looked
--- at, its old row (known, old_*), whether it is recomputed from the
--- source (else its queued days are added to the old history) and its new history; and
--- the rows a watermark capture passed.
+-- The scratch tables of one refresh (per session, emptied at commit): the rows a
+-- watermark capture passed; the changed customers taken from the queue, one row each;
+-- those whose purchases were written at once, for the playbooks; and per customer left
+-- for the general path, its old row (known, old_*), whether it is recomputed from the
+-- source and its new history. (Each checked on its own: a session that began under an
+-- older version may have some of them.)
 CREATE OR REPLACE FUNCTION lifecycle._work_table() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -831,6 +1000,20 @@ BEGIN
                                          spend double precision)
             ON COMMIT DELETE ROWS;
         GRANT ALL ON pg_temp.lifecycle_new TO PUBLIC;
+    END IF;
+    IF to_regclass('pg_temp.lifecycle_incoming') IS NULL THEN
+        -- odd: a day missing (an UPDATE, DELETE) or after the engine's date
+        CREATE TEMP TABLE lifecycle_incoming (customer text COLLATE "C", first_day date,
+                                              last_day date, days bigint,
+                                              spend double precision, odd boolean)
+            ON COMMIT DELETE ROWS;
+        GRANT ALL ON pg_temp.lifecycle_incoming TO PUBLIC;
+    END IF;
+    IF to_regclass('pg_temp.lifecycle_bought') IS NULL THEN
+        CREATE TEMP TABLE lifecycle_bought (customer text COLLATE "C", last_purchase date,
+                                            spend_added double precision)
+            ON COMMIT DELETE ROWS;
+        GRANT ALL ON pg_temp.lifecycle_bought TO PUBLIC;
     END IF;
     IF to_regclass('pg_temp.lifecycle_work') IS NOT NULL THEN
         RETURN;
@@ -939,74 +1122,6 @@ BEGIN
     ORDER BY customer;
     GET DIAGNOSTICS logged = ROW_COUNT;
     RETURN logged;
-END
-$$;
-
--- Takes up to `budget` queue rows of source `s`, and the rows its watermark capture just
--- read, and works out the new purchase histories of their customers into lifecycle_work. Queued purchase days after the last known one
--- (or before the first) are simply added; anything else (an UPDATE, a DELETE, a day
--- between the first and last purchase, a day after as_of, an order that came due) is
--- recomputed from the source. When the queue held a TRUNCATE every customer is gathered.
-CREATE OR REPLACE FUNCTION lifecycle._collect_queued(s lifecycle.sources, as_of date, budget bigint)
-RETURNS void
--- Index lookups, whatever the planner guesses of the scratch tables: the cost must follow
--- the number of changed customers, not the size of the stage table.
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
-SET enable_hashjoin = off SET enable_mergejoin = off AS $$
-DECLARE
-    truncated boolean;
-BEGIN
-    PERFORM lifecycle._work_table();
-    TRUNCATE pg_temp.lifecycle_work;
-    -- The oldest `budget` queue rows: everything up to the budget-th id (a range of the
-    -- primary key, read in order, rather than `budget` separate lookups).
-    WITH taken AS (
-        DELETE FROM lifecycle.change_queue q
-        WHERE q.source_id = s.id
-          AND q.id <= coalesce((SELECT id FROM lifecycle.change_queue WHERE source_id = s.id
-                                ORDER BY id OFFSET budget - 1 LIMIT 1), 9223372036854775807)
-        RETURNING q.customer, q.day, q.spend
-    ), captured AS (   -- what _capture_watermark just read of this source, if anything
-        DELETE FROM pg_temp.lifecycle_new RETURNING customer, day, spend
-    ), incoming AS (
-        TABLE taken UNION ALL TABLE captured
-    ), gathered AS (
-        INSERT INTO pg_temp.lifecycle_work (customer, recompute, known, old_stage, old_last,
-                                            old_spend, row_id, first_purchase, last_purchase,
-                                            purchases, spend)
-        SELECT q.customer,
-               coalesce(bool_or(q.day IS NULL OR q.day > as_of OR c.next_order IS NOT NULL
-                                OR (q.day > c.first_purchase AND q.day < c.last_purchase)), false),
-               c.customer IS NOT NULL, c.stage, c.last_purchase, c.spend, c.row_id,
-               least(c.first_purchase, min(q.day)), greatest(c.last_purchase, max(q.day)),
-               coalesce(c.purchases, 0) + count(DISTINCT q.day) FILTER (
-                   WHERE c.customer IS NULL OR q.day < c.first_purchase OR q.day > c.last_purchase),
-               CASE WHEN c.spend IS NULL AND sum(q.spend) IS NULL THEN NULL
-                    ELSE coalesce(c.spend, 0) + coalesce(sum(q.spend), 0) END
-        -- in the index's order: neighbouring customers share pages, which stay in cache
-        FROM (SELECT * FROM incoming WHERE customer IS NOT NULL ORDER BY customer) AS q
-        -- one primary-key probe per queued row, whatever the statistics say: with a source
-        -- tracked after the last ANALYZE the planner took its rows for one, kept them in
-        -- a Materialize and joined by a filter (180k queued x 20k known: 6 minutes)
-        LEFT JOIN LATERAL (SELECT x.*, x.ctid AS row_id FROM lifecycle.customer_stage x
-                           WHERE x.source_id = s.id AND x.customer = q.customer LIMIT 1) AS c
-          ON true
-        GROUP BY q.customer, c.customer, c.row_id, c.stage, c.first_purchase, c.last_purchase,
-                 c.purchases, c.spend, c.next_order)
-    SELECT coalesce(bool_or(customer IS NULL), false) INTO truncated FROM taken;
-    IF truncated THEN
-        PERFORM lifecycle._collect_all(s, as_of);
-        RETURN;
-    END IF;
-    -- Customers whose order dated in the future has come due.
-    INSERT INTO pg_temp.lifecycle_work (customer, recompute, known, old_stage, old_last,
-                                        old_spend, row_id)
-    SELECT customer, true, true, stage, last_purchase, spend, ctid FROM lifecycle.customer_stage
-    WHERE source_id = s.id AND wake_on <= as_of AND next_change <= as_of AND next_order <= as_of
-    ON CONFLICT (customer) DO UPDATE SET recompute = true;
-    IF EXISTS (SELECT FROM pg_temp.lifecycle_work WHERE recompute) THEN
-        PERFORM lifecycle._recompute_from_source(s, as_of, false);
-    END IF;
 END
 $$;
 
@@ -1142,8 +1257,10 @@ BEGIN
 END
 $$;
 
--- Purchases the last refresh of source `s` saw (in pg_temp.lifecycle_work: customers
--- whose last purchase moved forward) against the enrolments they count for: the first
+-- Purchases the last refresh of source `s` saw against the enrolments they count for:
+-- the customers written at once (lifecycle_bought: orders on or after their last
+-- purchase day, the day of the last counted) and those of the general path whose last
+-- purchase moved forward (lifecycle_work). The first
 -- sets converted_on, each adds its amount to revenue, and a running series that stops on
 -- a purchase ends 'converted'.
 CREATE OR REPLACE FUNCTION lifecycle._record_purchases(s lifecycle.sources) RETURNS void
@@ -1155,15 +1272,20 @@ BEGIN
     WITH bought AS (
         UPDATE lifecycle.enrollments e
         SET converted_on = coalesce(e.converted_on, w.last_purchase),
-            revenue = coalesce(e.revenue, 0) + greatest(coalesce(w.spend, 0) - coalesce(w.old_spend, 0), 0)
+            revenue = coalesce(e.revenue, 0) + greatest(coalesce(w.spend_added, 0), 0)
         FROM (SELECT w.*, x.id AS enrollment_id
-              FROM pg_temp.lifecycle_work w
+              FROM (SELECT b.customer, b.last_purchase, b.spend_added
+                    FROM pg_temp.lifecycle_bought b
+                    UNION ALL
+                    SELECT w.customer, w.last_purchase,
+                           coalesce(w.spend, 0) - coalesce(w.old_spend, 0)
+                    FROM pg_temp.lifecycle_work w
+                    WHERE NOT w.gone AND w.last_purchase > coalesce(w.old_last, '-infinity')) w
               -- index probes per customer who bought, whatever the statistics say (OFFSET
               -- 0 keeps the subquery from being flattened into a join by a filter)
               CROSS JOIN LATERAL (SELECT y.id FROM lifecycle.enrollments y
                                   WHERE y.source_id = s.id AND y.customer = w.customer
-                                  OFFSET 0) x
-              WHERE NOT w.gone AND w.last_purchase > coalesce(w.old_last, '-infinity')) w
+                                  OFFSET 0) x) w
         WHERE e.id = w.enrollment_id
           AND w.last_purchase > e.counts_after AND w.last_purchase <= e.attribution_until
         RETURNING e.id, e.status, e.playbook

@@ -298,8 +298,10 @@ BEGIN
 END
 $$;
 
--- Purchases the last refresh of source `s` saw (in pg_temp.lifecycle_work: customers
--- whose last purchase moved forward) against the enrolments they count for: the first
+-- Purchases the last refresh of source `s` saw against the enrolments they count for:
+-- the customers written at once (lifecycle_bought: orders on or after their last
+-- purchase day, the day of the last counted) and those of the general path whose last
+-- purchase moved forward (lifecycle_work). The first
 -- sets converted_on, each adds its amount to revenue, and a running series that stops on
 -- a purchase ends 'converted'.
 CREATE FUNCTION lifecycle._record_purchases(s lifecycle.sources) RETURNS void
@@ -311,15 +313,20 @@ BEGIN
     WITH bought AS (
         UPDATE lifecycle.enrollments e
         SET converted_on = coalesce(e.converted_on, w.last_purchase),
-            revenue = coalesce(e.revenue, 0) + greatest(coalesce(w.spend, 0) - coalesce(w.old_spend, 0), 0)
+            revenue = coalesce(e.revenue, 0) + greatest(coalesce(w.spend_added, 0), 0)
         FROM (SELECT w.*, x.id AS enrollment_id
-              FROM pg_temp.lifecycle_work w
+              FROM (SELECT b.customer, b.last_purchase, b.spend_added
+                    FROM pg_temp.lifecycle_bought b
+                    UNION ALL
+                    SELECT w.customer, w.last_purchase,
+                           coalesce(w.spend, 0) - coalesce(w.old_spend, 0)
+                    FROM pg_temp.lifecycle_work w
+                    WHERE NOT w.gone AND w.last_purchase > coalesce(w.old_last, '-infinity')) w
               -- index probes per customer who bought, whatever the statistics say (OFFSET
               -- 0 keeps the subquery from being flattened into a join by a filter)
               CROSS JOIN LATERAL (SELECT y.id FROM lifecycle.enrollments y
                                   WHERE y.source_id = s.id AND y.customer = w.customer
-                                  OFFSET 0) x
-              WHERE NOT w.gone AND w.last_purchase > coalesce(w.old_last, '-infinity')) w
+                                  OFFSET 0) x) w
         WHERE e.id = w.enrollment_id
           AND w.last_purchase > e.counts_after AND w.last_purchase <= e.attribution_until
         RETURNING e.id, e.status, e.playbook

@@ -110,6 +110,10 @@ CREATE TABLE lifecycle.customer_stage (
     -- HOT (in place, no index entry); on that day the time step finds nothing due and
     -- sets it to next_change. (0.3.0; last, as ALTER TABLE ADD COLUMN puts it.)
     wake_on        date,
+    -- The stage a purchase written by _write_purchases moved the customer from (NULL: it
+    -- stayed): an UPDATE returns only the new row, and this is how that one statement
+    -- logs its own transitions. Engine bookkeeping. (0.3.0.)
+    moved_from     lifecycle.stage,
     PRIMARY KEY (source_id, customer)
 ) WITH (fillfactor = 90);  -- room on each page for the new versions of HOT updates
 CREATE INDEX customer_stage_due ON lifecycle.customer_stage (source_id, wake_on)

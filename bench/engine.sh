@@ -97,6 +97,12 @@ time_incremental() {
         echo "RESET enable_seqscan;"
         echo "SELECT count(*) FROM lifecycle.customer_stage;"
         echo "SELECT lifecycle.refresh();"
+        # (what the timed runs cost in WAL, and whether a checkpoint fell among them: the
+        # first change to a page after a checkpoint writes the whole page to the WAL)
+        echo "SELECT pg_sleep(1.1), pg_stat_clear_snapshot();"
+        echo "SELECT w.wal_fpi AS fpi0, w.wal_bytes AS wal0,
+                     b.checkpoints_timed + b.checkpoints_req AS cp0
+              FROM pg_stat_wal w, pg_stat_bgwriter b \\gset"
         for _ in $(seq "$RUNS"); do
             echo "INSERT INTO orders (customer_id, ordered_at, amount)
                   SELECT 1 + floor(random() * $n)::bigint, date '$AS_OF', 10
@@ -105,7 +111,12 @@ time_incremental() {
             echo "SELECT lifecycle.refresh();"
             echo '\timing off'
         done
-    } | q -d "$db" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | median
+        echo "SELECT pg_sleep(1.1), pg_stat_clear_snapshot();"
+        echo "SELECT 'diag: $db, $change new orders a run: ' || (b.checkpoints_timed + b.checkpoints_req - :cp0)
+                     || ' checkpoints, ' || (w.wal_fpi - :fpi0) || ' full-page images, '
+                     || pg_size_pretty(w.wal_bytes - :wal0) || ' of WAL in the timed runs (inserts included)'
+              FROM pg_stat_wal w, pg_stat_bgwriter b;"
+    } | q -d "$db" | awk '/^Time: / { print $2; next } /^diag: / { print > "/dev/stderr" }' | median
 }
 
 # The answers must be the same: the stage table against the refreshed view.

@@ -34,6 +34,14 @@ FROM pg_stat_xact_user_tables WHERE relid = 'lifecycle.customer_stage'::regclass
 COMMIT;
 TABLE wake;
 
+-- A second order on the same day (the last purchase day): written at once too, the day
+-- counted once, the amount added, no transition, nothing recomputed.
+INSERT INTO wake_orders (customer_id, ordered_at, amount) VALUES (1, '2026-03-05', 5);
+SELECT (r).queued, (r).recomputed, (r).transitions FROM (SELECT lifecycle.refresh() AS r) x;
+SELECT customer, purchases, spend, last_purchase, moved_from FROM lifecycle.customer_stage
+WHERE customer = '1' AND source_id = (SELECT id FROM lifecycle.sources
+                                      WHERE source = 'wake_orders'::regclass);
+
 -- 03-18, the old wake day: nothing is due (no step, no transition); wake_on catches up
 -- with next_change, and no work is left.
 SET lifecycle.as_of = '2026-03-18';

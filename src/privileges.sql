@@ -53,7 +53,7 @@ BEGIN
                -- internal helpers that compute only from their arguments, which public
                -- functions call with the caller's rights
                OR p.proname IN ('_load', '_unit_days', '_holdout_purchases', '_rfm_of',
-                                '_churn_risk', '_expected_value', '_allowed_type',
+                                '_wake_on', '_churn_risk', '_expected_value', '_allowed_type',
                                 '_risk_features', '_calibration_holdout', '_auc',
                                 -- the checks the playbook tables' triggers run as the
                                 -- editor writing them

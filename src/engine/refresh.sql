@@ -228,10 +228,7 @@ BEGIN
             SELECT h.last, h.n, h.spend, x.stage,
                    CASE WHEN x.stage = c.stage THEN c.stage_since ELSE as_of END,
                    x.next_change,
-                   -- kept while it lies ahead and not after the new next change: the
-                   -- update is then HOT; see wake_on in tables.sql
-                   CASE WHEN c.wake_on > as_of AND c.wake_on <= x.next_change THEN c.wake_on
-                        ELSE x.next_change END,
+                   lifecycle._wake_on(c.wake_on, as_of, x.next_change),
                    (x.rfm).r, (x.rfm).f, (x.rfm).m, (x.rfm).segment,
                    lifecycle._churn_risk(model, c.first_purchase, h.last, h.n, as_of, horizon),
                    lifecycle._expected_value(model, c.first_purchase, h.last, h.n, h.spend, as_of),
@@ -318,11 +315,7 @@ BEGIN
             next_change = f.new_next_change, next_order = f.next_order,
             r = (f.rfm).r, f = (f.rfm).f, m = (f.rfm).m, segment = (f.rfm).segment,
             churn_risk = f.churn_risk, expected_value = f.expected_value, updated_at = now(),
-            -- kept while it lies ahead and not after the new next change: the update is
-            -- then HOT (the due index's column is unchanged); see wake_on in tables.sql
-            wake_on = CASE WHEN c.wake_on > as_of
-                                AND (f.new_next_change IS NULL OR c.wake_on <= f.new_next_change)
-                           THEN c.wake_on ELSE f.new_next_change END
+            wake_on = lifecycle._wake_on(c.wake_on, as_of, f.new_next_change)
         FROM fresh f
         WHERE f.known AND c.ctid = f.row_id
           AND c.ctid = ANY (ARRAY(SELECT w.row_id FROM pg_temp.lifecycle_work w
@@ -362,6 +355,14 @@ BEGIN
     RETURN logged;
 END
 $$;
+
+-- A customer's wake day (customer_stage.wake_on) when its row is written with next change
+-- `next_change`: the day it had, `kept`, while that lies ahead and is not after the new
+-- next change, so that the due index's column is unchanged and the update can be HOT;
+-- else the next change itself (NULL with it).
+CREATE FUNCTION lifecycle._wake_on(kept date, as_of date, next_change date) RETURNS date
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN kept > as_of AND kept <= next_change THEN kept ELSE next_change END;
 
 -- A customer's RFM scores against the source's breakpoints (NULL before the first
 -- rescoring, or without a purchase).

@@ -762,14 +762,20 @@ BEGIN
     written := 0;
     logged := 0;
     PERFORM lifecycle._work_table();
-    TRUNCATE pg_temp.lifecycle_work, pg_temp.lifecycle_incoming, pg_temp.lifecycle_bought;
+    -- (empty unless an earlier source of this refresh used them; DELETE, not TRUNCATE,
+    -- which would give each a new file and a catalog update every tick)
+    DELETE FROM pg_temp.lifecycle_work;
+    DELETE FROM pg_temp.lifecycle_incoming;
+    DELETE FROM pg_temp.lifecycle_bought;
     -- The oldest `budget` queue rows: everything up to the budget-th id (a range of the
-    -- primary key, read in order, rather than `budget` separate lookups).
+    -- primary key, read in order, rather than `budget` separate lookups). No budget, no
+    -- bound: the sort that finds it is skipped.
     WITH taken AS (
         DELETE FROM lifecycle.change_queue q
         WHERE q.source_id = s.id
-          AND q.id <= coalesce((SELECT id FROM lifecycle.change_queue WHERE source_id = s.id
-                                ORDER BY id OFFSET budget - 1 LIMIT 1), 9223372036854775807)
+          AND (budget = 9223372036854775807
+               OR q.id <= coalesce((SELECT id FROM lifecycle.change_queue WHERE source_id = s.id
+                                    ORDER BY id OFFSET budget - 1 LIMIT 1), 9223372036854775807))
         RETURNING q.customer, q.day, q.spend
     ), captured AS (   -- what _capture_watermark just read of this source, if anything
         DELETE FROM pg_temp.lifecycle_new RETURNING customer, day, spend
@@ -825,8 +831,8 @@ $$;
 -- as it is written, and a transition logged if the stage changed (moved_from is the
 -- stage it left: an UPDATE returns only the new row). It is the one path a plain
 -- purchase takes, without a scratch row or a second look at the stage table. They leave
--- lifecycle_incoming for lifecycle_bought (_record_purchases). Returns the customers
--- written and the transitions logged.
+-- lifecycle_incoming, for lifecycle_bought when the source has enrolments to count them
+-- for (_record_purchases). Returns the customers written and the transitions logged.
 CREATE FUNCTION lifecycle._write_purchases(s lifecycle.sources, as_of date,
                                            OUT written bigint, OUT logged bigint)
 -- Index lookups, whatever the planner guesses of the scratch tables.
@@ -835,6 +841,8 @@ SET enable_hashjoin = off SET enable_mergejoin = off AS $$
 DECLARE
     model lifecycle.models := (SELECT k FROM lifecycle.models k WHERE is_current);
     horizon integer := lifecycle._churn_horizon(model, s.policy);
+    -- (lifecycle_bought is read only against enrolments: none, nothing to keep)
+    enrolled boolean := EXISTS (SELECT FROM lifecycle.enrollments e WHERE e.source_id = s.id);
 BEGIN
     WITH changed AS (
         UPDATE lifecycle.customer_stage c
@@ -874,7 +882,7 @@ BEGIN
         RETURNING 1
     ), bought AS (
         INSERT INTO pg_temp.lifecycle_bought (customer, last_purchase, spend_added)
-        SELECT customer, last_purchase, spend FROM changed
+        SELECT customer, last_purchase, spend FROM changed WHERE enrolled
     ), done AS (
         DELETE FROM pg_temp.lifecycle_incoming
         WHERE ctid = ANY (ARRAY(SELECT taken FROM changed))
@@ -897,7 +905,9 @@ GRANT EXECUTE ON FUNCTION lifecycle._collect_queued(lifecycle.sources, date, big
 -- refresh() plans for the values at hand (no generic plan scanning the stage table);
 -- _collect_queued(), _enroll(), _schedule_pass() and _record_purchases() probe the stage
 -- table, consent, contacts and enrolments by key per row, whatever the statistics say;
--- refresh()'s scratch table has built-in types only (DROP EXTENSION while the worker runs).
+-- refresh()'s scratch table has built-in types only (DROP EXTENSION while the worker runs);
+-- _announce_full() builds the 'full' payloads with less work per transition, and
+-- _record_purchases() returns at once for a source without enrolments.
 ------------------------------------------------------------------------------------
 
 -- Brings the stage table up to date, incrementally: per source, the customers whose
@@ -1260,6 +1270,46 @@ BEGIN
 END
 $$;
 
+-- The 'full' payloads: every transition with its customer, per source and chunk. (Cheap
+-- per row, as it runs for every transition: concatenation rather than format(), the
+-- day's ISO text rather than to_char(), and the source's name joined per chunk.)
+CREATE OR REPLACE FUNCTION lifecycle._announce_full(channel text, after_id bigint) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET DateStyle = 'ISO' AS $$
+DECLARE
+    chunk record;
+    sent integer := 0;
+BEGIN
+    FOR chunk IN
+        WITH items AS (
+            SELECT t.id, t.source_id,
+                   '{"id":' || t.id || ',"customer":'
+                   -- a very long id would not fit: the listener reads it from the log
+                   || CASE WHEN octet_length(t.customer) <= 200 THEN to_json(t.customer)::text
+                           ELSE 'null' END
+                   || ',"from":"' || t.from_stage || '","to":"' || t.to_stage
+                   || '","cause":"' || t.cause || '","on":"' || t.effective || '"}' AS item
+            FROM lifecycle.transitions t
+            WHERE t.id > after_id AND t.cause <> 'initial'
+        ), sized AS (
+            SELECT *, sum(octet_length(item) + 1) OVER (PARTITION BY source_id ORDER BY id) / 7000
+                      AS part
+            FROM items
+        ), chunks AS (
+            SELECT source_id, part, string_agg(item, ',' ORDER BY id) AS list
+            FROM sized GROUP BY source_id, part
+        )
+        SELECT s.source::text AS source, c.list
+        FROM chunks c JOIN lifecycle.sources s ON s.id = c.source_id
+        ORDER BY c.source_id, c.part
+    LOOP
+        PERFORM pg_notify(channel, '{"source":' || to_json(chunk.source) || ',"transitions":['
+                                   || chunk.list || ']}');
+        sent := sent + 1;
+    END LOOP;
+    RETURN sent;
+END
+$$;
+
 -- Purchases the last refresh of source `s` saw against the enrolments they count for:
 -- the customers written at once (lifecycle_bought: orders on or after their last
 -- purchase day, the day of the last counted) and those of the general path whose last
@@ -1272,6 +1322,10 @@ SET enable_hashjoin = off SET enable_mergejoin = off AS $$
 DECLARE
     stopped bigint[];
 BEGIN
+    -- (no enrolment of this source's customers, none to count for: skip the probes)
+    IF NOT EXISTS (SELECT FROM lifecycle.enrollments WHERE source_id = s.id) THEN
+        RETURN;
+    END IF;
     WITH bought AS (
         UPDATE lifecycle.enrollments e
         SET converted_on = coalesce(e.converted_on, w.last_purchase),

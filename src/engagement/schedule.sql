@@ -310,6 +310,10 @@ SET enable_hashjoin = off SET enable_mergejoin = off AS $$
 DECLARE
     stopped bigint[];
 BEGIN
+    -- (no enrolment of this source's customers, none to count for: skip the probes)
+    IF NOT EXISTS (SELECT FROM lifecycle.enrollments WHERE source_id = s.id) THEN
+        RETURN;
+    END IF;
     WITH bought AS (
         UPDATE lifecycle.enrollments e
         SET converted_on = coalesce(e.converted_on, w.last_purchase),

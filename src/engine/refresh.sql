@@ -147,14 +147,20 @@ BEGIN
     written := 0;
     logged := 0;
     PERFORM lifecycle._work_table();
-    TRUNCATE pg_temp.lifecycle_work, pg_temp.lifecycle_incoming, pg_temp.lifecycle_bought;
+    -- (empty unless an earlier source of this refresh used them; DELETE, not TRUNCATE,
+    -- which would give each a new file and a catalog update every tick)
+    DELETE FROM pg_temp.lifecycle_work;
+    DELETE FROM pg_temp.lifecycle_incoming;
+    DELETE FROM pg_temp.lifecycle_bought;
     -- The oldest `budget` queue rows: everything up to the budget-th id (a range of the
-    -- primary key, read in order, rather than `budget` separate lookups).
+    -- primary key, read in order, rather than `budget` separate lookups). No budget, no
+    -- bound: the sort that finds it is skipped.
     WITH taken AS (
         DELETE FROM lifecycle.change_queue q
         WHERE q.source_id = s.id
-          AND q.id <= coalesce((SELECT id FROM lifecycle.change_queue WHERE source_id = s.id
-                                ORDER BY id OFFSET budget - 1 LIMIT 1), 9223372036854775807)
+          AND (budget = 9223372036854775807
+               OR q.id <= coalesce((SELECT id FROM lifecycle.change_queue WHERE source_id = s.id
+                                    ORDER BY id OFFSET budget - 1 LIMIT 1), 9223372036854775807))
         RETURNING q.customer, q.day, q.spend
     ), captured AS (   -- what _capture_watermark just read of this source, if anything
         DELETE FROM pg_temp.lifecycle_new RETURNING customer, day, spend
@@ -210,8 +216,8 @@ $$;
 -- as it is written, and a transition logged if the stage changed (moved_from is the
 -- stage it left: an UPDATE returns only the new row). It is the one path a plain
 -- purchase takes, without a scratch row or a second look at the stage table. They leave
--- lifecycle_incoming for lifecycle_bought (_record_purchases). Returns the customers
--- written and the transitions logged.
+-- lifecycle_incoming, for lifecycle_bought when the source has enrolments to count them
+-- for (_record_purchases). Returns the customers written and the transitions logged.
 CREATE FUNCTION lifecycle._write_purchases(s lifecycle.sources, as_of date,
                                            OUT written bigint, OUT logged bigint)
 -- Index lookups, whatever the planner guesses of the scratch tables.
@@ -220,6 +226,8 @@ SET enable_hashjoin = off SET enable_mergejoin = off AS $$
 DECLARE
     model lifecycle.models := (SELECT k FROM lifecycle.models k WHERE is_current);
     horizon integer := lifecycle._churn_horizon(model, s.policy);
+    -- (lifecycle_bought is read only against enrolments: none, nothing to keep)
+    enrolled boolean := EXISTS (SELECT FROM lifecycle.enrollments e WHERE e.source_id = s.id);
 BEGIN
     WITH changed AS (
         UPDATE lifecycle.customer_stage c
@@ -259,7 +267,7 @@ BEGIN
         RETURNING 1
     ), bought AS (
         INSERT INTO pg_temp.lifecycle_bought (customer, last_purchase, spend_added)
-        SELECT customer, last_purchase, spend FROM changed
+        SELECT customer, last_purchase, spend FROM changed WHERE enrolled
     ), done AS (
         DELETE FROM pg_temp.lifecycle_incoming
         WHERE ctid = ANY (ARRAY(SELECT taken FROM changed))
@@ -546,9 +554,11 @@ BEGIN
 END
 $$;
 
--- The 'full' payloads: every transition with its customer, per source and chunk.
+-- The 'full' payloads: every transition with its customer, per source and chunk. (Cheap
+-- per row, as it runs for every transition: concatenation rather than format(), the
+-- day's ISO text rather than to_char(), and the source's name joined per chunk.)
 CREATE FUNCTION lifecycle._announce_full(channel text, after_id bigint) RETURNS integer
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET DateStyle = 'ISO' AS $$
 DECLARE
     chunk record;
     sent integer := 0;
@@ -556,27 +566,28 @@ BEGIN
     FOR chunk IN
         WITH items AS (
             SELECT t.id, t.source_id,
-                   format('{"id":%s,"customer":%s,"from":"%s","to":"%s","cause":"%s","on":"%s"}',
-                          t.id,
-                          -- a very long id would not fit: the listener reads it from the log
-                          CASE WHEN octet_length(t.customer) <= 200 THEN to_json(t.customer)::text
-                               ELSE 'null' END,
-                          t.from_stage, t.to_stage, t.cause, to_char(t.effective, 'YYYY-MM-DD'))
-                       AS item
+                   '{"id":' || t.id || ',"customer":'
+                   -- a very long id would not fit: the listener reads it from the log
+                   || CASE WHEN octet_length(t.customer) <= 200 THEN to_json(t.customer)::text
+                           ELSE 'null' END
+                   || ',"from":"' || t.from_stage || '","to":"' || t.to_stage
+                   || '","cause":"' || t.cause || '","on":"' || t.effective || '"}' AS item
             FROM lifecycle.transitions t
             WHERE t.id > after_id AND t.cause <> 'initial'
         ), sized AS (
             SELECT *, sum(octet_length(item) + 1) OVER (PARTITION BY source_id ORDER BY id) / 7000
                       AS part
             FROM items
+        ), chunks AS (
+            SELECT source_id, part, string_agg(item, ',' ORDER BY id) AS list
+            FROM sized GROUP BY source_id, part
         )
-        SELECT s.source::text AS source, string_agg(sized.item, ',' ORDER BY sized.id) AS list
-        FROM sized JOIN lifecycle.sources s ON s.id = sized.source_id
-        GROUP BY s.source, sized.source_id, part
-        ORDER BY sized.source_id, part
+        SELECT s.source::text AS source, c.list
+        FROM chunks c JOIN lifecycle.sources s ON s.id = c.source_id
+        ORDER BY c.source_id, c.part
     LOOP
-        PERFORM pg_notify(channel, format('{"source":%s,"transitions":[%s]}',
-                                          to_json(chunk.source), chunk.list));
+        PERFORM pg_notify(channel, '{"source":' || to_json(chunk.source) || ',"transitions":['
+                                   || chunk.list || ']}');
         sent := sent + 1;
     END LOOP;
     RETURN sent;

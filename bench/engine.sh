@@ -7,8 +7,10 @@
 #   CUSTOMERS=100000 RUNS=3 bash bench/engine.sh  # quick
 #
 # Environment (defaults in brackets):
-#   CUSTOMERS [1000000]    customers of the main table; orders = 10 x customers
-#   SIZES [100000 300000]  smaller tables for "cost at a fixed change size" (plus the main)
+#   CUSTOMERS [1000000]    customers of the main table; orders = 10 x customers (0: no
+#                          main table, only the SIZES)
+#   SIZES [100000 300000]  other tables for "cost at a fixed change size" (plus the main)
+#   SHARED_BUFFERS [2GB]   the server's shared_buffers
 #   CHANGES [1000 10000 100000]  orders inserted before a timed refresh, on the main table
 #   RUNS [5]               timed repetitions; medians are reported
 #   WRITER_RUNS [21]       rounds of the three 10k-row INSERTs (untracked, triggers, watermark)
@@ -26,7 +28,7 @@ AS_OF=2026-01-01
 
 dir=$(mktemp -d /tmp/lifecycle-bench-engine.XXXXXX)
 trap 'cluster_stop "$dir"; rm -rf "$dir"' EXIT
-cluster_start "$dir" "${BENCH_PORT:-55431}" "shared_buffers = '2GB'" "work_mem = '256MB'" \
+cluster_start "$dir" "${BENCH_PORT:-55431}" "shared_buffers = '${SHARED_BUFFERS:-2GB}'" "work_mem = '256MB'" \
     "maintenance_work_mem = '1GB'" "max_wal_size = '16GB'" "checkpoint_timeout = '30min'" \
     "max_parallel_workers_per_gather = 0" "jit = off" \
     "lifecycle.notify_payload = 'full'"  # the listener counts every transition's id
@@ -39,9 +41,9 @@ listener=$dir/listen
 gcc -O2 -I"$("$PG_CONFIG" --includedir)" -I/usr/include/postgresql bench/listen.c -o "$listener" -L"$("$PG_CONFIG" --libdir)" -lpq
 
 # A database of n customers and 10 n orders over 2024-2025, tracked; the equivalent
-# materialized view beside it.
+# materialized view beside it unless $3 is "no_view".
 setup() {
-    local db=$1 n=$2
+    local db=$1 n=$2 view=${3:-view}
     q -d postgres -c "CREATE DATABASE $db"
     q -d "$db" -c "ALTER DATABASE $db SET lifecycle.as_of = '$AS_OF'"
     q -d "$db" <<SQL
@@ -55,6 +57,8 @@ SELECT 1 + floor(random() * $n)::bigint, date '2024-01-01' + floor(random() * 73
 FROM generate_series(1, 10 * $n);
 CREATE INDEX ON orders (customer_id);
 VACUUM ANALYZE orders;
+SQL
+    [ "$view" = no_view ] || q -d "$db" <<SQL
 -- What customer_stage holds: history, stage, next change, RFM scores and segment.
 CREATE MATERIALIZED VIEW stage_mv AS
 SELECT h.*, lifecycle.lifecycle_stage(first_purchase, last_purchase, purchases, date '$AS_OF') AS stage,
@@ -138,12 +142,17 @@ check() {
 
 results=()
 for n in $SIZES; do
-    setup "small_$n" "$n"
+    setup "small_$n" "$n" no_view  # (the view is compared with the main table only)
     inc=$(time_incremental "small_$n" 10000)
     results+=("size  $n customers, 10000 new orders: refresh() $inc ms")
     q -d postgres -c "DROP DATABASE small_$n"
 done
 
+if [ "$CUSTOMERS" = 0 ]; then
+    echo; echo "== stage engine, 10000 new orders a tick, medians of $RUNS"
+    for line in "${results[@]}"; do echo "$line"; done
+    exit 0
+fi
 setup main "$CUSTOMERS"
 full=$(time_full main)
 declare -A inc

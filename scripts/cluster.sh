@@ -15,14 +15,24 @@ cluster_start() {
     shift 2
     mkdir -p "$dir"
     [ "$(id -u)" -eq 0 ] && chown postgres "$dir"
-    as_server_user "$PG_BIN/initdb" -D "$dir/data" -U postgres -A trust --no-sync >"$dir/initdb.log" 2>&1
+    # (each failure said and returned, whether or not the caller runs under set -e)
+    if ! as_server_user "$PG_BIN/initdb" -D "$dir/data" -U postgres -A trust --no-sync \
+            >"$dir/initdb.log" 2>&1; then
+        echo "cluster_start: initdb failed ($dir/initdb.log):" >&2
+        tail -n 20 "$dir/initdb.log" >&2
+        return 1
+    fi
     {
         echo "listen_addresses = ''"
         echo "unix_socket_directories = '$dir'"
         echo "port = $port"
         for line in "$@"; do echo "$line"; done
     } | as_server_user tee -a "$dir/data/postgresql.conf" >/dev/null
-    as_server_user "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
+    if ! as_server_user "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null; then
+        echo "cluster_start: the server did not start on port $port ($dir/server.log):" >&2
+        tail -n 20 "$dir/server.log" >&2
+        return 1
+    fi
     export PGHOST=$dir PGPORT=$port PGUSER=postgres
 }
 

@@ -11,6 +11,7 @@
 #                          main table, only the SIZES)
 #   SIZES [100000 300000]  other tables for "cost at a fixed change size" (plus the main)
 #   SHARED_BUFFERS [2GB]   the server's shared_buffers
+#   EXTRA_CONF []          one more postgresql.conf line, e.g. "full_page_writes = off"
 #   CHANGES [1000 10000 100000]  orders inserted before a timed refresh, on the main table
 #   RUNS [5]               timed repetitions; medians are reported
 #   WRITER_RUNS [21]       rounds of the three 10k-row INSERTs (untracked, triggers, watermark)
@@ -31,7 +32,8 @@ trap 'cluster_stop "$dir"; rm -rf "$dir"' EXIT
 cluster_start "$dir" "${BENCH_PORT:-55431}" "shared_buffers = '${SHARED_BUFFERS:-2GB}'" "work_mem = '256MB'" \
     "maintenance_work_mem = '1GB'" "max_wal_size = '16GB'" "checkpoint_timeout = '30min'" \
     "max_parallel_workers_per_gather = 0" "jit = off" \
-    "lifecycle.notify_payload = 'full'"  # the listener counts every transition's id
+    "lifecycle.notify_payload = 'full'" `# the listener counts every transition's id` \
+    ${EXTRA_CONF:+"$EXTRA_CONF"}
 q() { psql -X -q -v ON_ERROR_STOP=1 -At "$@"; }
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 # Milliseconds a statement takes, as the client sees it (psql \timing).

@@ -29,11 +29,17 @@ AS_OF=2026-01-01
 
 dir=$(mktemp -d /tmp/lifecycle-bench-engine.XXXXXX)
 trap 'cluster_stop "$dir"; rm -rf "$dir"' EXIT
+# Huge pages taken (in use or reserved), to tell whether the server got its shared
+# memory in them (huge_pages = try, the default, uses them when vm.nr_hugepages allows).
+huge_taken() { awk '/^HugePages_Total/ {t = $2} /^HugePages_Free/ {f = $2} /^HugePages_Rsvd/ {r = $2}
+                    END {print t - f + r}' /proc/meminfo; }
+huge_before=$(huge_taken)
 cluster_start "$dir" "${BENCH_PORT:-55431}" "shared_buffers = '${SHARED_BUFFERS:-2GB}'" "work_mem = '256MB'" \
     "maintenance_work_mem = '1GB'" "max_wal_size = '16GB'" "checkpoint_timeout = '30min'" \
     "max_parallel_workers_per_gather = 0" "jit = off" \
     "lifecycle.notify_payload = 'full'" `# the listener counts every transition's id` \
     ${EXTRA_CONF:+"$EXTRA_CONF"}
+huge_pages=$(( $(huge_taken) - huge_before ))
 q() { psql -X -q -v ON_ERROR_STOP=1 -At "$@"; }
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 # Milliseconds a statement takes, as the client sees it (psql \timing).
@@ -156,8 +162,10 @@ for n in $SIZES; do
     q -d postgres -c "DROP DATABASE small_$n"
 done
 
+pages_line="shared memory: $( [ "$huge_pages" -gt 0 ] && echo "in $huge_pages huge pages of 2 MB" || echo "in 4 kB pages (no huge pages: vm.nr_hugepages = $(cat /proc/sys/vm/nr_hugepages))")"
 if [ "$CUSTOMERS" = 0 ]; then
     echo; echo "== stage engine, 10000 new orders a tick, medians of $RUNS"
+    echo "$pages_line"
     for line in "${results[@]}"; do echo "$line"; done
     exit 0
 fi
@@ -214,6 +222,7 @@ read -r notes delivered largest last < <(tail -n 1 "$dir/listen.out")
 
 echo
 echo "== stage engine, $CUSTOMERS customers / $((10 * CUSTOMERS)) orders, medians of $RUNS"
+echo "$pages_line"
 echo "REFRESH MATERIALIZED VIEW (recompute all): $full ms"
 for change in $CHANGES; do
     printf 'refresh() after %6d new orders: %8.1f ms   ratio %7.1fx\n' "$change" "${inc[$change]}" \

@@ -220,30 +220,23 @@ $$;
 -- for (_record_purchases). Returns the customers written and the transitions logged.
 CREATE FUNCTION lifecycle._write_purchases(s lifecycle.sources, as_of date,
                                            OUT written bigint, OUT logged bigint)
--- Whatever the planner guesses of the stage table and the scratch tables: one primary-key
--- probe per incoming customer (a LATERAL with LIMIT: a nested loop, the only plan there
--- is), then one TID scan of the rows found, hash-joined to their new values, as in
--- _write_stages. Nested loops are off for that join: on statistics taken before the
--- source's customers arrived, the planner joined the stage table by a nested loop to a
--- scan of lifecycle_incoming per row (10k x 5k rows, 7 s a tick; bench/latency.sh p99 14 s).
--- No JIT: the probe's nested loop, the only plan there is, still carries the planner's
--- penalty for a disabled method, and that cost would have every call JIT-compiled (0.5 s).
+-- Whatever the planner guesses of the stage table: the rows are read by one index scan of
+-- the primary key for the incoming customers (= ANY of their ids: one descent each, as
+-- many rows as customers) and hash-joined to lifecycle_incoming; nested loops are off.
+-- A plain join let the planner, on statistics that knew nothing of a newly tracked
+-- source, run a nested loop over the source's rows with a scan of lifecycle_incoming
+-- inside: 10k x 5k rows, 7 s a tick (bench/latency.sh p99 14 s). (Probing each customer's
+-- ctid first and writing through a TID scan is as safe, but costs about 20 % of a 10k
+-- tick against 6 % for this, in paired runs.)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
-SET enable_hashjoin = on SET enable_mergejoin = off SET enable_nestloop = off SET jit = off AS $$
+SET enable_hashjoin = on SET enable_mergejoin = off SET enable_nestloop = off AS $$
 DECLARE
     model lifecycle.models := (SELECT k FROM lifecycle.models k WHERE is_current);
     horizon integer := lifecycle._churn_horizon(model, s.policy);
     -- (lifecycle_bought is read only against enrolments: none, nothing to keep)
     enrolled boolean := EXISTS (SELECT FROM lifecycle.enrollments e WHERE e.source_id = s.id);
 BEGIN
-    WITH found AS MATERIALIZED (   -- (materialized: read by the join and the TID scan)
-        SELECT i.ctid AS taken, i.first_day, i.last_day, i.days, i.spend, x.row_id
-        FROM pg_temp.lifecycle_incoming i
-        CROSS JOIN LATERAL (SELECT y.ctid AS row_id FROM lifecycle.customer_stage y
-                            WHERE y.source_id = s.id AND y.customer = i.customer
-                            LIMIT 1) x
-        WHERE NOT i.odd
-    ), changed AS (
+    WITH changed AS (
         UPDATE lifecycle.customer_stage c
         SET (last_purchase, purchases, spend, stage, stage_since, next_change, wake_on,
              r, f, m, segment, churn_risk, expected_value, moved_from, updated_at) = (
@@ -268,10 +261,13 @@ BEGIN
                        lifecycle._rfm_of(c.first_purchase, h.last, h.n, h.spend, as_of,
                                          s.rfm_breakpoints) AS rfm
                 OFFSET 0) x)   -- (each function once, not once per column it feeds)
-        FROM found i
-        WHERE c.ctid = i.row_id AND c.ctid = ANY (ARRAY(SELECT f.row_id FROM found f))
+        FROM pg_temp.lifecycle_incoming i
+        WHERE c.source_id = s.id
+          AND c.customer = ANY (ARRAY(SELECT n.customer FROM pg_temp.lifecycle_incoming n
+                                      WHERE NOT n.odd))
+          AND c.customer = i.customer AND NOT i.odd
           AND c.next_order IS NULL AND i.first_day >= c.last_purchase
-        RETURNING c.customer, c.moved_from, c.stage, c.last_purchase, i.spend, i.taken
+        RETURNING c.customer, c.moved_from, c.stage, c.last_purchase, i.spend, i.ctid AS taken
     ), transitions AS (
         INSERT INTO lifecycle.transitions (source_id, customer, from_stage, to_stage, effective,
                                            cause)

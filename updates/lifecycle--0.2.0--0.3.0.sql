@@ -918,7 +918,9 @@ GRANT EXECUTE ON FUNCTION lifecycle._collect_queued(lifecycle.sources, date, big
 -- refresh()'s scratch table has built-in types only (DROP EXTENSION while the worker runs);
 -- _announce_full() builds the 'full' payloads with less work per transition, and
 -- _record_purchases() returns at once for a source without enrolments; _enroll() and
--- _schedule() return at once when there is nothing to enrol or schedule.
+-- _schedule() return at once when there is nothing to enrol or schedule; _announce(),
+-- _announce_full() and _enroll() read the log between two ids (by its key, whatever
+-- its statistics).
 ------------------------------------------------------------------------------------
 
 -- Brings the stage table up to date, incrementally: per source, the customers whose
@@ -1281,12 +1283,56 @@ BEGIN
 END
 $$;
 
+-- Announces the transitions with id > after_id on the channel lifecycle.notify_channel.
+-- With lifecycle.notify_payload = 'summary' (the default) one NOTIFY per source says
+-- which transitions were logged: the source, the range of ids and the count per new
+-- stage, and no customer id: LISTEN is open to every role, so listeners read the rows
+-- from lifecycle.transitions under its privileges. With 'full', the transitions
+-- themselves, in chunks under PostgreSQL's 8000-byte limit. Returns the number of
+-- NOTIFYs.
+-- The log is read by its key between after_id and its last id: a range with both ends,
+-- which the planner reads by the primary key even with no statistics on the log (a
+-- one-sided "id > after_id" it then takes for a third of the log, and scans all of it).
+CREATE OR REPLACE FUNCTION lifecycle._announce(after_id bigint) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    channel text := current_setting('lifecycle.notify_channel');
+    upto bigint := (SELECT max(t.id) FROM lifecycle.transitions t);
+    payload text;
+    sent integer := 0;
+BEGIN
+    IF current_setting('lifecycle.notify_payload') = 'full' THEN
+        RETURN lifecycle._announce_full(channel, after_id);
+    END IF;
+    FOR payload IN
+        WITH per_stage AS (
+            SELECT t.source_id, t.to_stage, count(*) AS n, min(t.id) AS first_id,
+                   max(t.id) AS last_id
+            FROM lifecycle.transitions t
+            WHERE t.id > after_id AND t.id <= upto AND t.cause <> 'initial'
+            GROUP BY t.source_id, t.to_stage
+        )
+        SELECT json_build_object('source', s.source::text, 'first_id', min(p.first_id),
+                                 'last_id', max(p.last_id), 'transitions', sum(p.n),
+                                 'to', json_object_agg(p.to_stage, p.n ORDER BY p.to_stage))::text
+        FROM per_stage p JOIN lifecycle.sources s ON s.id = p.source_id
+        GROUP BY p.source_id, s.source
+        ORDER BY p.source_id
+    LOOP
+        PERFORM pg_notify(channel, payload);
+        sent := sent + 1;
+    END LOOP;
+    RETURN sent;
+END
+$$;
+
 -- The 'full' payloads: every transition with its customer, per source and chunk. (Cheap
 -- per row, as it runs for every transition: concatenation rather than format(), the
 -- day's ISO text rather than to_char(), and the source's name joined per chunk.)
 CREATE OR REPLACE FUNCTION lifecycle._announce_full(channel text, after_id bigint) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET DateStyle = 'ISO' AS $$
 DECLARE
+    upto bigint := (SELECT max(t.id) FROM lifecycle.transitions t);  -- (as in _announce)
     chunk record;
     sent integer := 0;
 BEGIN
@@ -1300,7 +1346,7 @@ BEGIN
                    || ',"from":"' || t.from_stage || '","to":"' || t.to_stage
                    || '","cause":"' || t.cause || '","on":"' || t.effective || '"}' AS item
             FROM lifecycle.transitions t
-            WHERE t.id > after_id AND t.cause <> 'initial'
+            WHERE t.id > after_id AND t.id <= upto AND t.cause <> 'initial'
         ), sized AS (
             SELECT *, sum(octet_length(item) + 1) OVER (PARTITION BY source_id ORDER BY id) / 7000
                       AS part
@@ -1375,12 +1421,14 @@ CREATE OR REPLACE FUNCTION lifecycle._enroll(after_id bigint) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     n bigint;
+    -- the log read between two ids, by its key whatever its statistics (see _announce)
+    upto bigint := (SELECT max(t.id) FROM lifecycle.transitions t);
 BEGIN
     -- Nothing to enrol without an enabled stage playbook or a new transition: said at
     -- once, without planning the statement below (refresh() plans every statement anew:
     -- about 1 ms a tick for this one).
     IF NOT EXISTS (SELECT FROM lifecycle.playbooks p WHERE p.enabled AND p.trigger = 'stage')
-       OR NOT EXISTS (SELECT FROM lifecycle.transitions t WHERE t.id > after_id) THEN
+       OR NOT coalesce(upto > after_id, false) THEN
         RETURN 0;
     END IF;
     WITH plans AS MATERIALIZED (
@@ -1411,7 +1459,7 @@ BEGIN
         LEFT JOIN LATERAL (SELECT x.time_zone FROM lifecycle.contacts x
                            WHERE x.source_id = t.source_id AND x.customer = t.customer LIMIT 1) k
           ON true
-        WHERE t.id > after_id AND t.cause <> 'initial'
+        WHERE t.id > after_id AND t.id <= upto AND t.cause <> 'initial'
           AND c.stage::text = ANY (p.to_stages)
           AND lifecycle._playbook_admits(p, c.segment, c.m, c.churn_risk)
         ORDER BY p.name, t.source_id, t.customer, t.id DESC

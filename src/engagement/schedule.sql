@@ -145,12 +145,14 @@ CREATE FUNCTION lifecycle._enroll(after_id bigint) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     n bigint;
+    -- the log read between two ids, by its key whatever its statistics (see _announce)
+    upto bigint := (SELECT max(t.id) FROM lifecycle.transitions t);
 BEGIN
     -- Nothing to enrol without an enabled stage playbook or a new transition: said at
     -- once, without planning the statement below (refresh() plans every statement anew:
     -- about 1 ms a tick for this one).
     IF NOT EXISTS (SELECT FROM lifecycle.playbooks p WHERE p.enabled AND p.trigger = 'stage')
-       OR NOT EXISTS (SELECT FROM lifecycle.transitions t WHERE t.id > after_id) THEN
+       OR NOT coalesce(upto > after_id, false) THEN
         RETURN 0;
     END IF;
     WITH plans AS MATERIALIZED (
@@ -181,7 +183,7 @@ BEGIN
         LEFT JOIN LATERAL (SELECT x.time_zone FROM lifecycle.contacts x
                            WHERE x.source_id = t.source_id AND x.customer = t.customer LIMIT 1) k
           ON true
-        WHERE t.id > after_id AND t.cause <> 'initial'
+        WHERE t.id > after_id AND t.id <= upto AND t.cause <> 'initial'
           AND c.stage::text = ANY (p.to_stages)
           AND lifecycle._playbook_admits(p, c.segment, c.m, c.churn_risk)
         ORDER BY p.name, t.source_id, t.customer, t.id DESC

@@ -919,8 +919,8 @@ GRANT EXECUTE ON FUNCTION lifecycle._collect_queued(lifecycle.sources, date, big
 -- _announce_full() builds the 'full' payloads with less work per transition, and
 -- _record_purchases() returns at once for a source without enrolments; _enroll() and
 -- _schedule() return at once when there is nothing to enrol or schedule; _announce(),
--- _announce_full() and _enroll() read the log between two ids (by its key, whatever
--- its statistics).
+-- _announce_full() and _enroll() read the log between two ids, _actions_payload() and
+-- _schedule() the actions (by the key, whatever the statistics).
 ------------------------------------------------------------------------------------
 
 -- Brings the stage table up to date, incrementally: per source, the customers whose
@@ -1325,6 +1325,20 @@ BEGIN
     RETURN sent;
 END
 $$;
+
+-- What a NOTIFY says of the actions with id > after_id: the range of ids and the count
+-- per channel, never a customer id (any role can LISTEN). NULL when there are none. (The
+-- actions read between two ids, by the key whatever the statistics: see _announce.)
+CREATE OR REPLACE FUNCTION lifecycle._actions_payload(after_id bigint) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+RETURN (SELECT json_build_object('first_id', min(first_id), 'last_id', max(last_id),
+                                 'actions', sum(n),
+                                 'channels', json_object_agg(channel, n ORDER BY channel))::text
+        FROM (SELECT a.channel, count(*) AS n, min(a.id) AS first_id, max(a.id) AS last_id
+              FROM lifecycle.actions a
+              WHERE a.id > after_id AND a.id <= (SELECT max(x.id) FROM lifecycle.actions x)
+              GROUP BY a.channel) AS per_channel
+        HAVING count(*) > 0);
 
 -- The 'full' payloads: every transition with its customer, per source and chunk. (Cheap
 -- per row, as it runs for every transition: concatenation rather than format(), the
@@ -1735,7 +1749,9 @@ BEGIN
         total := total + looked;
         EXIT WHEN looked = 0 OR total >= budget;
     END LOOP;
-    RETURN (SELECT count(*) FROM lifecycle.actions WHERE id > before);
+    -- (between two ids, read by the key whatever the statistics: see _announce)
+    RETURN (SELECT count(*) FROM lifecycle.actions
+            WHERE id > before AND id <= (SELECT max(x.id) FROM lifecycle.actions x));
 END
 $$;
 

@@ -611,19 +611,24 @@ BEGIN
         total := total + looked;
         EXIT WHEN looked = 0 OR total >= budget;
     END LOOP;
-    RETURN (SELECT count(*) FROM lifecycle.actions WHERE id > before);
+    -- (between two ids, read by the key whatever the statistics: see _announce)
+    RETURN (SELECT count(*) FROM lifecycle.actions
+            WHERE id > before AND id <= (SELECT max(x.id) FROM lifecycle.actions x));
 END
 $$;
 
 -- What a NOTIFY says of the actions with id > after_id: the range of ids and the count
--- per channel, never a customer id (any role can LISTEN). NULL when there are none.
+-- per channel, never a customer id (any role can LISTEN). NULL when there are none. (The
+-- actions read between two ids, by the key whatever the statistics: see _announce.)
 CREATE FUNCTION lifecycle._actions_payload(after_id bigint) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
 RETURN (SELECT json_build_object('first_id', min(first_id), 'last_id', max(last_id),
                                  'actions', sum(n),
                                  'channels', json_object_agg(channel, n ORDER BY channel))::text
         FROM (SELECT a.channel, count(*) AS n, min(a.id) AS first_id, max(a.id) AS last_id
-              FROM lifecycle.actions a WHERE a.id > after_id GROUP BY a.channel) AS per_channel
+              FROM lifecycle.actions a
+              WHERE a.id > after_id AND a.id <= (SELECT max(x.id) FROM lifecycle.actions x)
+              GROUP BY a.channel) AS per_channel
         HAVING count(*) > 0);
 
 -- Announces the actions with id > after_id on the channel lifecycle.actions_channel, in

@@ -1297,13 +1297,14 @@ CREATE OR REPLACE FUNCTION lifecycle._announce(after_id bigint) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     channel text := current_setting('lifecycle.notify_channel');
-    upto bigint := (SELECT max(t.id) FROM lifecycle.transitions t);
+    upto bigint;
     payload text;
     sent integer := 0;
 BEGIN
     IF current_setting('lifecycle.notify_payload') = 'full' THEN
         RETURN lifecycle._announce_full(channel, after_id);
     END IF;
+    upto := (SELECT max(t.id) FROM lifecycle.transitions t);
     FOR payload IN
         WITH per_stage AS (
             SELECT t.source_id, t.to_stage, count(*) AS n, min(t.id) AS first_id,
@@ -1435,14 +1436,17 @@ CREATE OR REPLACE FUNCTION lifecycle._enroll(after_id bigint) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     n bigint;
-    -- the log read between two ids, by its key whatever its statistics (see _announce)
-    upto bigint := (SELECT max(t.id) FROM lifecycle.transitions t);
+    upto bigint;
 BEGIN
     -- Nothing to enrol without an enabled stage playbook or a new transition: said at
     -- once, without planning the statement below (refresh() plans every statement anew:
     -- about 1 ms a tick for this one).
-    IF NOT EXISTS (SELECT FROM lifecycle.playbooks p WHERE p.enabled AND p.trigger = 'stage')
-       OR NOT coalesce(upto > after_id, false) THEN
+    IF NOT EXISTS (SELECT FROM lifecycle.playbooks p WHERE p.enabled AND p.trigger = 'stage') THEN
+        RETURN 0;
+    END IF;
+    -- the log read between two ids, by its key whatever its statistics (see _announce)
+    upto := (SELECT max(t.id) FROM lifecycle.transitions t);
+    IF NOT coalesce(upto > after_id, false) THEN
         RETURN 0;
     END IF;
     WITH plans AS MATERIALIZED (

@@ -145,14 +145,17 @@ CREATE FUNCTION lifecycle._enroll(after_id bigint) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     n bigint;
-    -- the log read between two ids, by its key whatever its statistics (see _announce)
-    upto bigint := (SELECT max(t.id) FROM lifecycle.transitions t);
+    upto bigint;
 BEGIN
     -- Nothing to enrol without an enabled stage playbook or a new transition: said at
     -- once, without planning the statement below (refresh() plans every statement anew:
     -- about 1 ms a tick for this one).
-    IF NOT EXISTS (SELECT FROM lifecycle.playbooks p WHERE p.enabled AND p.trigger = 'stage')
-       OR NOT coalesce(upto > after_id, false) THEN
+    IF NOT EXISTS (SELECT FROM lifecycle.playbooks p WHERE p.enabled AND p.trigger = 'stage') THEN
+        RETURN 0;
+    END IF;
+    -- the log read between two ids, by its key whatever its statistics (see _announce)
+    upto := (SELECT max(t.id) FROM lifecycle.transitions t);
+    IF NOT coalesce(upto > after_id, false) THEN
         RETURN 0;
     END IF;
     WITH plans AS MATERIALIZED (

@@ -539,13 +539,14 @@ CREATE FUNCTION lifecycle._announce(after_id bigint) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     channel text := current_setting('lifecycle.notify_channel');
-    upto bigint := (SELECT max(t.id) FROM lifecycle.transitions t);
+    upto bigint;
     payload text;
     sent integer := 0;
 BEGIN
     IF current_setting('lifecycle.notify_payload') = 'full' THEN
         RETURN lifecycle._announce_full(channel, after_id);
     END IF;
+    upto := (SELECT max(t.id) FROM lifecycle.transitions t);
     FOR payload IN
         WITH per_stage AS (
             SELECT t.source_id, t.to_stage, count(*) AS n, min(t.id) AS first_id,

@@ -119,6 +119,29 @@ SELECT broken_chains('shop_orders');
 SELECT lifecycle.untrack('shop_orders');
 SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgrelid = 'shop_orders'::regclass;
 
+-- An INSERT's orders are queued in rows of up to 1,000, and a refresh's budget counts
+-- orders. One that stops after an UPDATE recomputes that customer from the source, its
+-- orders still queued beyond the budget included: they leave the queue (a row of only
+-- theirs goes, a row shared with others keeps the others'), so nothing counts twice.
+SET lifecycle.as_of = '2026-06-01';
+CREATE TABLE batch_orders (customer_id integer, ordered_at date, amount numeric);
+INSERT INTO batch_orders SELECT c, '2026-04-01', 10 FROM generate_series(1, 5) c;
+SELECT lifecycle.track('batch_orders', 'customer_id', 'ordered_at', 'amount') AS batch_source \gset
+INSERT INTO batch_orders SELECT 1 + c % 2500, '2026-05-01', 2 FROM generate_series(1, 2500) c;
+UPDATE batch_orders SET amount = 11 WHERE customer_id = 1 AND ordered_at = '2026-04-01';
+INSERT INTO batch_orders VALUES (1, '2026-05-02', 3), (2, '2026-05-02', 3), (3, '2026-05-02', 3);
+INSERT INTO batch_orders VALUES (1, '2026-05-03', 4);
+SELECT cardinality(customers) AS orders, customer FROM lifecycle.change_queue
+WHERE source_id = :batch_source ORDER BY id;
+SELECT queued, recomputed FROM lifecycle.refresh(2501);
+SELECT customers FROM lifecycle.change_queue WHERE source_id = :batch_source ORDER BY id;
+SELECT customer, purchases, spend FROM lifecycle.customer_stage
+WHERE source_id = :batch_source AND customer IN ('1', '2', '3') ORDER BY customer;
+SELECT queued, recomputed FROM lifecycle.refresh();
+SELECT count(*) AS left_in_queue FROM lifecycle.change_queue WHERE source_id = :batch_source;
+SELECT stage_differences('batch_orders', 'default') AS differences;
+SELECT lifecycle.untrack('batch_orders');
+
 -- The capture trigger runs as the extension's owner, so it trusts only lifecycle.sources:
 -- attached by a user to a table of their own, it queues nothing.
 CREATE ROLE engine_intruder;

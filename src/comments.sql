@@ -86,7 +86,8 @@ COMMENT ON COLUMN lifecycle.worker_status.last_customers IS 'Customers it recomp
 COMMENT ON COLUMN lifecycle.worker_status.last_transitions IS 'Transitions it logged';
 COMMENT ON COLUMN lifecycle.worker_status.last_error IS 'Message of the last failed tick';
 COMMENT ON COLUMN lifecycle.worker_status.last_error_at IS 'When it failed';
-COMMENT ON COLUMN lifecycle.worker_status.queued IS 'Changes waiting in the queue';
+COMMENT ON COLUMN lifecycle.worker_status.queued IS
+    'Changes waiting in the queue: orders inserted, customers updated or deleted';
 COMMENT ON COLUMN lifecycle.worker_status.due IS 'Customers whose stage change is due';
 
 COMMENT ON COLUMN lifecycle.actions_per_day.source IS 'Tracked orders table';

@@ -70,7 +70,8 @@ snapshot() {
                          watermark_sequence, watermark FROM lifecycle.sources ORDER BY id" \
               -c "SELECT * FROM lifecycle.customer_stage ORDER BY customer" \
               -c "SELECT * FROM lifecycle.transitions ORDER BY id" \
-              -c "SELECT source_id, customer FROM lifecycle.change_queue ORDER BY id" \
+              -c "SELECT source_id, customer, day, spend, customers, days, spends FROM lifecycle.change_queue
+                  ORDER BY id" \
               -c "SELECT name, source, calibration_end, unit, customers, bgnbd, gamma_gamma, is_current
                   FROM lifecycle.models" \
               -c "SELECT * FROM lifecycle.channels ORDER BY channel" \

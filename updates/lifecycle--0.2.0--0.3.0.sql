@@ -197,7 +197,8 @@ COMMENT ON COLUMN lifecycle.worker_status.last_customers IS 'Customers it recomp
 COMMENT ON COLUMN lifecycle.worker_status.last_transitions IS 'Transitions it logged';
 COMMENT ON COLUMN lifecycle.worker_status.last_error IS 'Message of the last failed tick';
 COMMENT ON COLUMN lifecycle.worker_status.last_error_at IS 'When it failed';
-COMMENT ON COLUMN lifecycle.worker_status.queued IS 'Changes waiting in the queue';
+COMMENT ON COLUMN lifecycle.worker_status.queued IS
+    'Changes waiting in the queue: orders inserted, customers updated or deleted';
 COMMENT ON COLUMN lifecycle.worker_status.due IS 'Customers whose stage change is due';
 
 COMMENT ON COLUMN lifecycle.actions_per_day.source IS 'Tracked orders table';
@@ -276,6 +277,19 @@ COMMENT ON FUNCTION lifecycle.stage_flow(regclass, date, date) IS
 ------------------------------------------------------------------------------------
 
 DROP INDEX lifecycle.change_queue_source_id_customer_idx;
+
+------------------------------------------------------------------------------------
+-- Changed: an INSERT into a trigger-tracked source queues its orders in rows of up to
+-- 1,000 (arrays of customers, days and amounts) instead of a row per customer and day,
+-- and worker_status.queued counts the orders (as in src/engine/tables.sql, capture.sql
+-- and views.sql; the view is replaced below, with the due index). refresh() reads both
+-- kinds: rows queued before this update are taken as they are.
+------------------------------------------------------------------------------------
+
+ALTER TABLE lifecycle.change_queue
+    ADD COLUMN customers text[] COLLATE "C",
+    ADD COLUMN days date[],
+    ADD COLUMN spends double precision[];
 
 ------------------------------------------------------------------------------------
 -- Changed: enrolments keep one index fewer. The unique key leads with the customer, so
@@ -716,7 +730,8 @@ CREATE OR REPLACE VIEW lifecycle.worker_status AS
 SELECT current_database() AS database, w.pid, a.pid IS NOT NULL AS running, a.state,
        a.backend_start AS started_at, w.ticks, w.errors, w.consecutive_errors, w.last_tick_at,
        w.last_tick_ms, w.last_customers, w.last_transitions, w.last_error, w.last_error_at,
-       (SELECT count(*) FROM lifecycle.change_queue) AS queued,
+       (SELECT coalesce(sum(coalesce(cardinality(customers), 1)), 0) FROM lifecycle.change_queue)
+           AS queued,   -- orders, and customers changed by UPDATE or DELETE
        (SELECT count(*) FROM lifecycle.customer_stage
         WHERE wake_on <= lifecycle.engine_date()
           AND next_change <= lifecycle.engine_date()) AS due
@@ -767,21 +782,31 @@ BEGIN
     DELETE FROM pg_temp.lifecycle_work;
     DELETE FROM pg_temp.lifecycle_incoming;
     DELETE FROM pg_temp.lifecycle_bought;
-    -- The oldest `budget` queue rows: everything up to the budget-th id (a range of the
-    -- primary key, read in order, rather than `budget` separate lookups). No budget, no
-    -- bound: the sort that finds it is skipped.
+    -- The oldest queue rows up to `budget` changes (a row of orders counts its orders, any
+    -- other row one): everything up to the id where the running count reaches it (a range
+    -- of the primary key, read in order until then). No budget, no bound: the count that
+    -- finds it is skipped.
     WITH taken AS (
         DELETE FROM lifecycle.change_queue q
         WHERE q.source_id = s.id
           AND (budget = 9223372036854775807
-               OR q.id <= coalesce((SELECT id FROM lifecycle.change_queue WHERE source_id = s.id
-                                    ORDER BY id OFFSET budget - 1 LIMIT 1), 9223372036854775807))
-        RETURNING q.customer, q.day, q.spend
+               OR q.id <= coalesce((SELECT k.id
+                                    FROM (SELECT id, sum(coalesce(cardinality(customers), 1))
+                                                     OVER (ORDER BY id) AS n
+                                          FROM lifecycle.change_queue WHERE source_id = s.id) k
+                                    WHERE k.n >= budget ORDER BY k.id LIMIT 1),
+                                   9223372036854775807))
+        RETURNING q.customer, q.day, q.spend, q.customers, q.days, q.spends
+    ), changes AS (    -- a row per order or changed customer
+        SELECT t.customer, t.day, t.spend FROM taken t WHERE t.customers IS NULL
+        UNION ALL
+        SELECT o.customer, o.day, o.spend
+        FROM taken t, unnest(t.customers, t.days, t.spends) AS o (customer, day, spend)
     ), captured AS (   -- what _capture_watermark just read of this source, if anything
         DELETE FROM pg_temp.lifecycle_new RETURNING customer, day, spend
-    ), days AS (       -- per customer and day (several statements may queue the same day)
+    ), days AS (       -- per customer and day (several orders may be of the same day)
         SELECT customer, day, sum(spend) AS spend
-        FROM (TABLE taken UNION ALL TABLE captured) q
+        FROM (TABLE changes UNION ALL TABLE captured) q
         WHERE customer IS NOT NULL
         GROUP BY customer, day
     ), kept AS (
@@ -791,7 +816,8 @@ BEGIN
         FROM days GROUP BY customer
         ORDER BY customer  -- in the index's order: neighbouring customers share pages
     )
-    SELECT coalesce(bool_or(customer IS NULL), false) INTO truncated FROM taken;
+    SELECT coalesce(bool_or(customer IS NULL AND customers IS NULL), false) INTO truncated
+    FROM taken;
     IF truncated THEN
         PERFORM lifecycle._collect_all(s, as_of);
         RETURN;
@@ -920,7 +946,9 @@ GRANT EXECUTE ON FUNCTION lifecycle._collect_queued(lifecycle.sources, date, big
 -- _record_purchases() returns at once for a source without enrolments; _enroll() and
 -- _schedule() return at once when there is nothing to enrol or schedule; _announce(),
 -- _announce_full() and _enroll() read the log between two ids, _actions_payload() and
--- _schedule() the actions (by the key, whatever the statistics).
+-- _schedule() the actions (by the key, whatever the statistics); _capture() queues an
+-- INSERT's orders in rows of 1,000, and _recompute_from_source() takes a recomputed
+-- customer's orders out of such rows.
 ------------------------------------------------------------------------------------
 
 -- Brings the stage table up to date, incrementally: per source, the customers whose
@@ -1894,6 +1922,111 @@ BEGIN
           AND x.status IN ('due', 'claimed');
     END IF;
     RETURN a.status;
+END
+$$;
+
+-- Statement-level trigger on a tracked source: queues the customers of the changed rows,
+-- read from the transition tables. Runs as the extension's owner so writers need no
+-- rights on lifecycle's tables; so it trusts nothing but lifecycle.sources: the source is
+-- found by the trigger's table, and a table that is not tracked queues nothing (anyone
+-- may attach this function to a table of their own). The expressions it evaluates over
+-- the rows are casts of built-in types to text, date and double precision, checked on
+-- every call: should a tracked column have changed (event triggers off), it queues a
+-- full recomputation instead, which refresh() then refuses with a clear ERROR, rather
+-- than failing the application's write.
+CREATE OR REPLACE FUNCTION lifecycle._capture() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s lifecycle.sources;
+BEGIN
+    SELECT * INTO s FROM lifecycle.sources WHERE source = TG_RELID;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'TRUNCATE' OR NOT lifecycle._columns_intact(s) THEN
+        INSERT INTO lifecycle.change_queue (source_id, customer) VALUES (s.id, NULL);
+    ELSIF TG_OP = 'INSERT' THEN
+        -- (in rows of 1,000 orders: a tick takes whole rows, lifecycle.batch_size orders
+        -- and at most 999 more)
+        EXECUTE format('INSERT INTO lifecycle.change_queue (source_id, customers, days, spends)
+                        SELECT %s, array_agg(c), array_agg(d), array_agg(a)
+                        FROM (SELECT c, d, a, (row_number() OVER () - 1) / 1000 AS k
+                              FROM (SELECT %I::text AS c, %s AS d, %s AS a
+                                    FROM lifecycle_new) AS n
+                              WHERE c IS NOT NULL AND d IS NOT NULL) AS r
+                        GROUP BY k',
+                       s.id, s.customer_column, lifecycle._day_sql(s), lifecycle._amount_sql(s));
+    ELSIF TG_OP = 'DELETE' THEN
+        EXECUTE format('INSERT INTO lifecycle.change_queue (source_id, customer)
+                        SELECT DISTINCT %s, %I::text FROM lifecycle_old WHERE %I IS NOT NULL',
+                       s.id, s.customer_column, s.customer_column);
+    ELSE
+        EXECUTE format('INSERT INTO lifecycle.change_queue (source_id, customer)
+                        SELECT %s, c FROM (SELECT %I::text FROM lifecycle_new
+                                           UNION SELECT %I::text FROM lifecycle_old) AS u (c)
+                        WHERE c IS NOT NULL',
+                       s.id, s.customer_column, s.customer_column);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- Recomputes from source `s`, as of `as_of`, the purchase histories of the customers in
+-- lifecycle_work marked recompute, or of every customer when `all_customers` (adding
+-- them). In the same statement (one snapshot: the source is read in the statement's
+-- snapshot) it deletes those customers' changes from the queue (a queue row of several
+-- customers' orders keeps the others'): an order this read sees leaves the queue with
+-- it, and an order it does not see stays queued for the next refresh. Nothing is counted twice or missed. Customers with no order left are
+-- marked gone.
+CREATE OR REPLACE FUNCTION lifecycle._recompute_from_source(s lifecycle.sources, as_of date,
+                                                 all_customers boolean)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE pg_temp.lifecycle_work
+    SET first_purchase = NULL, last_purchase = NULL, purchases = NULL, spend = NULL
+    WHERE recompute;
+    WITH hit AS (      -- rows of orders that hold one of them, and their other orders
+        SELECT q.id, bool_and(o.recomputed) AS all_hit,
+               array_agg(o.customer) FILTER (WHERE NOT o.recomputed) AS customers,
+               array_agg(o.day) FILTER (WHERE NOT o.recomputed) AS days,
+               array_agg(o.spend) FILTER (WHERE NOT o.recomputed) AS spends
+        FROM lifecycle.change_queue q
+        CROSS JOIN LATERAL (
+            SELECT u.customer, u.day, u.spend,
+                   u.customer IN (SELECT w.customer FROM pg_temp.lifecycle_work w
+                                  WHERE w.recompute) AS recomputed
+            FROM unnest(q.customers, q.days, q.spends) AS u (customer, day, spend)) o
+        WHERE NOT all_customers AND q.source_id = s.id AND q.customers IS NOT NULL
+        GROUP BY q.id
+        HAVING bool_or(o.recomputed)
+    ), seen AS (
+        DELETE FROM lifecycle.change_queue q
+        WHERE q.source_id = s.id
+          AND (all_customers
+               OR q.customer IN (SELECT w.customer FROM pg_temp.lifecycle_work w
+                                 WHERE w.recompute)
+               OR q.id IN (SELECT h.id FROM hit h WHERE h.all_hit))
+    ), trimmed AS (    -- the others' orders stay queued
+        UPDATE lifecycle.change_queue q
+        SET customers = h.customers, days = h.days, spends = h.spends
+        FROM hit h WHERE q.id = h.id AND NOT h.all_hit
+    ), fresh AS (
+        SELECT * FROM lifecycle._source_histories(
+            s.id,
+            CASE WHEN NOT all_customers
+                 THEN ARRAY(SELECT w.customer FROM pg_temp.lifecycle_work w WHERE w.recompute) END,
+            as_of)
+    )
+    INSERT INTO pg_temp.lifecycle_work AS w (customer, recompute, known, first_purchase,
+                                             last_purchase, purchases, spend, next_order)
+    SELECT f.customer, true, false, f.first_purchase, f.last_purchase, f.purchases, f.spend,
+           f.next_order
+    FROM fresh f
+    ON CONFLICT (customer) DO UPDATE SET
+        first_purchase = excluded.first_purchase, last_purchase = excluded.last_purchase,
+        purchases = excluded.purchases, spend = excluded.spend, next_order = excluded.next_order;
+    UPDATE pg_temp.lifecycle_work SET gone = true WHERE recompute AND purchases IS NULL;
 END
 $$;
 

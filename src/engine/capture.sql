@@ -44,10 +44,15 @@ BEGIN
     IF TG_OP = 'TRUNCATE' OR NOT lifecycle._columns_intact(s) THEN
         INSERT INTO lifecycle.change_queue (source_id, customer) VALUES (s.id, NULL);
     ELSIF TG_OP = 'INSERT' THEN
-        EXECUTE format('INSERT INTO lifecycle.change_queue (source_id, customer, day, spend)
-                        SELECT %s, c::text, d, sum(a)
-                        FROM (SELECT %I AS c, %s AS d, %s AS a FROM lifecycle_new) AS n
-                        WHERE c IS NOT NULL AND d IS NOT NULL GROUP BY c, d',
+        -- (in rows of 1,000 orders: a tick takes whole rows, lifecycle.batch_size orders
+        -- and at most 999 more)
+        EXECUTE format('INSERT INTO lifecycle.change_queue (source_id, customers, days, spends)
+                        SELECT %s, array_agg(c), array_agg(d), array_agg(a)
+                        FROM (SELECT c, d, a, (row_number() OVER () - 1) / 1000 AS k
+                              FROM (SELECT %I::text AS c, %s AS d, %s AS a
+                                    FROM lifecycle_new) AS n
+                              WHERE c IS NOT NULL AND d IS NOT NULL) AS r
+                        GROUP BY k',
                        s.id, s.customer_column, lifecycle._day_sql(s), lifecycle._amount_sql(s));
     ELSIF TG_OP = 'DELETE' THEN
         EXECUTE format('INSERT INTO lifecycle.change_queue (source_id, customer)

@@ -75,9 +75,9 @@ AS 'MODULE_PATHNAME', 'lifecycle_source_histories' LANGUAGE C VOLATILE;
 -- Recomputes from source `s`, as of `as_of`, the purchase histories of the customers in
 -- lifecycle_work marked recompute, or of every customer when `all_customers` (adding
 -- them). In the same statement (one snapshot: the source is read in the statement's
--- snapshot) it deletes the queue rows of those customers: an order this read sees has
--- its queue row deleted with it, and an order it does not see keeps its queue row for
--- the next refresh. Nothing is counted twice or missed. Customers with no order left are
+-- snapshot) it deletes those customers' changes from the queue (a queue row of several
+-- customers' orders keeps the others'): an order this read sees leaves the queue with
+-- it, and an order it does not see stays queued for the next refresh. Nothing is counted twice or missed. Customers with no order left are
 -- marked gone.
 CREATE FUNCTION lifecycle._recompute_from_source(s lifecycle.sources, as_of date,
                                                  all_customers boolean)
@@ -87,11 +87,31 @@ BEGIN
     UPDATE pg_temp.lifecycle_work
     SET first_purchase = NULL, last_purchase = NULL, purchases = NULL, spend = NULL
     WHERE recompute;
-    WITH seen AS (
+    WITH hit AS (      -- rows of orders that hold one of them, and their other orders
+        SELECT q.id, bool_and(o.recomputed) AS all_hit,
+               array_agg(o.customer) FILTER (WHERE NOT o.recomputed) AS customers,
+               array_agg(o.day) FILTER (WHERE NOT o.recomputed) AS days,
+               array_agg(o.spend) FILTER (WHERE NOT o.recomputed) AS spends
+        FROM lifecycle.change_queue q
+        CROSS JOIN LATERAL (
+            SELECT u.customer, u.day, u.spend,
+                   u.customer IN (SELECT w.customer FROM pg_temp.lifecycle_work w
+                                  WHERE w.recompute) AS recomputed
+            FROM unnest(q.customers, q.days, q.spends) AS u (customer, day, spend)) o
+        WHERE NOT all_customers AND q.source_id = s.id AND q.customers IS NOT NULL
+        GROUP BY q.id
+        HAVING bool_or(o.recomputed)
+    ), seen AS (
         DELETE FROM lifecycle.change_queue q
         WHERE q.source_id = s.id
-          AND (all_customers OR q.customer IN (SELECT w.customer FROM pg_temp.lifecycle_work w
-                                               WHERE w.recompute))
+          AND (all_customers
+               OR q.customer IN (SELECT w.customer FROM pg_temp.lifecycle_work w
+                                 WHERE w.recompute)
+               OR q.id IN (SELECT h.id FROM hit h WHERE h.all_hit))
+    ), trimmed AS (    -- the others' orders stay queued
+        UPDATE lifecycle.change_queue q
+        SET customers = h.customers, days = h.days, spends = h.spends
+        FROM hit h WHERE q.id = h.id AND NOT h.all_hit
     ), fresh AS (
         SELECT * FROM lifecycle._source_histories(
             s.id,
@@ -152,21 +172,31 @@ BEGIN
     DELETE FROM pg_temp.lifecycle_work;
     DELETE FROM pg_temp.lifecycle_incoming;
     DELETE FROM pg_temp.lifecycle_bought;
-    -- The oldest `budget` queue rows: everything up to the budget-th id (a range of the
-    -- primary key, read in order, rather than `budget` separate lookups). No budget, no
-    -- bound: the sort that finds it is skipped.
+    -- The oldest queue rows up to `budget` changes (a row of orders counts its orders, any
+    -- other row one): everything up to the id where the running count reaches it (a range
+    -- of the primary key, read in order until then). No budget, no bound: the count that
+    -- finds it is skipped.
     WITH taken AS (
         DELETE FROM lifecycle.change_queue q
         WHERE q.source_id = s.id
           AND (budget = 9223372036854775807
-               OR q.id <= coalesce((SELECT id FROM lifecycle.change_queue WHERE source_id = s.id
-                                    ORDER BY id OFFSET budget - 1 LIMIT 1), 9223372036854775807))
-        RETURNING q.customer, q.day, q.spend
+               OR q.id <= coalesce((SELECT k.id
+                                    FROM (SELECT id, sum(coalesce(cardinality(customers), 1))
+                                                     OVER (ORDER BY id) AS n
+                                          FROM lifecycle.change_queue WHERE source_id = s.id) k
+                                    WHERE k.n >= budget ORDER BY k.id LIMIT 1),
+                                   9223372036854775807))
+        RETURNING q.customer, q.day, q.spend, q.customers, q.days, q.spends
+    ), changes AS (    -- a row per order or changed customer
+        SELECT t.customer, t.day, t.spend FROM taken t WHERE t.customers IS NULL
+        UNION ALL
+        SELECT o.customer, o.day, o.spend
+        FROM taken t, unnest(t.customers, t.days, t.spends) AS o (customer, day, spend)
     ), captured AS (   -- what _capture_watermark just read of this source, if anything
         DELETE FROM pg_temp.lifecycle_new RETURNING customer, day, spend
-    ), days AS (       -- per customer and day (several statements may queue the same day)
+    ), days AS (       -- per customer and day (several orders may be of the same day)
         SELECT customer, day, sum(spend) AS spend
-        FROM (TABLE taken UNION ALL TABLE captured) q
+        FROM (TABLE changes UNION ALL TABLE captured) q
         WHERE customer IS NOT NULL
         GROUP BY customer, day
     ), kept AS (
@@ -176,7 +206,8 @@ BEGIN
         FROM days GROUP BY customer
         ORDER BY customer  -- in the index's order: neighbouring customers share pages
     )
-    SELECT coalesce(bool_or(customer IS NULL), false) INTO truncated FROM taken;
+    SELECT coalesce(bool_or(customer IS NULL AND customers IS NULL), false) INTO truncated
+    FROM taken;
     IF truncated THEN
         PERFORM lifecycle._collect_all(s, as_of);
         RETURN;

@@ -64,22 +64,28 @@ CREATE TABLE lifecycle.sources (
 COMMENT ON TABLE lifecycle.sources IS 'Orders tables tracked by the stage engine (lifecycle.track)';
 
 -- Changes to the sources, written by statement-level triggers and consumed by refresh().
--- An INSERT queues a row per customer and purchase day with the day's amount, so that
--- refresh() can add it to what it knows without reading the source again; an UPDATE or
--- DELETE queues the customer with no day (NULL): it is recomputed from the source. A NULL
--- customer: a TRUNCATE.
+-- An INSERT queues its orders' customers, purchase days and amounts, so that refresh()
+-- can add them to what it knows without reading the source again: in rows of up to 1,000
+-- orders each, as three arrays of the same length (customers, days, spends), because a
+-- row per order made the queue a second copy of the writer's INSERT (a 10k-row INSERT
+-- cost 1.95-2.04x an untracked one; bench/README.md). An UPDATE or DELETE queues each
+-- customer with no day (customer, day NULL): it is recomputed from the source. A row
+-- with neither customer nor customers: a TRUNCATE. (Rows of one order each, customer and
+-- day set, are what 0.2.0's trigger wrote; refresh() still reads them.)
 -- No foreign keys here or below: they would cost a trigger per row, and untrack()
--- removes a source's rows itself. Nor an index on the customer: writers insert a row per
--- customer and day, and a second, randomly ordered index made an INSERT of 10k orders
--- cost 1.7x as much again (bench/README.md); refresh() reads the queue in id order, and
--- the few lookups by customer scan what is left of it after a tick took its share.
+-- removes a source's rows itself. Nor an index on the customer: refresh() reads the
+-- queue in id order, and the few lookups by customer scan what is left of it after a
+-- tick took its share.
 CREATE TABLE lifecycle.change_queue (
     id        bigserial PRIMARY KEY,
     source_id integer NOT NULL,
     customer  text COLLATE "C",
     day       date,
     spend     double precision,
-    queued_at timestamptz NOT NULL DEFAULT now()
+    queued_at timestamptz NOT NULL DEFAULT now(),
+    customers text[] COLLATE "C",   -- (after queued_at: as ALTER TABLE added them in 0.3.0)
+    days      date[],
+    spends    double precision[]
 );
 
 ------------------------------------------------------------------------------------

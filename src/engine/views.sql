@@ -2,7 +2,8 @@ CREATE VIEW lifecycle.worker_status AS
 SELECT current_database() AS database, w.pid, a.pid IS NOT NULL AS running, a.state,
        a.backend_start AS started_at, w.ticks, w.errors, w.consecutive_errors, w.last_tick_at,
        w.last_tick_ms, w.last_customers, w.last_transitions, w.last_error, w.last_error_at,
-       (SELECT count(*) FROM lifecycle.change_queue) AS queued,
+       (SELECT coalesce(sum(coalesce(cardinality(customers), 1)), 0) FROM lifecycle.change_queue)
+           AS queued,   -- orders, and customers changed by UPDATE or DELETE
        (SELECT count(*) FROM lifecycle.customer_stage
         WHERE wake_on <= lifecycle.engine_date()
           AND next_change <= lifecycle.engine_date()) AS due

@@ -219,7 +219,7 @@ TEST(Worker, FailedTickLosesNothing) {
     EXPECT_EQ(db.number("SELECT count(*) FROM lifecycle.customer_stage c JOIN lifecycle.sources s "
                         "ON s.id = c.source_id WHERE s.source = 'it_fail'::regclass"), 0);
     // all still queued (or, tracked by a watermark, still above it: not yet taken)
-    EXPECT_EQ(db.number("SELECT (SELECT count(*) FROM lifecycle.change_queue) + "
+    EXPECT_EQ(db.number("SELECT (SELECT queued FROM lifecycle.worker_status) + "
                         "(SELECT count(*) FROM it_fail o JOIN lifecycle.sources s "
                         " ON s.source = 'it_fail'::regclass WHERE o.id > s.watermark)"),
               50);

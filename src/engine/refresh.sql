@@ -77,8 +77,8 @@ AS 'MODULE_PATHNAME', 'lifecycle_source_histories' LANGUAGE C VOLATILE;
 -- them). In the same statement (one snapshot: the source is read in the statement's
 -- snapshot) it deletes those customers' changes from the queue (a queue row of several
 -- customers' orders keeps the others'): an order this read sees leaves the queue with
--- it, and an order it does not see stays queued for the next refresh. Nothing is counted twice or missed. Customers with no order left are
--- marked gone.
+-- it, and an order it does not see stays queued for the next refresh. Nothing is
+-- counted twice or missed. Customers with no order left are marked gone.
 CREATE FUNCTION lifecycle._recompute_from_source(s lifecycle.sources, as_of date,
                                                  all_customers boolean)
 RETURNS void
@@ -147,8 +147,9 @@ BEGIN
 END
 $$;
 
--- Takes up to `budget` queue rows of source `s`, and the rows its watermark capture just
--- read, one row per customer into lifecycle_incoming. The common case, days on or after
+-- Takes the oldest queue rows of source `s` up to `budget` changes (whole rows: a row of
+-- orders counts its orders), and the rows its watermark capture just read, one row per
+-- customer into lifecycle_incoming. The common case, days on or after
 -- the customer's last purchase day and nothing else, is written at once by
 -- _write_purchases. The rest go into lifecycle_work for _write_stages: a new customer
 -- with its days, a known one to be recomputed from the source (an UPDATE, a DELETE, a day
@@ -658,7 +659,8 @@ CREATE TYPE lifecycle.refresh_result AS (
 -- Brings the stage table up to date, incrementally: per source, the customers whose
 -- next_change has come (through the due index), then the customers in the change queue;
 -- every stage change is logged and announced. At most max_customers of each per source
--- (NULL: all), and as many in a rescoring pass (started every lifecycle.rfm_interval).
+-- (NULL: all; queued changes are taken in whole queue rows, up to 999 orders more), and
+-- as many in a rescoring pass (started every lifecycle.rfm_interval).
 -- Then the playbooks: purchases recorded against enrolments, customers enrolled from
 -- the new transitions and the day's dates, at most max_customers due steps made into
 -- actions, announced on lifecycle.actions_channel (src/engagement/schedule.sql).

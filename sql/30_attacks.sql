@@ -129,6 +129,89 @@ DROP TABLE mallory.orders_old;
 RESET ROLE;
 SELECT count(*) AS tracked_after FROM lifecycle.sources WHERE source::text LIKE 'mallory.%';
 
+-- 8. Objects planted in her own session's temporary schema under the names of the engine's
+-- scratch tables, before a gate runs the engine there as the extension's owner: a table
+-- with a statement trigger, one with a DEFAULT, one with a rule, a view with an INSTEAD OF
+-- trigger; each name, through track(), resync() and untrack(). The engine never uses
+-- them (it drops what is not its own) and her code never runs. Her tables stay empty, so
+-- no transition is logged; the sources' id sequence is put back at the end, so that the
+-- later tests' ids are as before.
+SELECT last_value AS sources_seq FROM lifecycle.sources_id_seq \gset
+SELECT current_user AS superuser_name \gset
+SET ROLE lc_mallory;
+CREATE TABLE mallory.planted (customer_id bigint, ordered_at date, amount numeric);
+CREATE FUNCTION mallory.evil() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM mallory.payload(); RETURN NULL; END $$;
+-- plant(kind, name): a temporary object `name` of her own, that runs mallory.payload()
+-- when a row goes into it. The columns are the union of every scratch table's.
+CREATE FUNCTION mallory.plant(kind text, name text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    cols text := 'customer text COLLATE "C" PRIMARY KEY, recompute boolean, known boolean,
+                  old_stage text, old_last date, old_spend double precision,
+                  gone boolean %s, row_id tid, first_purchase date, last_purchase date,
+                  purchases bigint, spend double precision, next_order date, day date,
+                  first_day date, last_day date, days bigint, odd boolean,
+                  spend_added double precision';
+BEGIN
+    IF kind = 'view' THEN
+        EXECUTE format('CREATE TEMP TABLE %I (%s)', name || '_hidden', format(cols, ''));
+        EXECUTE format('CREATE TEMP VIEW %I AS SELECT * FROM pg_temp.%I', name, name || '_hidden');
+        EXECUTE format('CREATE TRIGGER x INSTEAD OF INSERT OR UPDATE OR DELETE ON pg_temp.%I
+                        FOR EACH ROW EXECUTE FUNCTION mallory.evil()', name);
+        RETURN;
+    END IF;
+    EXECUTE format('CREATE TEMP TABLE %I (%s)', name,
+                   format(cols, CASE kind WHEN 'default' THEN 'DEFAULT mallory.payload()' ELSE '' END));
+    IF kind = 'trigger' THEN
+        EXECUTE format('CREATE TRIGGER x AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pg_temp.%I
+                        FOR EACH STATEMENT EXECUTE FUNCTION mallory.evil()', name);
+    ELSIF kind = 'rule' THEN
+        EXECUTE format('CREATE RULE x AS ON INSERT TO pg_temp.%I DO ALSO SELECT mallory.payload()', name);
+    END IF;
+END
+$$;
+RESET ROLE;
+-- Each attack in a new session of hers (the temporary schema is the session's).
+\c - lc_mallory
+SET client_min_messages = warning;
+SELECT mallory.plant('trigger', 'lifecycle_work'), mallory.plant('trigger', 'lifecycle_new'),
+       mallory.plant('trigger', 'lifecycle_incoming'), mallory.plant('trigger', 'lifecycle_bought');
+SELECT lifecycle.track('mallory.planted', 'customer_id', 'ordered_at', 'amount') > 0 AS tracked;
+-- the engine's own tables replaced hers; she may neither hang a trigger on them nor write them
+SELECT c.relname, pg_get_userbyid(c.relowner) = :'superuser_name' AS the_engines, c.relhastriggers
+FROM pg_class c WHERE c.relnamespace = pg_my_temp_schema() AND c.relkind = 'r' ORDER BY 1;
+SELECT expect_error($$CREATE TRIGGER y AFTER INSERT ON pg_temp.lifecycle_work FOR EACH STATEMENT EXECUTE FUNCTION mallory.evil()$$);
+SELECT expect_error($$INSERT INTO pg_temp.lifecycle_new VALUES ('1', '2026-06-01', 1)$$);
+SELECT lifecycle.resync('mallory.planted');
+\c - lc_mallory
+SET client_min_messages = warning;
+SELECT mallory.plant('default', 'lifecycle_work'), mallory.plant('default', 'lifecycle_new'),
+       mallory.plant('rule', 'lifecycle_incoming'), mallory.plant('view', 'lifecycle_bought');
+SELECT lifecycle.resync('mallory.planted');
+\c - lc_mallory
+SET client_min_messages = warning;
+SELECT mallory.plant('rule', 'lifecycle_work'), mallory.plant('view', 'lifecycle_new'),
+       mallory.plant('default', 'lifecycle_incoming'), mallory.plant('trigger', 'lifecycle_bought');
+SELECT lifecycle.untrack('mallory.planted');
+SELECT lifecycle.track('mallory.planted', 'customer_id', 'ordered_at', 'amount') > 0 AS tracked;
+\c - lc_mallory
+SET client_min_messages = warning;
+SELECT mallory.plant('view', 'lifecycle_work'), mallory.plant('rule', 'lifecycle_new'),
+       mallory.plant('view', 'lifecycle_incoming'), mallory.plant('default', 'lifecycle_bought');
+SELECT lifecycle.resync('mallory.planted');
+SELECT lifecycle.untrack('mallory.planted');
+SELECT count(*) AS runs_of_her_code FROM mallory.seen;
+SELECT rolsuper FROM pg_roles WHERE rolname = 'lc_mallory';
+-- The search_path the gate pins for the engine does not outlive the call: hers is hers.
+SET search_path = mallory, public;
+SELECT lifecycle.track('mallory.planted', 'customer_id', 'ordered_at', 'amount') > 0 AS tracked;
+SHOW search_path;
+SELECT lifecycle.untrack('mallory.planted');
+\c - :superuser_name
+SET client_min_messages = warning;
+SET lifecycle.as_of = '2026-06-30';
+SELECT setval('lifecycle.sources_id_seq', :sources_seq) = :sources_seq AS sequence_put_back;
+
 -- After everything: still no superuser.
 SELECT rolsuper FROM pg_roles WHERE rolname = 'lc_mallory';
 DROP TABLE public.not_hers;

@@ -14,38 +14,84 @@ BEGIN
 END
 $$;
 
+-- Whether pg_temp.<name>, one of the engine's scratch tables, is there and may be used
+-- by the role running the engine (current_user: the extension's owner in a gate, the
+-- worker's role in the worker). The caller of a gate shares the session, so it can
+-- create a table of that name in the temporary schema first, with a trigger, a rule, a
+-- DEFAULT or a policy that would run its code as the engine's role. So the table is used
+-- only if it is owned by this role (or by a superuser, who may use what a superuser
+-- made: a DBA's refresh() before a gate) and has none of those; otherwise it is dropped
+-- when this role may drop it, and the engine refuses to go on when it may not. (The
+-- engine grants no TRIGGER, REFERENCES or any right to PUBLIC on its tables, so nobody
+-- else can hang anything on them.)
+CREATE FUNCTION lifecycle._scratch_ready(name text) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    c pg_class;
+BEGIN
+    SELECT * INTO c FROM pg_class WHERE oid = to_regclass('pg_temp.' || quote_ident(name));
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    IF c.relkind = 'r' AND c.relpersistence = 't'
+       AND NOT c.relhastriggers AND NOT c.relhasrules AND NOT c.relrowsecurity
+       AND (SELECT r.rolname = current_user OR r.rolsuper FROM pg_roles r
+            WHERE r.oid = c.relowner) THEN
+        RETURN true;
+    END IF;
+    IF NOT pg_has_role(current_user, c.relowner, 'USAGE') THEN
+        RAISE EXCEPTION 'lifecycle: pg_temp.% is in the way: the engine did not create it', name
+            USING ERRCODE = '42P07',
+                  HINT = 'DROP it, or call the function in a new session.';
+    END IF;
+    EXECUTE format(CASE c.relkind WHEN 'v' THEN 'DROP VIEW pg_temp.%I'
+                                  WHEN 'm' THEN 'DROP MATERIALIZED VIEW pg_temp.%I'
+                                  WHEN 'S' THEN 'DROP SEQUENCE pg_temp.%I'
+                                  WHEN 'f' THEN 'DROP FOREIGN TABLE pg_temp.%I'
+                                  WHEN 'i' THEN 'DROP INDEX pg_temp.%I'
+                                  WHEN 'I' THEN 'DROP INDEX pg_temp.%I'
+                                  WHEN 'c' THEN 'DROP TYPE pg_temp.%I'
+                                  ELSE 'DROP TABLE pg_temp.%I' END, name);
+    RETURN false;
+END
+$$;
+
 -- The scratch tables of one refresh (per session, emptied at commit): the rows a
 -- watermark capture passed; the changed customers taken from the queue, one row each;
 -- those whose purchases were written at once, for the playbooks; and per customer left
 -- for the general path, its old row (known, old_*), whether it is recomputed from the
 -- source and its new history. (Each checked on its own: a session that began under an
--- older version may have some of them.)
+-- older version may have some of them.) Created by the role running the engine and
+-- checked before each use (_scratch_ready); open to the worker's role only, for a
+-- DBA's session that runs refresh() as it after a superuser's gate.
 CREATE FUNCTION lifecycle._work_table() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     -- The rows a watermark capture read, per customer and day, for the gather that
     -- follows it (rather than through the change queue: no WAL, no index).
-    IF to_regclass('pg_temp.lifecycle_new') IS NULL THEN
+    IF NOT lifecycle._scratch_ready('lifecycle_new') THEN
         CREATE TEMP TABLE lifecycle_new (customer text COLLATE "C", day date,
                                          spend double precision)
             ON COMMIT DELETE ROWS;
-        GRANT ALL ON pg_temp.lifecycle_new TO PUBLIC;
+        GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON pg_temp.lifecycle_new TO lifecycle_worker;
     END IF;
-    IF to_regclass('pg_temp.lifecycle_incoming') IS NULL THEN
+    IF NOT lifecycle._scratch_ready('lifecycle_incoming') THEN
         -- odd: a day missing (an UPDATE, DELETE) or after the engine's date
         CREATE TEMP TABLE lifecycle_incoming (customer text COLLATE "C", first_day date,
                                               last_day date, days bigint,
                                               spend double precision, odd boolean)
             ON COMMIT DELETE ROWS;
-        GRANT ALL ON pg_temp.lifecycle_incoming TO PUBLIC;
+        GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON pg_temp.lifecycle_incoming
+            TO lifecycle_worker;
     END IF;
-    IF to_regclass('pg_temp.lifecycle_bought') IS NULL THEN
+    IF NOT lifecycle._scratch_ready('lifecycle_bought') THEN
         CREATE TEMP TABLE lifecycle_bought (customer text COLLATE "C", last_purchase date,
                                             spend_added double precision)
             ON COMMIT DELETE ROWS;
-        GRANT ALL ON pg_temp.lifecycle_bought TO PUBLIC;
+        GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON pg_temp.lifecycle_bought
+            TO lifecycle_worker;
     END IF;
-    IF to_regclass('pg_temp.lifecycle_work') IS NOT NULL THEN
+    IF lifecycle._scratch_ready('lifecycle_work') THEN
         RETURN;
     END IF;
     -- (Built-in types only: a column of the extension's type would make DROP EXTENSION
@@ -58,9 +104,7 @@ BEGIN
         first_purchase date, last_purchase date, purchases bigint, spend double precision,
         next_order date)
         ON COMMIT DELETE ROWS;
-    -- Whoever created it in this session (a superuser's track(), the worker's role), the
-    -- other may use it: it is this session's alone.
-    GRANT ALL ON pg_temp.lifecycle_work TO PUBLIC;
+    GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON pg_temp.lifecycle_work TO lifecycle_worker;
 END
 $$;
 

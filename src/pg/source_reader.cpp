@@ -447,15 +447,28 @@ LIFECYCLE_FUNCTION(lifecycle_owner_gate) {
     Oid saved_user;
     int saved_context;
     GetUserIdAndSecContext(&saved_user, &saved_context);
+    // As the owner, the way core runs a table owner's code for REFRESH MATERIALIZED VIEW
+    // or ANALYZE: in a security-restricted operation (no SET ROLE, no WITH HOLD cursor, no
+    // temporary table), with search_path = pg_catalog, pg_temp, and whatever settings the
+    // work changed put back afterwards. The engine's scratch tables are temporary, so,
+    // as REFRESH MATERIALIZED VIEW CONCURRENTLY does for its diff table, they are made
+    // ready first, out of the restricted operation: lifecycle._work_table() runs nothing
+    // of the caller's (built-in types only), and uses a table of that name only if the
+    // owner owns it (lifecycle._scratch_ready): the caller can plant a table there, but
+    // not one the owner owns.
     SetUserIdAndSecContext(owner, saved_context | SECURITY_LOCAL_USERID_CHANGE);
     const int nest_level = NewGUCNestLevel();
     (void)set_config_option("search_path", kSafeSearchPath, PGC_USERSET, PGC_S_SESSION,
                             GUC_ACTION_SAVE, true, 0, false);
+    if (SPI_execute("SELECT lifecycle._work_table()", false, 1) != SPI_OK_SELECT)
+        elog(ERROR, "lifecycle: lifecycle._work_table() failed");
+    SetUserIdAndSecContext(owner, saved_context | SECURITY_LOCAL_USERID_CHANGE |
+                                      SECURITY_RESTRICTED_OPERATION);
     const int rc = SPI_execute_with_args(query.data, nargs, arg_types, values, nulls, false, 1);
     if (rc != SPI_OK_SELECT || SPI_processed != 1) elog(ERROR, "lifecycle: %s failed", query.data);
     bool isnull;
     Datum result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-    AtEOXact_GUC(true, nest_level);
+    AtEOXact_GUC(false, nest_level);
     SetUserIdAndSecContext(saved_user, saved_context);
     if (!isnull && result_type != VOIDOID) {
         int16 length;

@@ -60,7 +60,7 @@ if make -s WERROR=1 PG_CONFIG="$PG_CONFIG" -j"$(nproc)" >build.log 2>&1 && insta
     # pg_regress starts its own instance, which cannot run as root: run it from a copy
     # owned by the server account.
     work=$(mktemp -d /tmp/lifecycle-regress.XXXXXX)
-    cp -r Makefile lifecycle.control src sql expected data test "$work/"
+    cp -r Makefile lifecycle.control src sql expected data test docs "$work/"
     [ "$(id -u)" -eq 0 ] && chown -R postgres "$work"
     (cd "$work" && as_server_user make -s installcheck PG_CONFIG="$PG_CONFIG") >"$work/installcheck.log" 2>&1
     grep -E '^(test| ?[a-z0-9_]+ +\.\.\.)|^(ok|not ok) ' "$work/installcheck.log" || true

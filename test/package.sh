@@ -155,14 +155,14 @@ verify=$(dpkg --verify "$pkg" 2>&1)
 [ -z "$verify" ] || echo "$verify"
 check "dpkg --verify: the installed files are the package's" test -z "$verify"
 
-# --- the regression suite against the installed files: only sql/, expected/, data/ and
+# --- the regression suite against the installed files: only sql/, expected/, data/, docs/ and
 # test/regress.conf are copied, and pg_regress runs as the Makefile's installcheck would
 # (its REGRESS_OPTS, PGXS's database name contrib_regression, which 99_upgrade reconnects
 # to, and every sql/*.sql in name order).
 pgxs_dir=$(dirname "$(dirname "$(dirname "$("$PG_CONFIG" --pgxs)")")")
 regress=$pgxs_dir/src/test/regress/pg_regress
 mkdir "$work/regress"
-cp -r sql expected data "$work/regress/"
+cp -r sql expected data docs "$work/regress/"
 cp test/regress.conf "$work/regress/"
 [ "$(id -u)" -eq 0 ] && chown -R postgres "$work/regress"
 tests=($(cd sql && ls *.sql | sed 's/\.sql$//'))

@@ -81,6 +81,29 @@ INSERT INTO mallory.orders_rls SELECT g % 5, date '2026-03-01' + g, 1 FROM gener
 ALTER TABLE mallory.orders_rls ENABLE ROW LEVEL SECURITY;
 ALTER TABLE mallory.orders_rls FORCE ROW LEVEL SECURITY;
 CREATE POLICY everything ON mallory.orders_rls USING (mallory.payload());
+-- ... and tries to write the engine's scratch tables of the session it runs in, to slip
+-- rows into the engine's computation: refused (they are not open to her).
+CREATE TABLE mallory.injected (scratch text, wrote boolean);
+GRANT INSERT ON mallory.injected TO PUBLIC;
+CREATE FUNCTION mallory.inject() RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+    t text;
+    ok boolean;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['lifecycle_work', 'lifecycle_new', 'lifecycle_incoming',
+                             'lifecycle_bought'] LOOP
+        ok := true;
+        BEGIN
+            EXECUTE format('DELETE FROM pg_temp.%I', t);
+        EXCEPTION WHEN OTHERS THEN
+            ok := false;
+        END;
+        INSERT INTO mallory.injected VALUES (t, ok);
+    END LOOP;
+    RETURN true;
+END
+$$;
+CREATE POLICY inject ON mallory.orders_rls AS RESTRICTIVE USING (mallory.inject());
 SELECT lifecycle.track('mallory.orders_rls', 'customer_id', 'ordered_at', 'amount') > 0 AS tracked;
 TRUNCATE mallory.seen;
 RESET ROLE;
@@ -88,6 +111,7 @@ INSERT INTO mallory.orders_rls VALUES (1, '2026-06-30', 1);
 UPDATE mallory.orders_rls SET amount = 2 WHERE customer_id = 2;   -- a recompute from the table
 SELECT (lifecycle.refresh()).queued;
 SELECT who, escalated, count(*) > 0 AS ran FROM mallory.seen GROUP BY who, escalated;
+SELECT scratch, wrote, count(*) > 0 AS tried FROM mallory.injected GROUP BY 1, 2 ORDER BY 1, 2;
 SELECT rolsuper FROM pg_roles WHERE rolname = 'lc_mallory';
 
 -- 6. A refit after the model's table was renamed and replaced: the model's source name

@@ -2122,3 +2122,164 @@ $$;
 
 REVOKE ALL ON FUNCTION lifecycle._scratch_ready(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lifecycle._scratch_ready(text) TO lifecycle_worker;
+
+-- Issue 21 (DDL guard): temporary tables refused by track(); one check of a tracked
+-- table's shape (_untrackable, in C, reading pg_inherits) for track(), the DDL guard and
+-- the source reader; the guard decides on the objects a command touched (no tag filter),
+-- checks only the sources they reach, and refuses dropping or altering a capture
+-- trigger of a table that stays tracked; untrack() forgets the source before it drops
+-- the triggers. As in src/engine/capture.sql.
+------------------------------------------------------------------------------------
+
+CREATE FUNCTION lifecycle._untrackable(tab regclass) RETURNS text
+AS 'MODULE_PATHNAME', 'lifecycle_untrackable' LANGUAGE C STABLE STRICT;
+REVOKE ALL ON FUNCTION lifecycle._untrackable(regclass) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lifecycle._untrackable(regclass) TO lifecycle_worker;
+
+CREATE OR REPLACE FUNCTION lifecycle._check_trackable(tab regclass) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    CASE lifecycle._untrackable(tab)
+    WHEN 'partitioned' THEN
+        RAISE EXCEPTION 'argument "source": % is a partitioned table', tab
+            USING ERRCODE = '0A000', HINT = 'Track its partitions one by one.';
+    WHEN 'not a table', 'missing' THEN
+        RAISE EXCEPTION 'argument "source": % is not a table', tab USING ERRCODE = '42809';
+    WHEN 'temporary' THEN
+        RAISE EXCEPTION 'argument "source": % is a temporary table', tab
+            USING ERRCODE = '0A000',
+                  HINT = 'Its drop at the end of its session fires no event trigger: the engine would never learn that it is gone. Track a permanent table.';
+    WHEN 'partition' THEN
+        RAISE EXCEPTION 'argument "source": % is a partition', tab
+            USING ERRCODE = '0A000',
+                  HINT = 'Rows written through its parent would not be captured; detach it first.';
+    WHEN 'parent' THEN
+        RAISE EXCEPTION 'argument "source": % has inheritance children', tab
+            USING ERRCODE = '0A000', HINT = 'Rows written into the children would not be captured.';
+    WHEN 'child' THEN
+        RAISE EXCEPTION 'argument "source": % inherits from another table', tab
+            USING ERRCODE = '0A000',
+                  HINT = 'Rows updated or deleted through its parent would not be captured.';
+    ELSE
+        NULL;
+    END CASE;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION lifecycle._untrack(tab regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    trig text;
+    sid integer;
+BEGIN
+    PERFORM lifecycle._lock_refresh();
+    SELECT t.id INTO sid FROM lifecycle.sources t WHERE t.source = tab;
+    IF sid IS NULL THEN
+        RAISE EXCEPTION 'argument "source": % is not tracked', tab USING ERRCODE = '22023';
+    END IF;
+    -- forgotten first: the DDL guard (_on_drop) refuses to drop the capture triggers of
+    -- a table that stays tracked
+    PERFORM lifecycle._forget_source(sid);
+    -- only the triggers it has: a watermark source has fewer, a table distributed by
+    -- Citus none (where Citus refuses even DROP TRIGGER IF EXISTS)
+    FOR trig IN SELECT t.tgname FROM pg_trigger t
+                WHERE t.tgrelid = tab AND t.tgname LIKE 'lifecycle\_capture\_%' LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', trig, tab);
+    END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION lifecycle._on_drop() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    tab regclass;
+    trig text;
+BEGIN
+    PERFORM lifecycle._forget_source(s.id)
+    FROM pg_event_trigger_dropped_objects() o JOIN lifecycle.sources s ON s.source = o.objid
+    WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0;
+    -- (a trigger's address is its table's schema and name, then its own name; the table
+    -- is gone when the command dropped it too)
+    SELECT s.source, o.address_names[3] INTO tab, trig
+    FROM pg_event_trigger_dropped_objects() o
+    JOIN lifecycle.sources s
+      ON s.source = to_regclass(quote_ident(o.address_names[1]) || '.'
+                                || quote_ident(o.address_names[2]))
+    WHERE o.classid = 'pg_trigger'::regclass
+      AND o.address_names[3] IN ('lifecycle_capture_insert', 'lifecycle_capture_update',
+                                 'lifecycle_capture_delete', 'lifecycle_capture_truncate')
+    LIMIT 1;
+    IF tab IS NOT NULL THEN
+        RAISE EXCEPTION 'trigger % of % captures the changes of a table that lifecycle tracks',
+            quote_ident(trig), tab
+            USING ERRCODE = '0A000',
+                  HINT = format('Call lifecycle.untrack(%L) first: it drops the triggers.', tab::text);
+    END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION lifecycle._on_ddl() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s lifecycle.sources;
+    trig name;
+BEGIN
+    FOR s IN
+        WITH command AS (
+            SELECT c.command_tag, c.classid, c.objid FROM pg_event_trigger_ddl_commands() c
+            WHERE c.classid IN ('pg_class'::regclass, 'pg_trigger'::regclass,
+                                'pg_rewrite'::regclass)
+        ), touched (rel) AS (
+            SELECT c.objid FROM command c WHERE c.classid = 'pg_class'::regclass
+            UNION
+            SELECT g.tgrelid FROM command c JOIN pg_trigger g ON g.oid = c.objid
+            WHERE c.classid = 'pg_trigger'::regclass
+            UNION  -- (a rule: CREATE RULE "_RETURN" makes an empty table a view)
+            SELECT r.ev_class FROM command c JOIN pg_rewrite r ON r.oid = c.objid
+            WHERE c.classid = 'pg_rewrite'::regclass
+        ), linked (rel) AS (
+            SELECT t.rel FROM touched t
+            UNION SELECT i.inhparent FROM touched t JOIN pg_inherits i ON i.inhrelid = t.rel
+            UNION SELECT i.inhrelid FROM touched t JOIN pg_inherits i ON i.inhparent = t.rel
+        )
+        SELECT t.* FROM lifecycle.sources t
+        WHERE t.source IN (SELECT l.rel FROM linked l)
+        ORDER BY t.id
+    LOOP
+        IF NOT lifecycle._columns_intact(s) THEN
+            RAISE EXCEPTION 'a column that lifecycle tracks in % was renamed, dropped or retyped',
+                s.source
+                USING ERRCODE = '0A000',
+                      HINT = format('Call lifecycle.untrack(%L) first, then track the table again.',
+                                    s.source::text);
+        END IF;
+        IF lifecycle._untrackable(s.source) IS NOT NULL THEN
+            RAISE EXCEPTION 'lifecycle tracks %, which this would make a partition, an inheritance child or parent, or not a table',
+                s.source
+                USING ERRCODE = '0A000',
+                      HINT = format('Call lifecycle.untrack(%L) first.', s.source::text);
+        END IF;
+        -- (ALTER TRIGGER ... RENAME: untrack() would not find it again; _track creates them)
+        SELECT g.tgname INTO trig
+        FROM pg_event_trigger_ddl_commands() c JOIN pg_trigger g ON g.oid = c.objid
+        WHERE c.classid = 'pg_trigger'::regclass AND c.command_tag <> 'CREATE TRIGGER'
+          AND g.tgrelid = s.source AND g.tgfoid = 'lifecycle._capture()'::regprocedure
+        LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'trigger % of % captures the changes of a table that lifecycle tracks',
+                quote_ident(trig), s.source
+                USING ERRCODE = '0A000',
+                      HINT = format('Call lifecycle.untrack(%L) first: it drops the triggers.',
+                                    s.source::text);
+        END IF;
+        FOR trig IN SELECT g.tgname FROM pg_trigger g
+                    WHERE g.tgrelid = s.source AND g.tgname LIKE 'lifecycle\_capture\_%'
+                      AND g.tgenabled IN ('O', 'R') LOOP
+            EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', s.source, trig);
+        END LOOP;
+    END LOOP;
+END
+$$;
+-- (ALTER EVENT TRIGGER cannot change the tags: 0.2.0's had a filter)
+DROP EVENT TRIGGER lifecycle_on_ddl;
+CREATE EVENT TRIGGER lifecycle_on_ddl ON ddl_command_end EXECUTE FUNCTION lifecycle._on_ddl();

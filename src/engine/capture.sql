@@ -341,33 +341,43 @@ BEGIN
 END
 $$;
 
--- A table the engine can follow without gaps: a plain table, not a partition, neither an
--- inheritance child nor a parent (the capture triggers are statement triggers on this
--- table: rows written through a parent or into a child would not fire them).
--- Partitioned tables are refused for the same reason; track each partition instead.
+-- A table the engine can follow without gaps: a plain, permanent table, not a partition,
+-- neither an inheritance child nor a parent (the capture triggers are statement triggers
+-- on this table: rows written through a parent or into a child would not fire them).
+-- Partitioned tables are refused for the same reason; track each partition instead. A
+-- temporary table is refused: its drop at the end of its session fires no event trigger,
+-- so the engine would never learn that it is gone. The rule is _untrackable's, in C
+-- (src/pg/trackable.cpp), which the DDL guard (_on_ddl) and the source reader apply too.
+CREATE FUNCTION lifecycle._untrackable(tab regclass) RETURNS text
+AS 'MODULE_PATHNAME', 'lifecycle_untrackable' LANGUAGE C STABLE STRICT;
+
 CREATE FUNCTION lifecycle._check_trackable(tab regclass) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    c pg_class;
 BEGIN
-    SELECT * INTO c FROM pg_class WHERE oid = tab;
-    IF c.relkind = 'p' THEN
+    CASE lifecycle._untrackable(tab)
+    WHEN 'partitioned' THEN
         RAISE EXCEPTION 'argument "source": % is a partitioned table', tab
             USING ERRCODE = '0A000', HINT = 'Track its partitions one by one.';
-    ELSIF c.relkind <> 'r' THEN
+    WHEN 'not a table', 'missing' THEN
         RAISE EXCEPTION 'argument "source": % is not a table', tab USING ERRCODE = '42809';
-    ELSIF c.relispartition THEN
+    WHEN 'temporary' THEN
+        RAISE EXCEPTION 'argument "source": % is a temporary table', tab
+            USING ERRCODE = '0A000',
+                  HINT = 'Its drop at the end of its session fires no event trigger: the engine would never learn that it is gone. Track a permanent table.';
+    WHEN 'partition' THEN
         RAISE EXCEPTION 'argument "source": % is a partition', tab
             USING ERRCODE = '0A000',
                   HINT = 'Rows written through its parent would not be captured; detach it first.';
-    ELSIF EXISTS (SELECT FROM pg_inherits WHERE inhparent = tab) THEN
+    WHEN 'parent' THEN
         RAISE EXCEPTION 'argument "source": % has inheritance children', tab
             USING ERRCODE = '0A000', HINT = 'Rows written into the children would not be captured.';
-    ELSIF EXISTS (SELECT FROM pg_inherits WHERE inhrelid = tab) THEN
+    WHEN 'child' THEN
         RAISE EXCEPTION 'argument "source": % inherits from another table', tab
             USING ERRCODE = '0A000',
                   HINT = 'Rows updated or deleted through its parent would not be captured.';
-    END IF;
+    ELSE
+        NULL;
+    END CASE;
 END
 $$;
 
@@ -415,13 +425,15 @@ BEGIN
     IF sid IS NULL THEN
         RAISE EXCEPTION 'argument "source": % is not tracked', tab USING ERRCODE = '22023';
     END IF;
+    -- forgotten first: the DDL guard (_on_drop) refuses to drop the capture triggers of
+    -- a table that stays tracked
+    PERFORM lifecycle._forget_source(sid);
     -- only the triggers it has: a watermark source has fewer, a table distributed by
     -- Citus none (where Citus refuses even DROP TRIGGER IF EXISTS)
     FOR trig IN SELECT t.tgname FROM pg_trigger t
                 WHERE t.tgrelid = tab AND t.tgname LIKE 'lifecycle\_capture\_%' LOOP
         EXECUTE format('DROP TRIGGER %I ON %s', trig, tab);
     END LOOP;
-    PERFORM lifecycle._forget_source(sid);
 END
 $$;
 
@@ -500,33 +512,87 @@ $$;
 -- DDL on tracked tables (event triggers)
 ------------------------------------------------------------------------------------
 
--- A dropped source is untracked (its triggers went with it). (Dropping a tracked column
--- is refused by _on_ddl, at the end of the ALTER TABLE.)
+-- The DDL guard. Event triggers run in the session of whoever issues the DDL, as the
+-- extension's owner (SECURITY DEFINER: they read lifecycle.sources). They decide on the
+-- objects a command touched, never on its tag: ALTER VIEW, ALTER MATERIALIZED VIEW and
+-- ALTER FOREIGN TABLE rename a table's columns as well as ALTER TABLE does, and CREATE
+-- SCHEMA ... CREATE TABLE runs a CREATE TABLE of its own. And they check only the
+-- sources the command touched: a source broken while event triggers were off is the
+-- tick's business (refresh() reports it), never a reason for another role's DDL to fail.
+
+-- A dropped source is forgotten (its triggers went with it). A capture trigger dropped
+-- from a table that stays tracked is refused: writes would go uncaptured with nothing to
+-- say so (untrack() forgets the source before it drops them). Dropping a tracked column
+-- is refused by _on_ddl, at the end of the ALTER TABLE.
 CREATE FUNCTION lifecycle._on_drop() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    tab regclass;
+    trig text;
 BEGIN
     PERFORM lifecycle._forget_source(s.id)
     FROM pg_event_trigger_dropped_objects() o JOIN lifecycle.sources s ON s.source = o.objid
     WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0;
+    -- (a trigger's address is its table's schema and name, then its own name; the table
+    -- is gone when the command dropped it too)
+    SELECT s.source, o.address_names[3] INTO tab, trig
+    FROM pg_event_trigger_dropped_objects() o
+    JOIN lifecycle.sources s
+      ON s.source = to_regclass(quote_ident(o.address_names[1]) || '.'
+                                || quote_ident(o.address_names[2]))
+    WHERE o.classid = 'pg_trigger'::regclass
+      AND o.address_names[3] IN ('lifecycle_capture_insert', 'lifecycle_capture_update',
+                                 'lifecycle_capture_delete', 'lifecycle_capture_truncate')
+    LIMIT 1;
+    IF tab IS NOT NULL THEN
+        RAISE EXCEPTION 'trigger % of % captures the changes of a table that lifecycle tracks',
+            quote_ident(trig), tab
+            USING ERRCODE = '0A000',
+                  HINT = format('Call lifecycle.untrack(%L) first: it drops the triggers.', tab::text);
+    END IF;
 END
 $$;
 CREATE EVENT TRIGGER lifecycle_on_drop ON sql_drop EXECUTE FUNCTION lifecycle._on_drop();
 
--- After ALTER TABLE (or a CREATE TABLE that inherits or attaches): every tracked table
--- must still have its columns with their types, be a plain table, not a partition and
--- neither an inheritance child nor a parent; otherwise the DDL is refused, rather than
--- the application's later writes failing or rows going uncaptured. Capture triggers
--- re-enabled the ordinary way (ENABLE TRIGGER, which fires them only for origin writes)
--- are set back to ENABLE ALWAYS; disabled ones are left as the DBA chose (resync()
--- repairs the gap).
+-- At the end of any DDL command, for each tracked table the command touched (a table it
+-- created or altered, a column of it, a trigger or rule on it) or linked through
+-- pg_inherits to one it touched (a new child, a parent it was attached to, a table made
+-- to inherit from it): the table must still have its tracked columns with their types, be a table
+-- _check_trackable accepts, and keep its capture triggers as _track made them;
+-- otherwise the DDL is refused, rather than the application's later writes failing or
+-- rows going uncaptured. Capture triggers re-enabled the ordinary way (ENABLE TRIGGER,
+-- which fires them only for origin writes) are set back to ENABLE ALWAYS; disabled ones
+-- are left as the DBA chose (resync() repairs the gap). No tag filter: whatever the
+-- spelling, what counts is the object; for DDL on other tables it is one look at the
+-- command's objects.
 CREATE FUNCTION lifecycle._on_ddl() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     s lifecycle.sources;
     trig name;
 BEGIN
-    FOR s IN SELECT t.* FROM lifecycle.sources t
-             WHERE EXISTS (SELECT FROM pg_class c WHERE c.oid = t.source) LOOP
+    FOR s IN
+        WITH command AS (
+            SELECT c.command_tag, c.classid, c.objid FROM pg_event_trigger_ddl_commands() c
+            WHERE c.classid IN ('pg_class'::regclass, 'pg_trigger'::regclass,
+                                'pg_rewrite'::regclass)
+        ), touched (rel) AS (
+            SELECT c.objid FROM command c WHERE c.classid = 'pg_class'::regclass
+            UNION
+            SELECT g.tgrelid FROM command c JOIN pg_trigger g ON g.oid = c.objid
+            WHERE c.classid = 'pg_trigger'::regclass
+            UNION  -- (a rule: CREATE RULE "_RETURN" makes an empty table a view)
+            SELECT r.ev_class FROM command c JOIN pg_rewrite r ON r.oid = c.objid
+            WHERE c.classid = 'pg_rewrite'::regclass
+        ), linked (rel) AS (
+            SELECT t.rel FROM touched t
+            UNION SELECT i.inhparent FROM touched t JOIN pg_inherits i ON i.inhrelid = t.rel
+            UNION SELECT i.inhrelid FROM touched t JOIN pg_inherits i ON i.inhparent = t.rel
+        )
+        SELECT t.* FROM lifecycle.sources t
+        WHERE t.source IN (SELECT l.rel FROM linked l)
+        ORDER BY t.id
+    LOOP
         IF NOT lifecycle._columns_intact(s) THEN
             RAISE EXCEPTION 'a column that lifecycle tracks in % was renamed, dropped or retyped',
                 s.source
@@ -534,22 +600,31 @@ BEGIN
                       HINT = format('Call lifecycle.untrack(%L) first, then track the table again.',
                                     s.source::text);
         END IF;
-        BEGIN
-            PERFORM lifecycle._check_trackable(s.source);
-        EXCEPTION WHEN feature_not_supported OR wrong_object_type THEN
+        IF lifecycle._untrackable(s.source) IS NOT NULL THEN
             RAISE EXCEPTION 'lifecycle tracks %, which this would make a partition, an inheritance child or parent, or not a table',
                 s.source
                 USING ERRCODE = '0A000',
                       HINT = format('Call lifecycle.untrack(%L) first.', s.source::text);
-        END;
-        FOR trig IN SELECT t.tgname FROM pg_trigger t
-                    WHERE t.tgrelid = s.source AND t.tgname LIKE 'lifecycle\_capture\_%'
-                      AND t.tgenabled IN ('O', 'R') LOOP
+        END IF;
+        -- (ALTER TRIGGER ... RENAME: untrack() would not find it again; _track creates them)
+        SELECT g.tgname INTO trig
+        FROM pg_event_trigger_ddl_commands() c JOIN pg_trigger g ON g.oid = c.objid
+        WHERE c.classid = 'pg_trigger'::regclass AND c.command_tag <> 'CREATE TRIGGER'
+          AND g.tgrelid = s.source AND g.tgfoid = 'lifecycle._capture()'::regprocedure
+        LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'trigger % of % captures the changes of a table that lifecycle tracks',
+                quote_ident(trig), s.source
+                USING ERRCODE = '0A000',
+                      HINT = format('Call lifecycle.untrack(%L) first: it drops the triggers.',
+                                    s.source::text);
+        END IF;
+        FOR trig IN SELECT g.tgname FROM pg_trigger g
+                    WHERE g.tgrelid = s.source AND g.tgname LIKE 'lifecycle\_capture\_%'
+                      AND g.tgenabled IN ('O', 'R') LOOP
             EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', s.source, trig);
         END LOOP;
     END LOOP;
 END
 $$;
-CREATE EVENT TRIGGER lifecycle_on_ddl ON ddl_command_end
-    WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO')
-    EXECUTE FUNCTION lifecycle._on_ddl();
+CREATE EVENT TRIGGER lifecycle_on_ddl ON ddl_command_end EXECUTE FUNCTION lifecycle._on_ddl();

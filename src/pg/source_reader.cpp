@@ -19,11 +19,11 @@
 // Plain C-style code: PostgreSQL may longjmp out of any call here. A transaction or
 // subtransaction that aborts restores the user id and the settings by itself.
 #include "pg/guard.hpp"
+#include "pg/trackable.hpp"
 
 extern "C" {
 #include "access/xact.h"
 #include "catalog/pg_class.h"
-#include "catalog/pg_inherits.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
@@ -143,18 +143,28 @@ void check_column(Oid relid, const char* name, Oid tracked_type, const char* kin
 
 // The relation must still be a plain table of its own: no partition and no inheritance
 // child (rows written through its parent would not fire its statement triggers) and no
-// inheritance children (their rows would not be captured).
+// inheritance children (their rows would not be captured). The rule is the one track()
+// and the DDL guard apply (untrackable_reason, which reads pg_inherits: relhassubclass
+// stays set after the last child is dropped, until an ANALYZE).
 void check_relation(Oid relid) {
-    const char kind = get_rel_relkind(relid);
-    if (kind != RELKIND_RELATION)
+    const char* reason = lifecycle::pg::untrackable_reason(relid);
+    if (reason == nullptr) return;
+    if (strcmp(reason, "not a table") == 0 || strcmp(reason, "partitioned") == 0)
         ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
                         errmsg("lifecycle: tracked relation %u is not a plain table any more",
                                relid)));
-    if (get_rel_relispartition(relid) || has_subclass(relid) || has_superclass(relid))
+    if (strcmp(reason, "temporary") == 0)
         ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                        errmsg("lifecycle: tracked table %s is now a partition, an "
-                               "inheritance child or parent", get_rel_name(relid)),
-                        errhint("Untrack the table first.")));
+                        errmsg("lifecycle: tracked table %s is a temporary table",
+                               get_rel_name(relid)),
+                        errhint("Untrack the table.")));
+    if (strcmp(reason, "missing") == 0)
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+                        errmsg("lifecycle: tracked table %u was dropped", relid)));
+    ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                    errmsg("lifecycle: tracked table %s is now a partition, an "
+                           "inheritance child or parent", get_rel_name(relid)),
+                    errhint("Untrack the table first.")));
 }
 
 // The purchase day of a row, as SQL over the time column.

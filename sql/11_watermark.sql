@@ -129,6 +129,7 @@ SELECT tab, cause, count(*) FROM twin_log GROUP BY 1, 2 ORDER BY 1, 2;
 SELECT watermark = (SELECT max(id) FROM orders_w) AS caught_up FROM lifecycle.sources
 WHERE source = 'orders_w'::regclass;
 SELECT lifecycle.resync('orders_w') AS corrections_w;
+SELECT (lifecycle.refresh()).transitions AS corrections_logged_w;  -- (resync's recomputation)
 
 -- A table tracked empty: the sequence has handed out nothing yet.
 CREATE TABLE orders_e (id integer GENERATED ALWAYS AS IDENTITY, customer_id integer,

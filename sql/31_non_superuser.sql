@@ -68,6 +68,7 @@ SET ROLE lc_other;
 SELECT lifecycle.resync('tracker_orders') AS corrections;
 RESET ROLE;
 REVOKE lc_tracker FROM lc_other;
+SELECT (lifecycle.refresh()).transitions AS corrections_logged;  -- (resync's recomputation)
 
 -- The worker's role runs the engine, and nothing else.
 SET ROLE lc_tracker;

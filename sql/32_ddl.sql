@@ -36,8 +36,9 @@ RESET session_replication_role;
 SELECT (lifecycle.refresh()).queued AS replicated_write_captured;
 SELECT stage_differences('ddl_orders', 'engine_test') AS differences;
 
--- A gap: writes with the triggers disabled are not captured; resync() finds and logs
--- every difference as a correction, and the table equals the recomputation again.
+-- A gap: writes with the triggers disabled are not captured; resync() finds every
+-- difference and queues the recomputation, which the next refresh logs as corrections
+-- (the stage table is left alone until then); the table then equals the recomputation.
 ALTER TABLE ddl_orders DISABLE TRIGGER USER;
 INSERT INTO ddl_orders (customer_id, ordered_at, amount) VALUES (1002, '2026-05-30', 1), (3, '2026-05-31', 1);
 DELETE FROM ddl_orders WHERE customer_id IN (4, 5);
@@ -46,11 +47,14 @@ SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'ddl_orders'::regclass 
 SELECT (lifecycle.refresh()).queued AS nothing_queued;
 SELECT stage_differences('ddl_orders', 'engine_test') AS differences_before_resync;
 SELECT lifecycle.resync('ddl_orders') AS corrections;
+SELECT stage_differences('ddl_orders', 'engine_test') AS differences_until_the_refresh;
+SELECT (lifecycle.refresh()).transitions AS corrections_logged;
 SELECT customer, from_stage, to_stage, cause FROM lifecycle.transitions
 WHERE cause = 'correction' AND source_id = (SELECT id FROM lifecycle.sources WHERE source = 'ddl_orders'::regclass)
 ORDER BY customer;
 SELECT stage_differences('ddl_orders', 'engine_test') AS differences, broken_chains('ddl_orders') AS broken;
 SELECT lifecycle.resync('ddl_orders') AS corrections_again;
+SELECT (lifecycle.refresh()).transitions AS corrections_logged_again;
 
 -- Renaming the table is fine: the engine follows it by OID.
 ALTER TABLE ddl_orders RENAME TO ddl_orders_renamed;

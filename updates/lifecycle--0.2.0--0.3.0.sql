@@ -2283,3 +2283,626 @@ $$;
 -- (ALTER EVENT TRIGGER cannot change the tags: 0.2.0's had a filter)
 DROP EVENT TRIGGER lifecycle_on_ddl;
 CREATE EVENT TRIGGER lifecycle_on_ddl ON ddl_command_end EXECUTE FUNCTION lifecycle._on_ddl();
+
+
+------------------------------------------------------------------------------------
+-- Issue 21 (gate locks): track(), untrack() and resync() no longer take the refresh lock,
+-- which a caller's open transaction held until it ended (every tick then failed on its
+-- lock timeout, for every source); every wait in them is bounded by lifecycle.lock_timeout
+-- (55P03), the watermark wait of track() included. untrack() locks its source's row
+-- instead, which ticks skip (with its playbooks); resync() queues its recomputation (a
+-- change_queue row marked `correction`), which the next refresh logs as corrections
+-- under the refresh lock, so that announced transitions keep their ids in commit order.
+-- As in src/ (engine/tables.sql, engine/capture.sql, engine/refresh.sql,
+-- engagement/schedule.sql); grants as src/privileges.sql gives them.
+------------------------------------------------------------------------------------
+
+ALTER TABLE lifecycle.change_queue ADD COLUMN correction boolean;
+
+CREATE OR REPLACE FUNCTION lifecycle._watermark_start(s lifecycle.sources) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    position bigint := coalesce((SELECT p.last_value FROM lifecycle._sequence_position(s.id) p), 0);
+    holders text[] := lifecycle._sequence_holders(s.watermark_sequence);
+    patience interval := current_setting('lock_timeout')::interval;
+    deadline timestamptz := clock_timestamp() + patience;
+    waited_for text;
+BEGIN
+    WHILE lifecycle._still_holding(s.watermark_sequence, holders) LOOP
+        IF patience > interval '0' AND clock_timestamp() >= deadline THEN
+            SELECT string_agg(DISTINCT format('pid %s (virtual transaction %s)', l.pid,
+                                              l.virtualtransaction), ', ')
+            INTO waited_for
+            FROM pg_locks l
+            WHERE l.virtualtransaction = ANY (holders)
+              AND l.locktype = 'relation' AND l.relation = s.watermark_sequence;
+            RAISE EXCEPTION 'argument "watermark_column": gave up after % waiting for the transactions that hold sequence % to end: %',
+                current_setting('lock_timeout'), s.watermark_sequence, waited_for
+                USING ERRCODE = '55P03',
+                      DETAIL = 'track() starts the watermark where every id handed out so far is final.',
+                      HINT = 'Retry once those transactions have committed or rolled back.';
+        END IF;
+        PERFORM pg_sleep(0.01);
+    END LOOP;
+    RETURN position;
+END
+$$;
+
+CREATE FUNCTION lifecycle._bound_waits() RETURNS text
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    caller text := current_setting('lock_timeout');
+    ours text := current_setting('lifecycle.lock_timeout');
+BEGIN
+    IF ours::interval > interval '0'
+       AND (caller::interval = interval '0' OR ours::interval < caller::interval) THEN
+        PERFORM set_config('lock_timeout', ours, true);
+    END IF;
+    RETURN caller;
+END
+$$;
+REVOKE ALL ON FUNCTION lifecycle._bound_waits() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lifecycle._bound_waits() TO lifecycle_worker;
+
+CREATE OR REPLACE FUNCTION lifecycle._track(tab regclass, customer_col name, time_col name,
+                                 amount_col name, policy_name text, watermark_col name)
+RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s lifecycle.sources;
+    trig text;
+    distributed boolean := lifecycle._is_distributed(tab);
+    caller_lock_timeout text;
+BEGIN
+    -- No refresh lock: nothing a tick reads or writes is touched here until this commits
+    -- (the new source's rows are its own), and its 'initial' transitions are never
+    -- announced nor enrolled, so their ids need not follow commit order (docs/design.md).
+    caller_lock_timeout := lifecycle._bound_waits();
+    IF NOT EXISTS (SELECT FROM lifecycle.policies p WHERE p.name = policy_name) THEN
+        RAISE EXCEPTION 'argument "policy": no policy named "%"', policy_name
+            USING ERRCODE = '22023', HINT = 'The policies are in lifecycle.policies.';
+    END IF;
+    IF EXISTS (SELECT FROM lifecycle.sources t WHERE t.source = tab) THEN
+        RAISE EXCEPTION 'argument "source": % is tracked already', tab
+            USING ERRCODE = '42710', HINT = 'Call lifecycle.untrack first to change how.';
+    END IF;
+    PERFORM lifecycle._check_trackable(tab);
+    IF distributed AND watermark_col IS NULL THEN
+        RAISE EXCEPTION 'argument "watermark_column": % is distributed by Citus, where no trigger sees the rows',
+            tab
+            USING ERRCODE = '0A000',
+                  HINT = 'Track it by a watermark: an identity or bigserial column, e.g. watermark_column => ''id''.';
+    END IF;
+    IF watermark_col IS NOT NULL THEN
+        s := lifecycle._watermark_of(tab, watermark_col, s);
+    END IF;
+    s.customer_type := lifecycle._column_type(tab, customer_col, 'customer_column', 'customer');
+    s.time_type := lifecycle._column_type(tab, time_col, 'time_column', 'time');
+    IF amount_col IS NOT NULL THEN
+        s.amount_type := lifecycle._column_type(tab, amount_col, 'amount_column', 'amount');
+    END IF;
+    INSERT INTO lifecycle.sources (source, customer_column, time_column, amount_column,
+                                   customer_type, time_type, amount_type, time_zone, policy,
+                                   tracked_on, watermark_column, watermark_type,
+                                   watermark_sequence)
+    VALUES (tab, customer_col, time_col, amount_col, s.customer_type, s.time_type,
+            s.amount_type, current_setting('TimeZone'), policy_name, lifecycle.engine_date(),
+            s.watermark_column, s.watermark_type, s.watermark_sequence)
+    RETURNING * INTO s;
+    IF watermark_col IS NOT NULL THEN
+        s.watermark := lifecycle._watermark_start(s);
+        UPDATE lifecycle.sources t
+        SET watermark = s.watermark, watermark_seen = s.watermark, watermark_holders = '{}',
+            watermark_floors = '{}'
+        WHERE t.id = s.id;
+    END IF;
+    -- ENABLE ALWAYS: rows written with session_replication_role = replica are captured too.
+    -- A watermark source's inserts are read by id; a distributed table gets no trigger.
+    FOREACH trig IN ARRAY CASE WHEN distributed THEN '{}'::text[]
+                               WHEN watermark_col IS NOT NULL THEN ARRAY['update', 'delete', 'truncate']
+                               ELSE ARRAY['insert', 'update', 'delete', 'truncate'] END LOOP
+        EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s %s FOR EACH STATEMENT
+                        EXECUTE FUNCTION lifecycle._capture()',
+                       'lifecycle_capture_' || trig, upper(trig), tab,
+                       CASE trig WHEN 'insert' THEN 'REFERENCING NEW TABLE AS lifecycle_new'
+                                 WHEN 'update' THEN 'REFERENCING OLD TABLE AS lifecycle_old
+                                                     NEW TABLE AS lifecycle_new'
+                                 WHEN 'delete' THEN 'REFERENCING OLD TABLE AS lifecycle_old'
+                                 ELSE '' END);
+        EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', tab, 'lifecycle_capture_' || trig);
+    END LOOP;
+    IF NOT EXISTS (SELECT FROM pg_index i JOIN pg_attribute a
+                       ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                   WHERE i.indrelid = tab AND a.attname = customer_col) THEN
+        RAISE NOTICE 'no index on %(%): each refresh will scan the table',
+            tab, quote_ident(customer_col)
+            USING HINT = format('CREATE INDEX ON %s (%I);', tab, customer_col);
+    END IF;
+    PERFORM lifecycle._collect_all(s, s.tracked_on);
+    PERFORM lifecycle._write_stages(s, s.tracked_on, 'initial');
+    PERFORM lifecycle._rescore(s.id, s.tracked_on);
+    PERFORM set_config('lock_timeout', caller_lock_timeout, true);
+    RETURN s.id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION lifecycle._untrack(tab regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    trig text;
+    sid integer;
+    caller_lock_timeout text := lifecycle._bound_waits();
+BEGIN
+    -- The source's row locked FOR UPDATE instead of the refresh lock: a tick working on
+    -- this source is waited for (lock_timeout at most), and the ticks that come while
+    -- this transaction is open skip this source only (refresh()).
+    sid := lifecycle._lock_source(tab, 'untrack', true);
+    IF sid IS NULL THEN
+        RAISE EXCEPTION 'argument "source": % is not tracked', tab USING ERRCODE = '22023';
+    END IF;
+    -- only the triggers it has: a watermark source has fewer, a table distributed by
+    -- Citus none (where Citus refuses even DROP TRIGGER IF EXISTS)
+    FOR trig IN SELECT t.tgname FROM pg_trigger t
+                WHERE t.tgrelid = tab AND t.tgname LIKE 'lifecycle\_capture\_%' LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', trig, tab);
+    END LOOP;
+    PERFORM lifecycle._forget_source(sid);
+    PERFORM set_config('lock_timeout', caller_lock_timeout, true);
+END
+$$;
+
+CREATE FUNCTION lifecycle._lock_source(tab regclass, caller text, for_update boolean)
+RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    sid integer;
+BEGIN
+    IF for_update THEN
+        SELECT t.id INTO sid FROM lifecycle.sources t WHERE t.source = tab FOR UPDATE;
+    ELSE
+        SELECT t.id INTO sid FROM lifecycle.sources t WHERE t.source = tab FOR KEY SHARE;
+    END IF;
+    RETURN sid;
+EXCEPTION WHEN lock_not_available THEN
+    RAISE EXCEPTION 'lifecycle.%: gave up after % waiting for another transaction working on source % (a refresh, or an untrack() or resync() of it)',
+        caller, current_setting('lock_timeout'), tab
+        USING ERRCODE = '55P03',
+              HINT = 'Retry: a refresh holds a source for one tick; another untrack() or resync() until its transaction ends.';
+END
+$$;
+REVOKE ALL ON FUNCTION lifecycle._lock_source(regclass, text, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lifecycle._lock_source(regclass, text, boolean) TO lifecycle_worker;
+
+CREATE OR REPLACE FUNCTION lifecycle._resync(tab regclass) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s lifecycle.sources;
+    as_of date := lifecycle.engine_date();
+    corrections bigint;
+    caller_lock_timeout text := lifecycle._bound_waits();
+    sid integer := lifecycle._lock_source(tab, 'resync', false);
+BEGIN
+    SELECT * INTO s FROM lifecycle.sources t WHERE t.id = sid;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'argument "source": % is not tracked', tab USING ERRCODE = '22023';
+    END IF;
+    -- What a recomputation would change now: every customer whose stage differs between
+    -- the stage table and the orders (a customer gone from the orders is a prospect), as
+    -- _write_stages would log it.
+    WITH fresh AS (
+        SELECT h.customer COLLATE "C" AS customer,
+               CASE WHEN h.purchases > 0
+                    THEN lifecycle.lifecycle_stage(h.first_purchase, h.last_purchase,
+                                                   h.purchases, as_of, s.policy)::text
+                    ELSE 'prospect' END AS stage
+        FROM lifecycle._source_histories(s.id, NULL, as_of) h
+    )
+    SELECT count(*) INTO corrections
+    FROM fresh f
+    FULL JOIN (SELECT c.customer, c.stage::text AS stage FROM lifecycle.customer_stage c
+               WHERE c.source_id = s.id) c ON c.customer = f.customer
+    WHERE coalesce(c.stage, 'prospect') <> coalesce(f.stage, 'prospect');
+    -- The request: a queue row with neither customer nor orders, as a TRUNCATE queues,
+    -- marked as a correction (refresh() recomputes every customer, logs each change as a
+    -- 'correction' and starts a rescoring pass; see _collect_queued).
+    INSERT INTO lifecycle.change_queue (source_id, customer, correction) VALUES (s.id, NULL, true);
+    IF s.watermark_column IS NOT NULL THEN
+        PERFORM lifecycle._warn_stray_ids(s);
+    END IF;
+    PERFORM set_config('lock_timeout', caller_lock_timeout, true);
+    RETURN corrections;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION lifecycle._collect_queued(s lifecycle.sources, as_of date, budget bigint,
+                                          OUT written bigint, OUT logged bigint)
+-- Index lookups, whatever the planner guesses of the scratch tables: the cost must follow
+-- the number of changed customers, not the size of the stage table.
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+SET enable_hashjoin = off SET enable_mergejoin = off AS $$
+DECLARE
+    truncated boolean;
+    corrected boolean;
+BEGIN
+    written := 0;
+    logged := 0;
+    PERFORM lifecycle._work_table();
+    -- (empty unless an earlier source of this refresh used them; DELETE, not TRUNCATE,
+    -- which would give each a new file and a catalog update every tick)
+    DELETE FROM pg_temp.lifecycle_work;
+    DELETE FROM pg_temp.lifecycle_incoming;
+    DELETE FROM pg_temp.lifecycle_bought;
+    -- The oldest queue rows up to `budget` changes (a row of orders counts its orders, any
+    -- other row one): everything up to the id where the running count reaches it (a range
+    -- of the primary key, read in order until then). No budget, no bound: the count that
+    -- finds it is skipped.
+    WITH taken AS (
+        DELETE FROM lifecycle.change_queue q
+        WHERE q.source_id = s.id
+          AND (budget = 9223372036854775807
+               OR q.id <= coalesce((SELECT k.id
+                                    FROM (SELECT id, sum(coalesce(cardinality(customers), 1))
+                                                     OVER (ORDER BY id) AS n
+                                          FROM lifecycle.change_queue WHERE source_id = s.id) k
+                                    WHERE k.n >= budget ORDER BY k.id LIMIT 1),
+                                   9223372036854775807))
+        RETURNING q.customer, q.day, q.spend, q.customers, q.days, q.spends, q.correction
+    ), changes AS (    -- a row per order or changed customer
+        SELECT t.customer, t.day, t.spend FROM taken t WHERE t.customers IS NULL
+        UNION ALL
+        SELECT o.customer, o.day, o.spend
+        FROM taken t, unnest(t.customers, t.days, t.spends) AS o (customer, day, spend)
+    ), captured AS (   -- what _capture_watermark just read of this source, if anything
+        DELETE FROM pg_temp.lifecycle_new RETURNING customer, day, spend
+    ), days AS (       -- per customer and day (several orders may be of the same day)
+        SELECT customer, day, sum(spend) AS spend
+        FROM (TABLE changes UNION ALL TABLE captured) q
+        WHERE customer IS NOT NULL
+        GROUP BY customer, day
+    ), kept AS (
+        INSERT INTO pg_temp.lifecycle_incoming (customer, first_day, last_day, days, spend, odd)
+        SELECT customer, min(day), max(day), count(day), sum(spend),
+               bool_or(day IS NULL OR day > as_of)
+        FROM days GROUP BY customer
+        ORDER BY customer  -- in the index's order: neighbouring customers share pages
+    )
+    SELECT coalesce(bool_or(customer IS NULL AND customers IS NULL), false),
+           coalesce(bool_or(correction), false)
+    INTO truncated, corrected
+    FROM taken;
+    IF truncated THEN
+        PERFORM lifecycle._collect_all(s, as_of);
+        IF corrected THEN
+            -- resync()'s request: every change logged as a correction and every customer
+            -- rescored, as resync() did itself before 0.3.0, but here, under the refresh
+            -- lock, so that the corrections' ids follow commit order. Like the rest of a
+            -- refresh's work, the purchases it finds count for enrolments (orders queued
+            -- since the request are in this recomputation too).
+            logged := lifecycle._write_stages(s, as_of, 'correction');
+            PERFORM lifecycle._record_purchases(s);
+            DELETE FROM pg_temp.lifecycle_work;
+            PERFORM lifecycle._rescore(s.id, as_of);
+        END IF;
+        RETURN;
+    END IF;
+    SELECT w.written, w.logged INTO written, logged FROM lifecycle._write_purchases(s, as_of) w;
+    -- The others: one primary-key probe each, whatever the statistics say (with a source
+    -- tracked after the last ANALYZE the planner took its rows for one, kept them in a
+    -- Materialize and joined by a filter: 180k queued x 20k known, 6 minutes).
+    INSERT INTO pg_temp.lifecycle_work (customer, recompute, known, old_stage, old_last,
+                                        old_spend, row_id, first_purchase, last_purchase,
+                                        purchases, spend)
+    SELECT i.customer, i.odd OR c.customer IS NOT NULL, c.customer IS NOT NULL, c.stage,
+           c.last_purchase, c.spend, c.row_id,
+           i.first_day, i.last_day, i.days, i.spend  -- (a known customer's: recomputed)
+    FROM pg_temp.lifecycle_incoming i
+    LEFT JOIN LATERAL (SELECT x.customer, x.stage, x.last_purchase, x.spend, x.ctid AS row_id
+                       FROM lifecycle.customer_stage x
+                       WHERE x.source_id = s.id AND x.customer = i.customer LIMIT 1) AS c
+      ON true;
+    -- Customers whose order dated in the future has come due.
+    INSERT INTO pg_temp.lifecycle_work (customer, recompute, known, old_stage, old_last,
+                                        old_spend, row_id)
+    SELECT customer, true, true, stage, last_purchase, spend, ctid FROM lifecycle.customer_stage
+    WHERE source_id = s.id AND wake_on <= as_of AND next_change <= as_of AND next_order <= as_of
+    ON CONFLICT (customer) DO UPDATE SET recompute = true;
+    IF EXISTS (SELECT FROM pg_temp.lifecycle_work WHERE recompute) THEN
+        PERFORM lifecycle._recompute_from_source(s, as_of, false);
+    END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION lifecycle.refresh(max_customers integer DEFAULT NULL)
+RETURNS lifecycle.refresh_result
+-- Plans for the values at hand: after five calls PL/pgSQL may switch to a generic plan,
+-- which for "next_change <= as_of" expects a third of the stage table and scans all of
+-- it (350 ms a tick at 1M customers with nothing due, bench/playbooks.sh).
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_custom_plan AS $$
+DECLARE
+    r lifecycle.refresh_result;
+    started timestamptz := clock_timestamp();
+    as_of date := lifecycle.engine_date();
+    budget bigint := coalesce(max_customers, 9223372036854775807);
+    last_id bigint;
+    last_action bigint;
+    s lifecycle.sources;
+    queued bigint;
+    recomputed bigint;
+    purchases record;
+    stepped record;
+    rescored record;
+    skipped integer[] := '{}';
+BEGIN
+    IF max_customers < 1 THEN
+        RAISE EXCEPTION 'argument "max_customers" must be at least 1, got %', max_customers
+            USING ERRCODE = '22023';
+    END IF;
+    PERFORM lifecycle._lock_refresh();
+    r := ROW(0, 0, 0, 0, 0, 0, 0, 0, 0, false, 0);
+    SELECT coalesce(max(id), 0) INTO last_id FROM lifecycle.transitions;
+    SELECT coalesce(max(id), 0) INTO last_action FROM lifecycle.actions;
+    FOR s IN SELECT * FROM lifecycle.sources ORDER BY id LOOP
+        -- A source whose row another transaction holds FOR UPDATE (an untrack() or a DROP
+        -- TABLE of it not yet committed) is skipped, not waited for: that transaction
+        -- keeps the worker out of this source only, and of its playbooks (below), until
+        -- it ends. The row stays locked FOR KEY SHARE until this commits, so an
+        -- untrack() waits for the tick instead (docs/worker.md).
+        IF NOT EXISTS (SELECT FROM lifecycle.sources t WHERE t.id = s.id
+                       FOR KEY SHARE SKIP LOCKED) THEN
+            skipped := skipped || s.id;
+            CONTINUE;
+        END IF;
+        IF NOT EXISTS (SELECT FROM pg_class WHERE oid = s.source) THEN
+            -- dropped while event triggers were off (lifecycle_on_drop forgets it otherwise)
+            PERFORM lifecycle._forget_source(s.id);
+            CONTINUE;
+        END IF;
+        r.sources := r.sources + 1;
+        IF s.watermark_column IS NOT NULL THEN
+            -- its new rows into the queue (a batch at a time)
+            r.more := lifecycle._capture_watermark(s, budget) OR r.more;
+        END IF;
+        stepped := lifecycle._step_time(s, as_of, budget);
+        r.due := r.due + stepped.stepped;
+        r.transitions := r.transitions + stepped.logged;
+        purchases := lifecycle._collect_queued(s, as_of, budget);
+        r.queued := r.queued + purchases.written;
+        r.transitions := r.transitions + purchases.logged;
+        SELECT count(*), count(*) FILTER (WHERE recompute) INTO queued, recomputed
+        FROM pg_temp.lifecycle_work;
+        IF queued > 0 THEN
+            r.queued := r.queued + queued;
+            r.recomputed := r.recomputed + recomputed;
+            r.transitions := r.transitions + lifecycle._write_stages(s, as_of, NULL);
+        END IF;
+        IF queued > 0 OR purchases.written > 0 THEN
+            PERFORM lifecycle._record_purchases(s);
+        END IF;
+        -- (and at once when the breakpoints were taken from no customer at all, as for a
+        -- table tracked empty: else everyone would go unscored for an rfm_interval)
+        IF s.rescoring OR s.rfm_scored_at IS NULL OR s.rfm_scored_at
+               < now() - current_setting('lifecycle.rfm_interval')::interval
+           OR (coalesce((s.rfm_breakpoints).n, 0) = 0
+               AND EXISTS (SELECT FROM lifecycle.customer_stage c
+                           WHERE c.source_id = s.id AND c.purchases > 0)) THEN
+            rescored := lifecycle._rescore(s.id, as_of, max_customers, false);
+            r.rfm_rescored := r.rfm_rescored + rescored.changed;
+            r.more := r.more OR NOT rescored.finished;
+        END IF;
+        r.more := r.more
+            OR EXISTS (SELECT FROM lifecycle.change_queue WHERE source_id = s.id)
+            OR EXISTS (SELECT FROM lifecycle.customer_stage
+                       WHERE source_id = s.id AND wake_on <= as_of);
+    END LOOP;
+    -- (The new transitions are the sources' this refresh did. The dates' enrolments, for
+    -- every source at once, wait for a refresh that skipped none: they catch up three days.)
+    r.enrolled := lifecycle._enroll(last_id)
+                  + CASE WHEN skipped = '{}' THEN lifecycle._enroll_dates(as_of) ELSE 0 END;
+    r.actions := lifecycle._schedule(budget, skipped);
+    r.more := r.more OR EXISTS (SELECT FROM lifecycle.enrollments e
+                                JOIN lifecycle.playbooks p ON p.name = e.playbook AND p.enabled
+                                WHERE e.status = 'running'
+                                  AND e.next_due_at <= lifecycle.engine_time()
+                                  AND e.source_id <> ALL (skipped));
+    r.notifications := lifecycle._announce(last_id) + lifecycle._announce_actions(last_action);
+    r.elapsed_ms := extract(epoch FROM clock_timestamp() - started) * 1000;
+    RETURN r;
+END
+$$;
+
+DROP FUNCTION lifecycle._schedule_pass(timestamptz, bigint);
+DROP FUNCTION lifecycle._schedule(bigint);
+
+CREATE FUNCTION lifecycle._schedule_pass(now_ timestamptz, budget bigint,
+                                         skipped integer[] DEFAULT '{}') RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+SET enable_hashjoin = off SET enable_mergejoin = off AS $$
+DECLARE
+    d record;
+    taken bigint;
+BEGIN
+    PERFORM lifecycle._due_table();
+    TRUNCATE pg_temp.lifecycle_due;
+    -- Every due step with what decides it, and the decision where it can be made in
+    -- bulk, in one statement (each rewrite of the scratch table costs as much again).
+    INSERT INTO pg_temp.lifecycle_due
+    -- (MATERIALIZED: `fixed` and `verdict` are used several times below, and their
+    -- subqueries would run once per use)
+    WITH due AS MATERIALIZED (
+        SELECT e.id, e.source_id, e.customer, e.playbook, e.next_step, e.step_time,
+               e.next_due_at, st.channel, st.kind, st.message_key, st.when_capped,
+               nx.step AS next_no, nx.delay AS next_delay,
+               coalesce(k.time_zone, s.time_zone) AS zone, ch.quiet_from, ch.quiet_until,
+               coalesce(cs.granted, false) AS granted, c.stage::text AS stage,
+               lifecycle.value_tier(c.m) AS tier, e.waiting AS waited,
+               -- stops reported since the last step (applications record them without
+               -- touching enrolments): a click or reply on one of its actions, an
+               -- opt-out of one of its channels since it began
+               CASE WHEN EXISTS (
+                        SELECT FROM lifecycle.actions a
+                        JOIN lifecycle.action_outcomes o ON o.action_id = a.id
+                        WHERE a.enrollment_id = e.id
+                          AND ((o.outcome = 'clicked' AND 'click' = ANY (p.stop_on))
+                               OR (o.outcome = 'replied' AND 'reply' = ANY (p.stop_on))))
+                    THEN 'engaged'
+                    WHEN 'opt_out' = ANY (p.stop_on) AND EXISTS (
+                        SELECT FROM lifecycle.consent x
+                        WHERE x.source_id = e.source_id AND x.customer = e.customer
+                          AND NOT x.granted AND x.changed_at >= e.enrolled_at
+                          AND x.channel IN (SELECT y.channel FROM lifecycle.playbook_steps y
+                                            WHERE y.playbook = e.playbook))
+                    THEN 'opted_out'
+                    WHEN st.channel IS NULL THEN 'finished'  -- the step was deleted
+                    WHEN NOT coalesce(cs.granted, false) THEN 'no_consent'
+                    WHEN st.kind = 'sunset' THEN 'sunset' END AS fixed
+        FROM (SELECT * FROM lifecycle.enrollments
+              WHERE status = 'running' AND next_due_at <= now_ AND source_id <> ALL (skipped)
+              ORDER BY next_due_at, id LIMIT budget) AS e
+        JOIN lifecycle.playbooks p ON p.name = e.playbook AND p.enabled
+        JOIN lifecycle.sources s ON s.id = e.source_id
+        LEFT JOIN lifecycle.playbook_steps st ON st.playbook = e.playbook AND st.step = e.next_step
+        LEFT JOIN lifecycle.channels ch ON ch.channel = st.channel
+        -- primary-key probes per due step, whatever the statistics say (as in _enroll)
+        LEFT JOIN LATERAL (SELECT x.time_zone FROM lifecycle.contacts x
+                           WHERE x.source_id = e.source_id AND x.customer = e.customer LIMIT 1) k
+          ON true
+        LEFT JOIN LATERAL (SELECT x.granted FROM lifecycle.consent x
+                           WHERE x.source_id = e.source_id AND x.customer = e.customer
+                             AND x.channel = st.channel LIMIT 1) cs ON true
+        LEFT JOIN LATERAL (SELECT x.stage, x.m FROM lifecycle.customer_stage x
+                           WHERE x.source_id = e.source_id AND x.customer = e.customer LIMIT 1) c
+          ON true
+        LEFT JOIN LATERAL (SELECT x.step, x.delay FROM lifecycle.playbook_steps x
+                           WHERE x.playbook = e.playbook AND x.step > e.next_step
+                           ORDER BY x.step LIMIT 1) AS nx ON true
+    ), timed AS MATERIALIZED (
+        -- a message's time after quiet hours, and whether another message of the
+        -- customer's is due in this pass
+        SELECT w.*,
+               CASE WHEN w.fixed IS NULL AND w.quiet_from IS NOT NULL
+                    THEN lifecycle._after_quiet(w.next_due_at, w.zone, w.quiet_from, w.quiet_until)
+                    ELSE w.next_due_at END AS at,
+               count(*) FILTER (WHERE w.fixed IS NULL)
+                   OVER (PARTITION BY w.source_id, w.customer) > 1 AS crowded
+        FROM due w
+    ), decided AS MATERIALIZED (
+        -- In bulk: a message alone in the pass that breaks no policy that applies at its
+        -- time after quiet hours (a later time only shortens every policy's window, so
+        -- nothing else can move it). The others are left (NULL) to _allowed_at.
+        SELECT t.*,
+               CASE WHEN t.fixed IS NOT NULL THEN t.fixed
+                    WHEN t.crowded OR EXISTS (
+                        SELECT FROM lifecycle.contact_policy p
+                        WHERE lifecycle._rule_applies(p, t.channel, t.stage, t.tier)
+                          AND (SELECT count(*) FROM lifecycle.actions a
+                               WHERE a.source_id = t.source_id AND a.customer = t.customer
+                                 AND a.kind = 'message' AND a.status <> 'canceled'
+                                 AND (p.channel IS NULL OR a.channel = p.channel)
+                                 AND a.due_at > t.at - greatest(p.per, p.min_gap))
+                              >= CASE WHEN p.min_gap IS NOT NULL THEN 1 ELSE p.max_messages END)
+                    THEN NULL
+                    WHEN t.at <= now_ THEN 'send'
+                    ELSE 'wait' END AS verdict
+        FROM timed t
+    )
+    SELECT id, source_id, customer, playbook, next_step, step_time, next_due_at, channel, kind,
+           message_key, when_capped, next_no, next_delay, zone, quiet_from, quiet_until, granted,
+           stage, tier, waited, at,
+           CASE WHEN verdict IN ('send', 'wait') AND at > next_due_at THEN 'quiet hours' END,
+           CASE WHEN verdict IN ('send', 'wait') THEN false END, verdict
+    FROM decided;
+    GET DIAGNOSTICS taken = ROW_COUNT;
+    IF taken = 0 THEN
+        RETURN 0;
+    END IF;
+    -- A sunset changes consent: if an application holds the customer's consent row
+    -- locked (an open transaction after opt_in or opt_out), try again a minute later
+    -- rather than wait.
+    UPDATE pg_temp.lifecycle_due u SET verdict = 'busy', at = now_ + interval '1 minute'
+    WHERE u.verdict = 'sunset'
+      AND NOT EXISTS (SELECT FROM (SELECT 1 FROM lifecycle.consent c
+                                   WHERE c.source_id = u.source_id AND c.customer = u.customer
+                                     AND c.channel = u.channel
+                                   FOR UPDATE SKIP LOCKED) AS locked);
+    -- One at a time, each action made at once so the next sees it.
+    FOR d IN SELECT * FROM pg_temp.lifecycle_due WHERE verdict IS NULL
+             ORDER BY look_at, enrollment_id LOOP
+        SELECT x.at, x.reason, x.capped INTO d.at, d.reason, d.capped
+        FROM lifecycle._allowed_at(d.source_id, d.customer, d.channel, d.stage, d.tier,
+                                   d.look_at, d.zone, d.quiet_from, d.quiet_until) AS x;
+        UPDATE pg_temp.lifecycle_due u
+        SET at = d.at, reason = d.reason, capped = d.capped,
+            verdict = CASE WHEN d.capped AND d.when_capped = 'skip' THEN 'capped'
+                           WHEN d.at <= now_ THEN 'send' ELSE 'wait' END
+        WHERE u.enrollment_id = d.enrollment_id;
+        IF d.at <= now_ AND NOT (d.capped AND d.when_capped = 'skip') THEN
+            PERFORM lifecycle._make_actions(d.enrollment_id);
+        END IF;
+    END LOOP;
+    PERFORM lifecycle._make_actions(NULL);
+    PERFORM lifecycle._apply_verdicts();
+    RETURN taken;
+END
+$$;
+
+CREATE FUNCTION lifecycle._schedule(budget bigint, skipped integer[] DEFAULT '{}') RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    now_ timestamptz := lifecycle.engine_time();
+    before bigint;
+    looked bigint;
+    total bigint := 0;
+BEGIN
+    -- No step due: said by the due index, without planning _schedule_pass's statement
+    -- (refresh() plans every statement anew: about 1.5 ms a tick for it and the max below).
+    IF NOT EXISTS (SELECT FROM lifecycle.enrollments e
+                   WHERE e.status = 'running' AND e.next_due_at <= now_) THEN
+        RETURN 0;
+    END IF;
+    before := (SELECT coalesce(max(id), 0) FROM lifecycle.actions);
+    FOR pass IN 1 .. 10 LOOP
+        looked := lifecycle._schedule_pass(now_, budget - total, skipped);
+        total := total + looked;
+        EXIT WHEN looked = 0 OR total >= budget;
+    END LOOP;
+    -- (between two ids, read by the key whatever the statistics: see _announce)
+    RETURN (SELECT count(*) FROM lifecycle.actions
+            WHERE id > before AND id <= (SELECT max(x.id) FROM lifecycle.actions x));
+END
+$$;
+REVOKE ALL ON FUNCTION lifecycle._schedule_pass(timestamptz, bigint, integer[]),
+                       lifecycle._schedule(bigint, integer[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lifecycle._schedule_pass(timestamptz, bigint, integer[]),
+                          lifecycle._schedule(bigint, integer[]) TO lifecycle_worker;
+
+------------------------------------------------------------------------------------
+-- Issue 21 (merged): _untrack as both the DDL guard (forget the source before dropping
+-- its triggers) and the gate locks (the source's row, bounded waits) left it.
+------------------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION lifecycle._untrack(tab regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    trig text;
+    sid integer;
+    caller_lock_timeout text := lifecycle._bound_waits();
+BEGIN
+    -- The source's row locked FOR UPDATE instead of the refresh lock: a tick working on
+    -- this source is waited for (lock_timeout at most), and the ticks that come while
+    -- this transaction is open skip this source only (refresh()).
+    sid := lifecycle._lock_source(tab, 'untrack', true);
+    IF sid IS NULL THEN
+        RAISE EXCEPTION 'argument "source": % is not tracked', tab USING ERRCODE = '22023';
+    END IF;
+    -- forgotten first: the DDL guard (_on_drop) refuses to drop the capture triggers of
+    -- a table that stays tracked
+    PERFORM lifecycle._forget_source(sid);
+    -- only the triggers it has: a watermark source has fewer, a table distributed by
+    -- Citus none (where Citus refuses even DROP TRIGGER IF EXISTS)
+    FOR trig IN SELECT t.tgname FROM pg_trigger t
+                WHERE t.tgrelid = tab AND t.tgname LIKE 'lifecycle\_capture\_%' LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', trig, tab);
+    END LOOP;
+    PERFORM set_config('lock_timeout', caller_lock_timeout, true);
+END
+$$;
+

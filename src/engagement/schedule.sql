@@ -383,9 +383,11 @@ $$;
 -- each step becomes an action, waits (contact policy, quiet hours), is skipped (no
 -- consent, or capped with when_capped = 'skip'), or ends the series (sunset, no step
 -- left). Customers with no message in any policy's window are decided in bulk; the
--- others one at a time, so that each sees the actions just made. Returns the number of
--- enrolments looked at.
-CREATE FUNCTION lifecycle._schedule_pass(now_ timestamptz, budget bigint) RETURNS bigint
+-- others one at a time, so that each sees the actions just made. The enrolments of the
+-- sources in `skipped` (which the refresh skipped: being untracked or dropped) are left
+-- alone. Returns the number of enrolments looked at.
+CREATE FUNCTION lifecycle._schedule_pass(now_ timestamptz, budget bigint,
+                                         skipped integer[] DEFAULT '{}') RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 SET enable_hashjoin = off SET enable_mergejoin = off AS $$
 DECLARE
@@ -427,7 +429,7 @@ BEGIN
                     WHEN NOT coalesce(cs.granted, false) THEN 'no_consent'
                     WHEN st.kind = 'sunset' THEN 'sunset' END AS fixed
         FROM (SELECT * FROM lifecycle.enrollments
-              WHERE status = 'running' AND next_due_at <= now_
+              WHERE status = 'running' AND next_due_at <= now_ AND source_id <> ALL (skipped)
               ORDER BY next_due_at, id LIMIT budget) AS e
         JOIN lifecycle.playbooks p ON p.name = e.playbook AND p.enabled
         JOIN lifecycle.sources s ON s.id = e.source_id
@@ -592,9 +594,9 @@ END
 $$;
 
 -- Every step due by the engine's time, in passes of at most `budget` enrolments (a step
--- made now can make the next one due at once, when its delay is 0). Returns the number
--- of actions made.
-CREATE FUNCTION lifecycle._schedule(budget bigint) RETURNS bigint
+-- made now can make the next one due at once, when its delay is 0), but none of the
+-- sources in `skipped` (see _schedule_pass). Returns the number of actions made.
+CREATE FUNCTION lifecycle._schedule(budget bigint, skipped integer[] DEFAULT '{}') RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     now_ timestamptz := lifecycle.engine_time();
@@ -610,7 +612,7 @@ BEGIN
     END IF;
     before := (SELECT coalesce(max(id), 0) FROM lifecycle.actions);
     FOR pass IN 1 .. 10 LOOP
-        looked := lifecycle._schedule_pass(now_, budget - total);
+        looked := lifecycle._schedule_pass(now_, budget - total, skipped);
         total := total + looked;
         EXIT WHEN looked = 0 OR total >= budget;
     END LOOP;

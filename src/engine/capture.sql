@@ -237,17 +237,58 @@ $$;
 -- The watermark at which a source tracked now starts: the sequence's position, once every
 -- transaction that held the sequence then has ended (waiting for them the way CREATE
 -- INDEX CONCURRENTLY does, without blocking new writers). The rows up to it are counted
--- by track()'s initial read, those above by the refreshes.
+-- by track()'s initial read, those above by the refreshes. The wait is bounded like a
+-- lock wait, by lock_timeout (which track() sets to lifecycle.lock_timeout at most): a
+-- writer that keeps its transaction open must not keep track() waiting without end.
 CREATE FUNCTION lifecycle._watermark_start(s lifecycle.sources) RETURNS bigint
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     position bigint := coalesce((SELECT p.last_value FROM lifecycle._sequence_position(s.id) p), 0);
     holders text[] := lifecycle._sequence_holders(s.watermark_sequence);
+    patience interval := current_setting('lock_timeout')::interval;
+    deadline timestamptz := clock_timestamp() + patience;
+    waited_for text;
 BEGIN
     WHILE lifecycle._still_holding(s.watermark_sequence, holders) LOOP
+        IF patience > interval '0' AND clock_timestamp() >= deadline THEN
+            SELECT string_agg(DISTINCT format('pid %s (virtual transaction %s)', l.pid,
+                                              l.virtualtransaction), ', ')
+            INTO waited_for
+            FROM pg_locks l
+            WHERE l.virtualtransaction = ANY (holders)
+              AND l.locktype = 'relation' AND l.relation = s.watermark_sequence;
+            RAISE EXCEPTION 'argument "watermark_column": gave up after % waiting for the transactions that hold sequence % to end: %',
+                current_setting('lock_timeout'), s.watermark_sequence, waited_for
+                USING ERRCODE = '55P03',
+                      DETAIL = 'track() starts the watermark where every id handed out so far is final.',
+                      HINT = 'Retry once those transactions have committed or rolled back.';
+        END IF;
         PERFORM pg_sleep(0.01);
     END LOOP;
     RETURN position;
+END
+$$;
+
+-- track(), untrack() and resync() run in the caller's transaction, and their waits (for
+-- a writer's lock on the table, a tick on the source, the transactions that hold a
+-- watermark's sequence) must not last on the caller's schedule, nor on another role's:
+-- each is bounded like the worker's, by lifecycle.lock_timeout (or the caller's own
+-- lock_timeout when that is shorter; 0 is no limit in both), and ends in an ERROR 55P03.
+-- Sets lock_timeout for the rest of the call and returns the caller's, which the call
+-- puts back when it is done (an ERROR puts it back with the rollback). None of them
+-- takes the refresh lock, which would keep every tick out until the caller's
+-- transaction ends (docs/worker.md, "Gate calls and the worker").
+CREATE FUNCTION lifecycle._bound_waits() RETURNS text
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    caller text := current_setting('lock_timeout');
+    ours text := current_setting('lifecycle.lock_timeout');
+BEGIN
+    IF ours::interval > interval '0'
+       AND (caller::interval = interval '0' OR ours::interval < caller::interval) THEN
+        PERFORM set_config('lock_timeout', ours, true);
+    END IF;
+    RETURN caller;
 END
 $$;
 
@@ -272,8 +313,12 @@ DECLARE
     s lifecycle.sources;
     trig text;
     distributed boolean := lifecycle._is_distributed(tab);
+    caller_lock_timeout text;
 BEGIN
-    PERFORM lifecycle._lock_refresh();
+    -- No refresh lock: nothing a tick reads or writes is touched here until this commits
+    -- (the new source's rows are its own), and its 'initial' transitions are never
+    -- announced nor enrolled, so their ids need not follow commit order (docs/design.md).
+    caller_lock_timeout := lifecycle._bound_waits();
     IF NOT EXISTS (SELECT FROM lifecycle.policies p WHERE p.name = policy_name) THEN
         RAISE EXCEPTION 'argument "policy": no policy named "%"', policy_name
             USING ERRCODE = '22023', HINT = 'The policies are in lifecycle.policies.';
@@ -337,6 +382,7 @@ BEGIN
     PERFORM lifecycle._collect_all(s, s.tracked_on);
     PERFORM lifecycle._write_stages(s, s.tracked_on, 'initial');
     PERFORM lifecycle._rescore(s.id, s.tracked_on);
+    PERFORM set_config('lock_timeout', caller_lock_timeout, true);
     RETURN s.id;
 END
 $$;
@@ -419,9 +465,12 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     trig text;
     sid integer;
+    caller_lock_timeout text := lifecycle._bound_waits();
 BEGIN
-    PERFORM lifecycle._lock_refresh();
-    SELECT t.id INTO sid FROM lifecycle.sources t WHERE t.source = tab;
+    -- The source's row locked FOR UPDATE instead of the refresh lock: a tick working on
+    -- this source is waited for (lock_timeout at most), and the ticks that come while
+    -- this transaction is open skip this source only (refresh()).
+    sid := lifecycle._lock_source(tab, 'untrack', true);
     IF sid IS NULL THEN
         RAISE EXCEPTION 'argument "source": % is not tracked', tab USING ERRCODE = '22023';
     END IF;
@@ -434,6 +483,7 @@ BEGIN
                 WHERE t.tgrelid = tab AND t.tgname LIKE 'lifecycle\_capture\_%' LOOP
         EXECUTE format('DROP TRIGGER %I ON %s', trig, tab);
     END LOOP;
+    PERFORM set_config('lock_timeout', caller_lock_timeout, true);
 END
 $$;
 
@@ -458,10 +508,38 @@ BEGIN ATOMIC
     DELETE FROM lifecycle.sources t WHERE t.id = sid;
 END;
 
+-- The id of tracked source `tab` (NULL when it is not tracked), its row locked: FOR
+-- UPDATE by untrack(), which ticks then skip; FOR KEY SHARE by resync(), which ticks
+-- do not mind but an untrack() waits for. The wait (for a tick working on the source,
+-- or another gate call on it) is at most lock_timeout, then an ERROR 55P03 saying so.
+CREATE FUNCTION lifecycle._lock_source(tab regclass, caller text, for_update boolean)
+RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    sid integer;
+BEGIN
+    IF for_update THEN
+        SELECT t.id INTO sid FROM lifecycle.sources t WHERE t.source = tab FOR UPDATE;
+    ELSE
+        SELECT t.id INTO sid FROM lifecycle.sources t WHERE t.source = tab FOR KEY SHARE;
+    END IF;
+    RETURN sid;
+EXCEPTION WHEN lock_not_available THEN
+    RAISE EXCEPTION 'lifecycle.%: gave up after % waiting for another transaction working on source % (a refresh, or an untrack() or resync() of it)',
+        caller, current_setting('lock_timeout'), tab
+        USING ERRCODE = '55P03',
+              HINT = 'Retry: a refresh holds a source for one tick; another untrack() or resync() until its transaction ends.';
+END
+$$;
+
 -- Recomputes every customer of a source from the table and logs each stage that differs
 -- from the stage table as a 'correction' transition (announced like any other). The
 -- remedy after any gap in capture: a restore, a replication apply, triggers disabled.
--- Returns the number of corrections.
+-- The recomputation is the worker's (or the next refresh()'s): resync() queues it, and
+-- returns how many customers' stages differ now, computed without writing anything but
+-- the queue row. So its corrections are logged under the refresh lock, their ids in
+-- commit order with every other announced transition, and the caller's transaction,
+-- however long it stays open, keeps no tick out.
 CREATE FUNCTION lifecycle.resync(source regclass) RETURNS bigint
 AS 'MODULE_PATHNAME', 'lifecycle_owner_gate' LANGUAGE C;
 
@@ -470,22 +548,38 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     s lifecycle.sources;
     as_of date := lifecycle.engine_date();
-    last_id bigint;
     corrections bigint;
+    caller_lock_timeout text := lifecycle._bound_waits();
+    sid integer := lifecycle._lock_source(tab, 'resync', false);
 BEGIN
-    PERFORM lifecycle._lock_refresh();
-    SELECT * INTO s FROM lifecycle.sources t WHERE t.source = tab;
+    SELECT * INTO s FROM lifecycle.sources t WHERE t.id = sid;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'argument "source": % is not tracked', tab USING ERRCODE = '22023';
     END IF;
-    SELECT coalesce(max(id), 0) INTO last_id FROM lifecycle.transitions;
-    PERFORM lifecycle._collect_all(s, as_of);
-    corrections := lifecycle._write_stages(s, as_of, 'correction');
-    PERFORM lifecycle._rescore(s.id, as_of);
-    PERFORM lifecycle._announce(last_id);
+    -- What a recomputation would change now: every customer whose stage differs between
+    -- the stage table and the orders (a customer gone from the orders is a prospect), as
+    -- _write_stages would log it.
+    WITH fresh AS (
+        SELECT h.customer COLLATE "C" AS customer,
+               CASE WHEN h.purchases > 0
+                    THEN lifecycle.lifecycle_stage(h.first_purchase, h.last_purchase,
+                                                   h.purchases, as_of, s.policy)::text
+                    ELSE 'prospect' END AS stage
+        FROM lifecycle._source_histories(s.id, NULL, as_of) h
+    )
+    SELECT count(*) INTO corrections
+    FROM fresh f
+    FULL JOIN (SELECT c.customer, c.stage::text AS stage FROM lifecycle.customer_stage c
+               WHERE c.source_id = s.id) c ON c.customer = f.customer
+    WHERE coalesce(c.stage, 'prospect') <> coalesce(f.stage, 'prospect');
+    -- The request: a queue row with neither customer nor orders, as a TRUNCATE queues,
+    -- marked as a correction (refresh() recomputes every customer, logs each change as a
+    -- 'correction' and starts a rescoring pass; see _collect_queued).
+    INSERT INTO lifecycle.change_queue (source_id, customer, correction) VALUES (s.id, NULL, true);
     IF s.watermark_column IS NOT NULL THEN
         PERFORM lifecycle._warn_stray_ids(s);
     END IF;
+    PERFORM set_config('lock_timeout', caller_lock_timeout, true);
     RETURN corrections;
 END
 $$;

@@ -199,7 +199,9 @@ $$;
 -- with its days, a known one to be recomputed from the source (an UPDATE, a DELETE, a day
 -- after as_of, a day before its last purchase, an order dated in the future), and the customers
 -- whose future order came due. When the queue held a TRUNCATE every customer is
--- gathered. Returns the customers written at once and the transitions they logged.
+-- gathered; when it held resync()'s request, every customer is recomputed and written
+-- here, each change logged as a 'correction'. Returns the customers written at once and
+-- the transitions they (or the corrections) logged.
 CREATE FUNCTION lifecycle._collect_queued(s lifecycle.sources, as_of date, budget bigint,
                                           OUT written bigint, OUT logged bigint)
 -- Index lookups, whatever the planner guesses of the scratch tables: the cost must follow
@@ -208,6 +210,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 SET enable_hashjoin = off SET enable_mergejoin = off AS $$
 DECLARE
     truncated boolean;
+    corrected boolean;
 BEGIN
     written := 0;
     logged := 0;
@@ -231,7 +234,7 @@ BEGIN
                                           FROM lifecycle.change_queue WHERE source_id = s.id) k
                                     WHERE k.n >= budget ORDER BY k.id LIMIT 1),
                                    9223372036854775807))
-        RETURNING q.customer, q.day, q.spend, q.customers, q.days, q.spends
+        RETURNING q.customer, q.day, q.spend, q.customers, q.days, q.spends, q.correction
     ), changes AS (    -- a row per order or changed customer
         SELECT t.customer, t.day, t.spend FROM taken t WHERE t.customers IS NULL
         UNION ALL
@@ -251,10 +254,23 @@ BEGIN
         FROM days GROUP BY customer
         ORDER BY customer  -- in the index's order: neighbouring customers share pages
     )
-    SELECT coalesce(bool_or(customer IS NULL AND customers IS NULL), false) INTO truncated
+    SELECT coalesce(bool_or(customer IS NULL AND customers IS NULL), false),
+           coalesce(bool_or(correction), false)
+    INTO truncated, corrected
     FROM taken;
     IF truncated THEN
         PERFORM lifecycle._collect_all(s, as_of);
+        IF corrected THEN
+            -- resync()'s request: every change logged as a correction and every customer
+            -- rescored, as resync() did itself before 0.3.0, but here, under the refresh
+            -- lock, so that the corrections' ids follow commit order. Like the rest of a
+            -- refresh's work, the purchases it finds count for enrolments (orders queued
+            -- since the request are in this recomputation too).
+            logged := lifecycle._write_stages(s, as_of, 'correction');
+            PERFORM lifecycle._record_purchases(s);
+            DELETE FROM pg_temp.lifecycle_work;
+            PERFORM lifecycle._rescore(s.id, as_of);
+        END IF;
         RETURN;
     END IF;
     SELECT w.written, w.logged INTO written, logged FROM lifecycle._write_purchases(s, as_of) w;
@@ -728,6 +744,7 @@ DECLARE
     purchases record;
     stepped record;
     rescored record;
+    skipped integer[] := '{}';
 BEGIN
     IF max_customers < 1 THEN
         RAISE EXCEPTION 'argument "max_customers" must be at least 1, got %', max_customers
@@ -738,6 +755,16 @@ BEGIN
     SELECT coalesce(max(id), 0) INTO last_id FROM lifecycle.transitions;
     SELECT coalesce(max(id), 0) INTO last_action FROM lifecycle.actions;
     FOR s IN SELECT * FROM lifecycle.sources ORDER BY id LOOP
+        -- A source whose row another transaction holds FOR UPDATE (an untrack() or a DROP
+        -- TABLE of it not yet committed) is skipped, not waited for: that transaction
+        -- keeps the worker out of this source only, and of its playbooks (below), until
+        -- it ends. The row stays locked FOR KEY SHARE until this commits, so an
+        -- untrack() waits for the tick instead (docs/worker.md).
+        IF NOT EXISTS (SELECT FROM lifecycle.sources t WHERE t.id = s.id
+                       FOR KEY SHARE SKIP LOCKED) THEN
+            skipped := skipped || s.id;
+            CONTINUE;
+        END IF;
         IF NOT EXISTS (SELECT FROM pg_class WHERE oid = s.source) THEN
             -- dropped while event triggers were off (lifecycle_on_drop forgets it otherwise)
             PERFORM lifecycle._forget_source(s.id);
@@ -780,12 +807,16 @@ BEGIN
             OR EXISTS (SELECT FROM lifecycle.customer_stage
                        WHERE source_id = s.id AND wake_on <= as_of);
     END LOOP;
-    r.enrolled := lifecycle._enroll(last_id) + lifecycle._enroll_dates(as_of);
-    r.actions := lifecycle._schedule(budget);
+    -- (The new transitions are the sources' this refresh did. The dates' enrolments, for
+    -- every source at once, wait for a refresh that skipped none: they catch up three days.)
+    r.enrolled := lifecycle._enroll(last_id)
+                  + CASE WHEN skipped = '{}' THEN lifecycle._enroll_dates(as_of) ELSE 0 END;
+    r.actions := lifecycle._schedule(budget, skipped);
     r.more := r.more OR EXISTS (SELECT FROM lifecycle.enrollments e
                                 JOIN lifecycle.playbooks p ON p.name = e.playbook AND p.enabled
                                 WHERE e.status = 'running'
-                                  AND e.next_due_at <= lifecycle.engine_time());
+                                  AND e.next_due_at <= lifecycle.engine_time()
+                                  AND e.source_id <> ALL (skipped));
     r.notifications := lifecycle._announce(last_id) + lifecycle._announce_actions(last_action);
     r.elapsed_ms := extract(epoch FROM clock_timestamp() - started) * 1000;
     RETURN r;

@@ -70,8 +70,9 @@ COMMENT ON TABLE lifecycle.sources IS 'Orders tables tracked by the stage engine
 -- row per order made the queue a second copy of the writer's INSERT (a 10k-row INSERT
 -- cost 1.95-2.04x an untracked one; bench/README.md). An UPDATE or DELETE queues each
 -- customer with no day (customer, day NULL): it is recomputed from the source. A row
--- with neither customer nor customers: a TRUNCATE. (Rows of one order each, customer and
--- day set, are what 0.2.0's trigger wrote; refresh() still reads them.)
+-- with neither customer nor customers: a TRUNCATE, or with `correction` a resync(): every
+-- customer is recomputed from the source. (Rows of one order each, customer and day set,
+-- are what 0.2.0's trigger wrote; refresh() still reads them.)
 -- No foreign keys here or below: they would cost a trigger per row, and untrack()
 -- removes a source's rows itself. Nor an index on the customer: refresh() reads the
 -- queue in id order, and the few lookups by customer scan what is left of it after a
@@ -85,7 +86,12 @@ CREATE TABLE lifecycle.change_queue (
     queued_at timestamptz NOT NULL DEFAULT now(),
     customers text[] COLLATE "C",   -- (after queued_at: as ALTER TABLE added them in 0.3.0)
     days      date[],
-    spends    double precision[]
+    spends    double precision[],
+    -- resync()'s request (customer and customers NULL): the recomputation it asks for is
+    -- logged as corrections, by the tick that takes this row (0.3.0, issue 21: resync()
+    -- no longer writes the stage table itself, so that only refreshes log announced
+    -- transitions and their ids follow commit order)
+    correction boolean
 );
 
 ------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@
 -- lifecycle_stage()).
 SET client_min_messages = warning;
 SET lifecycle.as_of = '2026-03-01';
-\getenv pwd PWD
 -- (no current model from the earlier tests: the scores below are those of no model)
 UPDATE lifecycle.models SET is_current = false WHERE is_current;
 
@@ -84,8 +83,9 @@ UPDATE c50_bad SET amount = 11 WHERE customer_id = 3;
 SELECT coalesce(max(id), 0) AS before_id FROM lifecycle.transitions \gset
 SELECT queued AS bad_queued_before FROM lifecycle.source_status WHERE source = 'c50_bad' \gset
 LISTEN lifecycle;
--- (the notification goes to a file, read back below without psql's process id)
-\o :pwd/results/50_containment_notify.txt
+-- (psql prints the notification into a file, read back below without its process id)
+SELECT '/tmp/lifecycle_50_containment_' || pg_backend_pid() || '.txt' AS notify_file \gset
+\o :notify_file
 SELECT sources, queued, transitions, notifications FROM lifecycle.refresh();
 \o
 SELECT regexp_replace(regexp_replace(line, 'PID \d+', 'PID N'), '"(first|last)_id" : \d+', '"\1_id" : N', 'g')
@@ -94,10 +94,12 @@ SELECT regexp_replace(regexp_replace(line, 'PID \d+', 'PID N'), '"(first|last)_i
        (p->>'first_id')::bigint = (SELECT min(id) FROM lifecycle.transitions WHERE id > :before_id)
            AND (p->>'last_id')::bigint = (SELECT max(id) FROM lifecycle.transitions WHERE id > :before_id)
            AS ids_are_the_new_transitions
-FROM regexp_split_to_table(pg_read_file(:'pwd' || '/results/50_containment_notify.txt'), E'\n') AS line,
+FROM regexp_split_to_table(pg_read_file(:'notify_file'), E'\n') AS line,
      LATERAL (SELECT substring(line FROM 'with payload "(.*)" received')::json AS p) j
 WHERE line LIKE 'Asynchronous notification%';
 UNLISTEN lifecycle;
+\setenv NOTIFY_FILE :notify_file
+\! rm -f "$NOTIFY_FILE"
 SELECT s.source::text, count(*) AS new_transitions
 FROM lifecycle.transitions t JOIN lifecycle.sources s ON s.id = t.source_id
 WHERE t.id > :before_id GROUP BY 1 ORDER BY 1;
@@ -114,6 +116,11 @@ WHERE s.source = 'c50_bad'::regclass;
 INSERT INTO c50_good VALUES (25, '2026-02-25', 3);
 SELECT sources, queued FROM lifecycle.refresh();
 SELECT source, waiting, consecutive_errors, errors FROM lifecycle.source_status ORDER BY source_id;
+-- Its queued changes do not wake the worker meanwhile; another source's do.
+SELECT lifecycle._work_waiting() AS wakes_for_the_waiting_source;
+INSERT INTO c50_good VALUES (25, '2026-02-26', 3);
+SELECT lifecycle._work_waiting() AS wakes_for_the_other;
+SELECT sources, queued FROM lifecycle.refresh();
 -- When it is tried again and fails again, it waits twice as long.
 SELECT pg_sleep(greatest(extract(epoch FROM retry_at - clock_timestamp()), 0) + 0.05)
 FROM lifecycle.sources WHERE source = 'c50_bad'::regclass;

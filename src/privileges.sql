@@ -55,6 +55,8 @@ BEGIN
                OR p.proname IN ('_load', '_unit_days', '_holdout_purchases', '_rfm_of',
                                 '_wake_on', '_churn_risk', '_expected_value', '_allowed_type',
                                 '_risk_features', '_calibration_holdout', '_auc',
+                                -- run by lifecycle.models' trigger as the editor writing it
+                                '_model_problem',
                                 -- the checks the playbook tables' triggers run as the
                                 -- editor writing them
                                 '_bad_argument', '_check_channel', '_check_stage',
@@ -79,6 +81,7 @@ GRANT EXECUTE ON FUNCTION lifecycle.claim_actions(text, integer, interval, text[
 -- The worker runs the engine's functions with its own rights; it reads sources only
 -- through _source_histories, as each table's owner.
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA lifecycle TO lifecycle_worker;
+-- (Among them _forget_gone_source, SECURITY DEFINER: no one else may execute it.)
 
 -- Tables and views.
 GRANT SELECT ON lifecycle.policies, lifecycle.rfm_default_segments, lifecycle.rfm_segments,
@@ -87,7 +90,7 @@ GRANT SELECT ON lifecycle.policies, lifecycle.rfm_default_segments, lifecycle.rf
 GRANT SELECT ON lifecycle.customer_stage, lifecycle.transitions, lifecycle.sources,
                 lifecycle.models, lifecycle.stage_counts, lifecycle.transitions_per_day,
                 lifecycle.rfm_segment_counts, lifecycle.churn_per_month,
-                lifecycle.worker_status,
+                lifecycle.worker_status, lifecycle.source_status,
                 lifecycle.channels, lifecycle.playbooks, lifecycle.playbook_steps,
                 lifecycle.contact_policy, lifecycle.churn_reasons, lifecycle.enrollments,
                 lifecycle.actions, lifecycle.action_outcomes, lifecycle.playbook_log,

@@ -2906,3 +2906,826 @@ BEGIN
 END
 $$;
 
+
+------------------------------------------------------------------------------------
+-- Issue 21 (sources isolated from each other; a gone source forgotten; models checked):
+-- as in src/engine/tables.sql, src/models/kept.sql, src/engine/refresh.sql,
+-- src/engine/wake.sql, src/engine/views.sql, with the privileges src/privileges.sql gives.
+-- A model already stored with parameters the new check refuses is not refused here:
+-- refresh() sets it aside at its first tick (lifecycle.models.scoring_error).
+------------------------------------------------------------------------------------
+
+-- (The defaults are set after the columns are added: ADD COLUMN with a DEFAULT is refused
+-- while a SQL-body function such as _day_sql takes the table's row type.)
+ALTER TABLE lifecycle.sources
+    ADD COLUMN last_error text,
+    ADD COLUMN last_error_at timestamptz,
+    ADD COLUMN consecutive_errors integer,
+    ADD COLUMN errors bigint,
+    ADD COLUMN retry_at timestamptz;
+ALTER TABLE lifecycle.sources
+    ALTER COLUMN consecutive_errors SET DEFAULT 0, ALTER COLUMN errors SET DEFAULT 0;
+UPDATE lifecycle.sources SET consecutive_errors = 0, errors = 0;
+ALTER TABLE lifecycle.sources
+    ALTER COLUMN consecutive_errors SET NOT NULL, ALTER COLUMN errors SET NOT NULL;
+ALTER TABLE lifecycle.models
+    ADD COLUMN scoring_error text,
+    ADD COLUMN scoring_error_at timestamptz;
+
+-- What is wrong with model `m`'s parameters for the engine's scoring, or NULL: every
+-- parameter of its purchase models and of Gamma-Gamma a finite number > 0 (their shapes
+-- and scales), the calibrated risk's coefficients finite, one per feature of
+-- _risk_features and the intercept, its horizon a positive number of days. The table's
+-- trigger refuses such a row; refresh() sets aside a current one stored before the check.
+CREATE FUNCTION lifecycle._model_problem(m lifecycle.models) RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    p record;
+    n integer;
+BEGIN
+    FOR p IN
+        SELECT x.col, x.param, x.v
+        FROM (VALUES (1, 'bgnbd', 'r', (m.bgnbd).r, true), (2, 'bgnbd', 'alpha', (m.bgnbd).alpha, true),
+                     (3, 'bgnbd', 'a', (m.bgnbd).a, true), (4, 'bgnbd', 'b', (m.bgnbd).b, true),
+                     (5, 'mbgnbd', 'r', (m.mbgnbd).r, NOT m.mbgnbd IS NULL),
+                     (6, 'mbgnbd', 'alpha', (m.mbgnbd).alpha, NOT m.mbgnbd IS NULL),
+                     (7, 'mbgnbd', 'a', (m.mbgnbd).a, NOT m.mbgnbd IS NULL),
+                     (8, 'mbgnbd', 'b', (m.mbgnbd).b, NOT m.mbgnbd IS NULL),
+                     (9, 'pareto_nbd', 'r', (m.pareto_nbd).r, NOT m.pareto_nbd IS NULL),
+                     (10, 'pareto_nbd', 'alpha', (m.pareto_nbd).alpha, NOT m.pareto_nbd IS NULL),
+                     (11, 'pareto_nbd', 's', (m.pareto_nbd).s, NOT m.pareto_nbd IS NULL),
+                     (12, 'pareto_nbd', 'beta', (m.pareto_nbd).beta, NOT m.pareto_nbd IS NULL),
+                     (13, 'gamma_gamma', 'p', (m.gamma_gamma).p, NOT m.gamma_gamma IS NULL),
+                     (14, 'gamma_gamma', 'q', (m.gamma_gamma).q, NOT m.gamma_gamma IS NULL),
+                     (15, 'gamma_gamma', 'gamma', (m.gamma_gamma).gamma, NOT m.gamma_gamma IS NULL))
+             AS x (i, col, param, v, present)
+        WHERE x.present
+          AND NOT coalesce(x.v > 0 AND x.v < 'Infinity'::float8 AND x.v <> 'NaN'::float8, false)
+        ORDER BY x.i LIMIT 1
+    LOOP
+        RETURN format('column "%s" of lifecycle.models: parameter "%s" must be a finite number > 0, got %s',
+                      p.col, p.param, coalesce(p.v::text, 'NULL'));
+    END LOOP;
+    IF NOT m.calibrated IS NULL THEN
+        n := cardinality((m.calibrated).coefficients);
+        IF array_ndims((m.calibrated).coefficients) IS DISTINCT FROM 1 OR n <> 7 THEN
+            RETURN format('column "calibrated" of lifecycle.models: "coefficients" must be 7 numbers (the intercept and one per risk feature), got %s',
+                          coalesce((m.calibrated).coefficients::text, 'NULL'));
+        END IF;
+        IF EXISTS (SELECT FROM unnest((m.calibrated).coefficients) c
+                   WHERE NOT coalesce(c > '-Infinity'::float8 AND c < 'Infinity'::float8
+                                      AND c <> 'NaN'::float8, false)) THEN
+            RETURN format('column "calibrated" of lifecycle.models: "coefficients" must be finite numbers, got %s',
+                          (m.calibrated).coefficients);
+        END IF;
+        IF NOT coalesce(m.calibrated_horizon_days > 0, false) THEN
+            RETURN format('column "calibrated_horizon_days" of lifecycle.models must be > 0 with a calibrated risk, got %s',
+                          coalesce(m.calibrated_horizon_days::text, 'NULL'));
+        END IF;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- Refuses a model whose parameters the engine could not score with (_model_problem), as
+-- it is stored; a model changed in what it scores with is scored again (its
+-- scoring_error cleared). Rows whose scoring columns did not change pass as they are:
+-- the engine records a scoring error on the row it set aside.
+CREATE FUNCTION lifecycle._check_model() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    problem text;
+BEGIN
+    IF TG_OP = 'UPDATE'
+       AND (NEW.unit, NEW.kind, NEW.bgnbd, NEW.mbgnbd, NEW.pareto_nbd, NEW.gamma_gamma,
+            NEW.horizon_days, NEW.value_horizon_days, NEW.value_steps, NEW.discount_rate,
+            NEW.calibrated, NEW.calibrated_horizon_days, NEW.risk)
+           IS NOT DISTINCT FROM
+           (OLD.unit, OLD.kind, OLD.bgnbd, OLD.mbgnbd, OLD.pareto_nbd, OLD.gamma_gamma,
+            OLD.horizon_days, OLD.value_horizon_days, OLD.value_steps, OLD.discount_rate,
+            OLD.calibrated, OLD.calibrated_horizon_days, OLD.risk) THEN
+        RETURN NEW;
+    END IF;
+    problem := lifecycle._model_problem(NEW);
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION '%', problem USING ERRCODE = '22023';
+    END IF;
+    NEW.scoring_error := NULL;
+    NEW.scoring_error_at := NULL;
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER check_model BEFORE INSERT OR UPDATE ON lifecycle.models
+    FOR EACH ROW EXECUTE FUNCTION lifecycle._check_model();
+
+-- The current model the engine scores with: none while the current one is set aside.
+-- (Read once per statement by the functions that score.)
+CREATE FUNCTION lifecycle._scoring_model() RETURNS lifecycle.models
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+RETURN (SELECT k FROM lifecycle.models k WHERE k.is_current AND k.scoring_error IS NULL);
+
+-- Sets the current model aside if its parameters are ones the checks refuse (a row stored
+-- before them, or with the table's triggers off). refresh() calls it first, once a tick.
+CREATE FUNCTION lifecycle._check_current_model() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    k lifecycle.models := lifecycle._scoring_model();
+    problem text;
+BEGIN
+    IF k.name IS NOT NULL THEN
+        problem := lifecycle._model_problem(k);
+        IF problem IS NOT NULL THEN
+            PERFORM lifecycle._set_model_aside(k.name, problem);
+            RAISE WARNING 'lifecycle: the current model "%" is set aside: %', k.name, problem
+                USING DETAIL = 'Customers are scored without it (churn_risk and expected_value NULL) until the model changes; see lifecycle.models.scoring_error.',
+                      HINT = 'Fit it again (lifecycle.fit_model) or correct its parameters.';
+        END IF;
+    END IF;
+END
+$$;
+
+-- Sets the current model aside (named `model_name`, with what went wrong): the engine
+-- scores without it until it changes (the table's trigger then clears scoring_error).
+-- Its trigger current_model_changed starts a rescoring pass of every source, which
+-- takes away the scores it gave. Called by refresh(), which says so.
+CREATE FUNCTION lifecycle._set_model_aside(model_name text, message text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE lifecycle.models SET scoring_error = message, scoring_error_at = now()
+    WHERE name = model_name;
+END
+$$;
+
+-- Forgets source `sid` if its table no longer exists: dropped while event triggers were
+-- off, or a temporary table whose session ended, which fires no event trigger. Runs as
+-- the extension's owner (SECURITY DEFINER), because forgetting deletes the playbooks'
+-- records of the source's customers (outcomes, contacts, reasons...), which the worker's
+-- role may not delete; it does nothing else, and nothing to a source whose table is there.
+-- Only lifecycle_worker may execute it (src/privileges.sql). Returns whether it forgot.
+CREATE FUNCTION lifecycle._forget_gone_source(sid integer) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    -- (refresh() holds it already; so does untrack(), which could be forgetting it too)
+    LOCK TABLE lifecycle.refresh_lock IN EXCLUSIVE MODE;
+    IF NOT EXISTS (SELECT FROM lifecycle.sources t
+                   WHERE t.id = sid AND NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = t.source))
+    THEN
+        RETURN false;
+    END IF;
+    PERFORM lifecycle._forget_source(sid);
+    RETURN true;
+END
+$$;
+
+-- Writes, in one statement, the customers of lifecycle_incoming whose new days all come
+-- on or after their last purchase day, with nothing else queued (no UPDATE, DELETE, future
+-- day, nor a future order of theirs): the new history is the old one plus those days (the
+-- last purchase day counted once), so the row
+-- is updated where the primary key finds it, its stage, next change and scores computed
+-- as it is written, and a transition logged if the stage changed (moved_from is the
+-- stage it left: an UPDATE returns only the new row). It is the one path a plain
+-- purchase takes, without a scratch row in lifecycle_work. They leave
+-- lifecycle_incoming, for lifecycle_bought when the source has enrolments to count them
+-- for (_record_purchases). Returns the customers written and the transitions logged.
+CREATE OR REPLACE FUNCTION lifecycle._write_purchases(s lifecycle.sources, as_of date,
+                                           OUT written bigint, OUT logged bigint)
+-- Whatever the planner guesses of the stage table: the rows are read by one index scan of
+-- the primary key for the incoming customers (= ANY of their ids: one descent each, as
+-- many rows as customers) and hash-joined to lifecycle_incoming; nested loops are off.
+-- A plain join let the planner, on statistics that knew nothing of a newly tracked
+-- source, run a nested loop over the source's rows with a scan of lifecycle_incoming
+-- inside: 10k x 5k rows, 7 s a tick (bench/latency.sh p99 14 s). (Probing each customer's
+-- ctid first and writing through a TID scan is as safe, but costs about 20 % of a 10k
+-- tick against 6 % for this, in paired runs.)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+SET enable_hashjoin = on SET enable_mergejoin = off SET enable_nestloop = off AS $$
+DECLARE
+    model lifecycle.models := lifecycle._scoring_model();
+    horizon integer := lifecycle._churn_horizon(model, s.policy);
+    -- (lifecycle_bought is read only against enrolments: none, nothing to keep)
+    enrolled boolean := EXISTS (SELECT FROM lifecycle.enrollments e WHERE e.source_id = s.id);
+BEGIN
+    WITH changed AS (
+        UPDATE lifecycle.customer_stage c
+        SET (last_purchase, purchases, spend, stage, stage_since, next_change, wake_on,
+             r, f, m, segment, churn_risk, expected_value, moved_from, updated_at) = (
+            SELECT h.last, h.n, h.spend, x.stage,
+                   CASE WHEN x.stage = c.stage THEN c.stage_since ELSE as_of END,
+                   x.next_change,
+                   lifecycle._wake_on(c.wake_on, as_of, x.next_change),
+                   (x.rfm).r, (x.rfm).f, (x.rfm).m, (x.rfm).segment,
+                   lifecycle._churn_risk(model, c.first_purchase, h.last, h.n, as_of, horizon),
+                   lifecycle._expected_value(model, c.first_purchase, h.last, h.n, h.spend, as_of),
+                   CASE WHEN x.stage <> c.stage THEN c.stage END, now()
+            FROM (SELECT i.last_day AS last,
+                         c.purchases + i.days
+                             - CASE WHEN i.first_day = c.last_purchase THEN 1 ELSE 0 END AS n,
+                         CASE WHEN c.spend IS NULL AND i.spend IS NULL THEN NULL
+                              ELSE coalesce(c.spend, 0) + coalesce(i.spend, 0) END AS spend) h
+            CROSS JOIN LATERAL (
+                SELECT lifecycle.lifecycle_stage(c.first_purchase, h.last, h.n, as_of, s.policy)
+                           AS stage,
+                       lifecycle.next_stage_change(c.first_purchase, h.last, h.n, as_of, s.policy)
+                           AS next_change,
+                       lifecycle._rfm_of(c.first_purchase, h.last, h.n, h.spend, as_of,
+                                         s.rfm_breakpoints) AS rfm
+                OFFSET 0) x)   -- (each function once, not once per column it feeds)
+        FROM pg_temp.lifecycle_incoming i
+        WHERE c.source_id = s.id
+          AND c.customer = ANY (ARRAY(SELECT n.customer FROM pg_temp.lifecycle_incoming n
+                                      WHERE NOT n.odd))
+          AND c.customer = i.customer AND NOT i.odd
+          AND c.next_order IS NULL AND i.first_day >= c.last_purchase
+        RETURNING c.customer, c.moved_from, c.stage, c.last_purchase, i.spend, i.ctid AS taken
+    ), transitions AS (
+        INSERT INTO lifecycle.transitions (source_id, customer, from_stage, to_stage, effective,
+                                           cause)
+        SELECT s.id, x.customer, x.moved_from, x.stage, as_of, 'purchase'
+        FROM changed x WHERE x.moved_from IS NOT NULL
+        ORDER BY x.customer
+        RETURNING 1
+    ), bought AS (
+        INSERT INTO pg_temp.lifecycle_bought (customer, last_purchase, spend_added)
+        SELECT customer, last_purchase, spend FROM changed WHERE enrolled
+    ), done AS (
+        DELETE FROM pg_temp.lifecycle_incoming
+        WHERE ctid = ANY (ARRAY(SELECT taken FROM changed))
+    )
+    SELECT (SELECT count(*) FROM changed), (SELECT count(*) FROM transitions)
+    INTO written, logged;
+END
+$$;
+
+-- Writes the histories in lifecycle_work in one statement: each customer's stage as of
+-- `as_of` and next change, computed as its row is written; customers with no order left
+-- removed; and a transition for each stage that changed (cause `forced_cause`, or when NULL
+-- 'purchase' if the last purchase moved forward and 'correction' otherwise), from the old
+-- stage kept in lifecycle_work. Returns the number of transitions.
+CREATE OR REPLACE FUNCTION lifecycle._write_stages(s lifecycle.sources, as_of date, forced_cause text) RETURNS bigint
+-- The rows are written back where _collect_queued found them: one TID scan of all their
+-- ctids (in page order), hash-joined to the new values. Whatever the planner guesses of
+-- the scratch tables, never a scan of the stage table; and not a nested loop of one TID
+-- scan per customer either, which asks the kernel for the table's size at every rescan
+-- (an lseek per row: 7 % of a 10k-customer tick in perf).
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+SET enable_hashjoin = on SET enable_mergejoin = off SET enable_nestloop = off AS $$
+DECLARE
+    logged bigint;
+    model lifecycle.models := lifecycle._scoring_model();
+    horizon integer := lifecycle._churn_horizon(model, s.policy);
+BEGIN
+    WITH fresh AS (
+        SELECT w.*, x.stage AS new_stage, x.next_change AS new_next_change,
+               lifecycle._rfm_of(w.first_purchase, w.last_purchase, w.purchases, w.spend, as_of,
+                                 s.rfm_breakpoints) AS rfm,
+               lifecycle._churn_risk(model, w.first_purchase, w.last_purchase, w.purchases, as_of,
+                                     horizon) AS churn_risk,
+               lifecycle._expected_value(model, w.first_purchase, w.last_purchase, w.purchases,
+                                         w.spend, as_of) AS expected_value
+        FROM pg_temp.lifecycle_work w
+        CROSS JOIN LATERAL (
+            SELECT CASE WHEN w.purchases > 0
+                        THEN lifecycle.lifecycle_stage(w.first_purchase, w.last_purchase,
+                                                       w.purchases, as_of, s.policy)
+                        ELSE 'prospect' END AS stage,
+                   CASE WHEN w.purchases > 0
+                        THEN least(w.next_order,
+                                   lifecycle.next_stage_change(w.first_purchase, w.last_purchase,
+                                                               w.purchases, as_of, s.policy))
+                        ELSE w.next_order END AS next_change) AS x
+        WHERE NOT w.gone
+    ), changed AS (
+        UPDATE lifecycle.customer_stage c
+        SET first_purchase = f.first_purchase, last_purchase = f.last_purchase,
+            purchases = f.purchases, spend = f.spend, stage = f.new_stage,
+            stage_since = CASE WHEN c.stage = f.new_stage THEN c.stage_since ELSE as_of END,
+            next_change = f.new_next_change, next_order = f.next_order,
+            r = (f.rfm).r, f = (f.rfm).f, m = (f.rfm).m, segment = (f.rfm).segment,
+            churn_risk = f.churn_risk, expected_value = f.expected_value, updated_at = now(),
+            wake_on = lifecycle._wake_on(c.wake_on, as_of, f.new_next_change)
+        FROM fresh f
+        WHERE f.known AND c.ctid = f.row_id
+          AND c.ctid = ANY (ARRAY(SELECT w.row_id FROM pg_temp.lifecycle_work w
+                                  WHERE w.known AND NOT w.gone))
+        RETURNING f.customer, f.old_stage::lifecycle.stage, f.new_stage, f.old_last,
+                  f.last_purchase, f.purchases
+    ), added AS (
+        INSERT INTO lifecycle.customer_stage
+            (source_id, customer, first_purchase, last_purchase, purchases, spend, stage,
+             stage_since, next_change, next_order, r, f, m, segment, churn_risk, expected_value,
+             wake_on)
+        SELECT s.id, f.customer, f.first_purchase, f.last_purchase, f.purchases, f.spend,
+               f.new_stage, as_of, f.new_next_change, f.next_order, (f.rfm).r, (f.rfm).f,
+               (f.rfm).m, (f.rfm).segment, f.churn_risk, f.expected_value, f.new_next_change
+        FROM fresh f WHERE NOT f.known
+        RETURNING customer, NULL::lifecycle.stage, stage, NULL::date, last_purchase, purchases
+    ), removed AS (
+        DELETE FROM lifecycle.customer_stage c
+        USING pg_temp.lifecycle_work w
+        WHERE w.gone AND w.known AND c.ctid = w.row_id
+          AND c.ctid = ANY (ARRAY(SELECT g.row_id FROM pg_temp.lifecycle_work g
+                                  WHERE g.known AND g.gone))
+        RETURNING c.customer, c.stage, 'prospect'::lifecycle.stage, c.last_purchase, NULL::date,
+                  0::bigint
+    ), written (customer, old_stage, new_stage, old_last, new_last, purchases) AS (
+        TABLE changed UNION ALL TABLE added UNION ALL TABLE removed
+    )
+    INSERT INTO lifecycle.transitions (source_id, customer, from_stage, to_stage, effective, cause)
+    SELECT s.id, customer, coalesce(old_stage, 'prospect'), new_stage, as_of,
+           coalesce(forced_cause,
+                    CASE WHEN new_last > old_last OR (old_last IS NULL AND purchases > 0)
+                         THEN 'purchase' ELSE 'correction' END)
+    FROM written
+    WHERE coalesce(old_stage, 'prospect') <> new_stage
+    ORDER BY customer;
+    GET DIAGNOSTICS logged = ROW_COUNT;
+    RETURN logged;
+END
+$$;
+
+-- The scores that drift with time for everyone: RFM breakpoints and scores, churn risk
+-- and expected value, recomputed over all the customers of source `src_id` every
+-- lifecycle.rfm_interval (and after a new current model). A pass computes the breakpoints
+-- when it starts (or when `restart`), then rescores customers in key order, at most
+-- `budget` per call (NULL: all), so that a worker tick stays bounded; the pass's position
+-- is kept in sources.rescore_from. Returns the rows changed and whether the pass ended.
+CREATE OR REPLACE FUNCTION lifecycle._rescore(src_id integer, as_of date, budget bigint DEFAULT NULL,
+                                   restart boolean DEFAULT true,
+                                   OUT changed bigint, OUT finished boolean)
+-- Rows written back by ctid, as in _write_stages: never a join by a filter.
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+SET enable_hashjoin = on SET enable_mergejoin = off SET enable_nestloop = off AS $$
+DECLARE
+    s lifecycle.sources := (SELECT t FROM lifecycle.sources t WHERE t.id = src_id);
+    model lifecycle.models := lifecycle._scoring_model();
+    horizon integer := lifecycle._churn_horizon(model, s.policy);
+    taken bigint;
+    upto text;
+BEGIN
+    IF restart OR NOT s.rescoring THEN
+        -- (recency never below 0: a purchase after as_of only if lifecycle.as_of went back)
+        s.rfm_breakpoints := (
+            SELECT lifecycle.rfm_breakpoints(greatest(as_of - c.last_purchase, 0)::float8,
+                                             c.purchases::float8, coalesce(c.spend, 0))
+            FROM lifecycle.customer_stage c WHERE c.source_id = src_id AND c.purchases > 0);
+        s.rescore_from := NULL;
+        UPDATE lifecycle.sources t
+        SET rfm_breakpoints = s.rfm_breakpoints, rescoring = true, rescore_from = NULL
+        WHERE t.id = src_id;
+    END IF;
+    WITH batch AS (
+        SELECT c.ctid AS row_id, c.customer,
+               lifecycle._rfm_of(c.first_purchase, c.last_purchase, c.purchases, c.spend, as_of,
+                                 s.rfm_breakpoints) AS rfm,
+               lifecycle._churn_risk(model, c.first_purchase, c.last_purchase, c.purchases,
+                                     as_of, horizon) AS churn_risk,
+               lifecycle._expected_value(model, c.first_purchase, c.last_purchase, c.purchases,
+                                         c.spend, as_of) AS expected_value
+        FROM lifecycle.customer_stage c
+        WHERE c.source_id = src_id AND (s.rescore_from IS NULL OR c.customer > s.rescore_from)
+        ORDER BY c.customer
+        LIMIT budget
+    ), updated AS (
+        UPDATE lifecycle.customer_stage c
+        SET r = (x.rfm).r, f = (x.rfm).f, m = (x.rfm).m, segment = (x.rfm).segment,
+            churn_risk = x.churn_risk, expected_value = x.expected_value
+        FROM batch x
+        WHERE c.ctid = x.row_id AND c.ctid = ANY (ARRAY(SELECT y.row_id FROM batch y))
+          AND (c.r, c.f, c.m, c.segment, c.churn_risk, c.expected_value)
+              IS DISTINCT FROM ((x.rfm).r, (x.rfm).f, (x.rfm).m, (x.rfm).segment, x.churn_risk,
+                                x.expected_value)
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM updated), (SELECT count(*) FROM batch),
+           (SELECT max(customer) FROM batch)
+    INTO changed, taken, upto;
+    finished := budget IS NULL OR taken < budget;
+    UPDATE lifecycle.sources t
+    SET rescoring = NOT finished, rescore_from = CASE WHEN NOT finished THEN upto END,
+        rfm_scored_at = CASE WHEN finished THEN now() ELSE t.rfm_scored_at END
+    WHERE t.id = src_id;
+END
+$$;
+
+-- Brings the stage table up to date, incrementally: per source, the customers whose
+-- next_change has come (through the due index), then the customers in the change queue;
+-- every stage change is logged and announced. At most max_customers of each per source
+-- (NULL: all; queued changes are taken in whole queue rows, up to 999 orders more), and
+-- as many in a rescoring pass (started every lifecycle.rfm_interval).
+-- Then the playbooks: purchases recorded against enrolments, customers enrolled from
+-- the new transitions and the day's dates, at most max_customers due steps made into
+-- actions, announced on lifecycle.actions_channel (src/engagement/schedule.sql).
+-- Model refits are not done here: the worker runs them in transactions of their own.
+CREATE OR REPLACE FUNCTION lifecycle.refresh(max_customers integer DEFAULT NULL)
+RETURNS lifecycle.refresh_result
+-- Plans for the values at hand: after five calls PL/pgSQL may switch to a generic plan,
+-- which for "next_change <= as_of" expects a third of the stage table and scans all of
+-- it (350 ms a tick at 1M customers with nothing due, bench/playbooks.sh).
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_custom_plan AS $$
+DECLARE
+    r lifecycle.refresh_result;
+    started timestamptz := clock_timestamp();
+    as_of date := lifecycle.engine_date();
+    budget bigint := coalesce(max_customers, 9223372036854775807);
+    last_id bigint;
+    last_action bigint;
+    s lifecycle.sources;
+    queued bigint;
+    recomputed bigint;
+    purchases record;
+    stepped record;
+    rescored record;
+    kept lifecycle.refresh_result;
+    message text;
+    sqlstate_of text;
+    retry timestamptz;
+    without_model text;   -- the model set aside for a second try of the source's part
+    first_error text;
+    first_state text;
+BEGIN
+    IF max_customers < 1 THEN
+        RAISE EXCEPTION 'argument "max_customers" must be at least 1, got %', max_customers
+            USING ERRCODE = '22023';
+    END IF;
+    PERFORM lifecycle._lock_refresh();
+    r := ROW(0, 0, 0, 0, 0, 0, 0, 0, 0, false, 0);
+    SELECT coalesce(max(id), 0) INTO last_id FROM lifecycle.transitions;
+    SELECT coalesce(max(id), 0) INTO last_action FROM lifecycle.actions;
+    -- A current model stored before its parameters were checked is set aside here, once,
+    -- rather than failing every source's scoring.
+    PERFORM lifecycle._check_current_model();
+    -- Each source on its own: its part runs in a subtransaction, so that an error in it
+    -- (a value, a lock timeout, its table gone or changed) rolls back that source's work
+    -- only; the error is kept against the source, which waits until its retry_at, and the
+    -- others' changes commit and are announced below. (A cancel, as from tick_timeout,
+    -- is not caught: it ends the tick.) When the part failed as a model's functions can
+    -- fail and a current model scores with, it is tried once more without the model: if
+    -- that succeeds, the model was what failed (a result that is not a finite number, say),
+    -- and it stays set aside for every source, rather than failing each source that scores
+    -- with it every tick.
+    FOR s IN SELECT * FROM lifecycle.sources t
+             WHERE t.retry_at IS NULL OR t.retry_at <= now() ORDER BY t.id LOOP
+        kept := r;
+        without_model := NULL;
+        <<part>>
+        LOOP
+            BEGIN
+                IF without_model IS NOT NULL THEN
+                    PERFORM lifecycle._set_model_aside(without_model, first_error);
+                END IF;
+                IF NOT EXISTS (SELECT FROM pg_class WHERE oid = s.source) THEN
+                    -- dropped while event triggers were off, or a temporary table whose
+                    -- session ended (lifecycle_on_drop forgets it otherwise): forgotten by
+                    -- a function with the rights to (the worker's role may not delete
+                    -- everything the engine keeps of it)
+                    PERFORM lifecycle._forget_gone_source(s.id);
+                    EXIT part;
+                END IF;
+                r.sources := r.sources + 1;
+                IF s.watermark_column IS NOT NULL THEN
+                    -- its new rows into the queue (a batch at a time)
+                    r.more := lifecycle._capture_watermark(s, budget) OR r.more;
+                END IF;
+                stepped := lifecycle._step_time(s, as_of, budget);
+                r.due := r.due + stepped.stepped;
+                r.transitions := r.transitions + stepped.logged;
+                purchases := lifecycle._collect_queued(s, as_of, budget);
+                r.queued := r.queued + purchases.written;
+                r.transitions := r.transitions + purchases.logged;
+                SELECT count(*), count(*) FILTER (WHERE recompute) INTO queued, recomputed
+                FROM pg_temp.lifecycle_work;
+                IF queued > 0 THEN
+                    r.queued := r.queued + queued;
+                    r.recomputed := r.recomputed + recomputed;
+                    r.transitions := r.transitions + lifecycle._write_stages(s, as_of, NULL);
+                END IF;
+                IF queued > 0 OR purchases.written > 0 THEN
+                    PERFORM lifecycle._record_purchases(s);
+                END IF;
+                -- (and at once when the breakpoints were taken from no customer at all, as for a
+                -- table tracked empty: else everyone would go unscored for an rfm_interval)
+                IF s.rescoring OR s.rfm_scored_at IS NULL OR s.rfm_scored_at
+                       < now() - current_setting('lifecycle.rfm_interval')::interval
+                   OR (coalesce((s.rfm_breakpoints).n, 0) = 0
+                       AND EXISTS (SELECT FROM lifecycle.customer_stage c
+                                   WHERE c.source_id = s.id AND c.purchases > 0)) THEN
+                    rescored := lifecycle._rescore(s.id, as_of, max_customers, false);
+                    r.rfm_rescored := r.rfm_rescored + rescored.changed;
+                    r.more := r.more OR NOT rescored.finished;
+                END IF;
+                r.more := r.more
+                    OR EXISTS (SELECT FROM lifecycle.change_queue WHERE source_id = s.id)
+                    OR EXISTS (SELECT FROM lifecycle.customer_stage
+                               WHERE source_id = s.id AND wake_on <= as_of);
+                IF s.consecutive_errors > 0 OR s.retry_at IS NOT NULL THEN
+                    UPDATE lifecycle.sources t SET consecutive_errors = 0, retry_at = NULL
+                    WHERE t.id = s.id;
+                END IF;
+                IF without_model IS NOT NULL THEN
+                    RAISE WARNING 'lifecycle: the current model "%" failed to score the customers of %, it is set aside: %',
+                        without_model, s.source, first_error
+                        USING DETAIL = 'Customers are scored without it (churn_risk and expected_value NULL) until the model changes; see lifecycle.models.scoring_error.',
+                              HINT = 'Fit it again (lifecycle.fit_model) or correct its parameters.';
+                END IF;
+                EXIT part;
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS message = MESSAGE_TEXT, sqlstate_of = RETURNED_SQLSTATE;
+                r := kept;
+                -- (what the model's functions raise: data exceptions, and internal errors
+                -- of the numerical code)
+                IF without_model IS NULL AND (sqlstate_of LIKE '22%' OR sqlstate_of = 'XX000') THEN
+                    without_model := (lifecycle._scoring_model()).name;
+                    IF without_model IS NOT NULL THEN
+                        first_error := message;
+                        first_state := sqlstate_of;
+                        CONTINUE part;
+                    END IF;
+                ELSIF without_model IS NOT NULL THEN
+                    message := first_error;   -- (not the model's doing)
+                    sqlstate_of := first_state;
+                END IF;
+                -- 1 s, 2 s, 4 s ... doubled per failure in a row, at most an hour
+                UPDATE lifecycle.sources t
+                SET last_error = message, last_error_at = now(), errors = t.errors + 1,
+                    consecutive_errors = t.consecutive_errors + 1,
+                    retry_at = now() + least(interval '1 second'
+                                             * power(2, least(t.consecutive_errors, 12)),
+                                             interval '1 hour')
+                WHERE t.id = s.id
+                RETURNING t.retry_at INTO retry;
+                RAISE WARNING 'lifecycle: refreshing % failed, it is tried again in % s: %',
+                    s.source, extract(epoch FROM retry - now())::bigint, message
+                    USING DETAIL = 'SQLSTATE ' || sqlstate_of
+                                   || '. The other sources are refreshed; see lifecycle.source_status.';
+                EXIT part;
+            END;
+        END LOOP;
+    END LOOP;
+    r.enrolled := lifecycle._enroll(last_id) + lifecycle._enroll_dates(as_of);
+    r.actions := lifecycle._schedule(budget);
+    r.more := r.more OR EXISTS (SELECT FROM lifecycle.enrollments e
+                                JOIN lifecycle.playbooks p ON p.name = e.playbook AND p.enabled
+                                WHERE e.status = 'running'
+                                  AND e.next_due_at <= lifecycle.engine_time());
+    r.notifications := lifecycle._announce(last_id) + lifecycle._announce_actions(last_action);
+    r.elapsed_ms := extract(epoch FROM clock_timestamp() - started) * 1000;
+    RETURN r;
+END
+$$;
+
+-- Whether a tick would find work that came in since the last one: changed orders queued;
+-- or a watermark source whose sequence handed out ids since its last capture, or whose
+-- last capture was held back by transactions that have all ended since (not while they
+-- run: the worker would tick every poll for nothing). PL/pgSQL keeps its plans between
+-- calls (a SQL function is planned again on every call); not parallel safe, as the
+-- owner's read of the sequence is not.
+CREATE OR REPLACE FUNCTION lifecycle._work_waiting() RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    -- (not for a source waiting after a failure until its retry_at: the worker would
+    -- tick every poll for nothing; the changes of the first 1,000 queue rows only, so that
+    -- the check stays bounded while such a source has many queued)
+    RETURN EXISTS (SELECT FROM (SELECT q.source_id FROM lifecycle.change_queue q LIMIT 1000) q
+                   WHERE NOT EXISTS (SELECT FROM lifecycle.sources s
+                                     WHERE s.id = q.source_id AND s.retry_at > now()))
+        OR EXISTS (SELECT FROM lifecycle.sources s
+                   WHERE s.watermark_column IS NOT NULL
+                     AND NOT coalesce(s.retry_at > now(), false)
+                     AND ((SELECT p.last_value FROM lifecycle._sequence_position(s.id) p)
+                              > s.watermark_seen
+                          OR (s.watermark < s.watermark_seen
+                              AND NOT lifecycle._still_holding(s.watermark_sequence,
+                                                               s.watermark_holders))));
+END
+$$;
+
+-- Per tracked source: how its part of the ticks went (refresh() runs each source on its
+-- own and keeps its errors in lifecycle.sources) and the changes queued for it.
+CREATE VIEW lifecycle.source_status AS
+SELECT s.id AS source_id, s.source::text AS source,
+       coalesce(s.retry_at > now(), false) AS waiting, s.consecutive_errors, s.errors,
+       s.last_error, s.last_error_at, s.retry_at, coalesce(q.queued, 0) AS queued
+FROM lifecycle.sources s
+LEFT JOIN (SELECT c.source_id, sum(coalesce(cardinality(c.customers), 1)) AS queued
+           FROM lifecycle.change_queue c GROUP BY c.source_id) q ON q.source_id = s.id;
+COMMENT ON VIEW lifecycle.source_status IS
+    'Per tracked source: errors of its part of the ticks, when it is tried again, changes queued';
+COMMENT ON COLUMN lifecycle.source_status.source_id IS 'lifecycle.sources.id';
+COMMENT ON COLUMN lifecycle.source_status.source IS 'Tracked orders table';
+COMMENT ON COLUMN lifecycle.source_status.waiting IS
+    'Its last refresh failed and it is skipped until retry_at';
+COMMENT ON COLUMN lifecycle.source_status.consecutive_errors IS
+    'Failed refreshes of the source in a row, now (0: its last one succeeded)';
+COMMENT ON COLUMN lifecycle.source_status.errors IS 'Failed refreshes of the source, in all';
+COMMENT ON COLUMN lifecycle.source_status.last_error IS 'Message of its last failure (kept after a success)';
+COMMENT ON COLUMN lifecycle.source_status.last_error_at IS 'When it failed';
+COMMENT ON COLUMN lifecycle.source_status.retry_at IS
+    'Not refreshed before this (1 s doubled per failure in a row, at most an hour)';
+COMMENT ON COLUMN lifecycle.source_status.queued IS
+    'Changes waiting in the queue for it: orders inserted, customers updated or deleted';
+
+REVOKE ALL ON FUNCTION lifecycle._model_problem(lifecycle.models), lifecycle._check_model(),
+                       lifecycle._scoring_model(), lifecycle._check_current_model(),
+                       lifecycle._set_model_aside(text, text), lifecycle._forget_gone_source(integer)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lifecycle._model_problem(lifecycle.models) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION lifecycle._model_problem(lifecycle.models), lifecycle._check_model(),
+                          lifecycle._scoring_model(), lifecycle._check_current_model(),
+                          lifecycle._set_model_aside(text, text),
+                          lifecycle._forget_gone_source(integer)
+    TO lifecycle_worker;
+GRANT SELECT ON lifecycle.source_status TO lifecycle_reader;
+-- (end of Issue 21: sources isolated)
+
+------------------------------------------------------------------------------------
+-- Issue 21 (merged): refresh() with both the per-source subtransactions and the skipped sources of an untrack() in progress; _forget_gone_source's comment.
+------------------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION lifecycle.refresh(max_customers integer DEFAULT NULL)
+RETURNS lifecycle.refresh_result
+-- Plans for the values at hand: after five calls PL/pgSQL may switch to a generic plan,
+-- which for "next_change <= as_of" expects a third of the stage table and scans all of
+-- it (350 ms a tick at 1M customers with nothing due, bench/playbooks.sh).
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_custom_plan AS $$
+DECLARE
+    r lifecycle.refresh_result;
+    started timestamptz := clock_timestamp();
+    as_of date := lifecycle.engine_date();
+    budget bigint := coalesce(max_customers, 9223372036854775807);
+    last_id bigint;
+    last_action bigint;
+    s lifecycle.sources;
+    queued bigint;
+    recomputed bigint;
+    purchases record;
+    stepped record;
+    rescored record;
+    skipped integer[] := '{}';
+    kept lifecycle.refresh_result;
+    message text;
+    sqlstate_of text;
+    retry timestamptz;
+    without_model text;   -- the model set aside for a second try of the source's part
+    first_error text;
+    first_state text;
+BEGIN
+    IF max_customers < 1 THEN
+        RAISE EXCEPTION 'argument "max_customers" must be at least 1, got %', max_customers
+            USING ERRCODE = '22023';
+    END IF;
+    PERFORM lifecycle._lock_refresh();
+    r := ROW(0, 0, 0, 0, 0, 0, 0, 0, 0, false, 0);
+    SELECT coalesce(max(id), 0) INTO last_id FROM lifecycle.transitions;
+    SELECT coalesce(max(id), 0) INTO last_action FROM lifecycle.actions;
+    -- A current model stored before its parameters were checked is set aside here, once,
+    -- rather than failing every source's scoring.
+    PERFORM lifecycle._check_current_model();
+    -- Each source on its own: its part runs in a subtransaction, so that an error in it
+    -- (a value, a lock timeout, its table gone or changed) rolls back that source's work
+    -- only; the error is kept against the source, which waits until its retry_at, and the
+    -- others' changes commit and are announced below. (A cancel, as from tick_timeout,
+    -- is not caught: it ends the tick.) When the part failed as a model's functions can
+    -- fail and a current model scores with, it is tried once more without the model: if
+    -- that succeeds, the model was what failed (a result that is not a finite number, say),
+    -- and it stays set aside for every source, rather than failing each source that scores
+    -- with it every tick.
+    FOR s IN SELECT * FROM lifecycle.sources t
+             WHERE t.retry_at IS NULL OR t.retry_at <= now() ORDER BY t.id LOOP
+        -- A source whose row another transaction holds FOR UPDATE (an untrack() or a DROP
+        -- TABLE of it not yet committed) is skipped, not waited for: that transaction
+        -- keeps the worker out of this source only, and of its playbooks (below), until
+        -- it ends. The row stays locked FOR KEY SHARE until this commits (taken out of the
+        -- source's subtransaction, which may roll back), so an untrack() waits for the
+        -- tick instead (docs/worker.md).
+        IF NOT EXISTS (SELECT FROM lifecycle.sources t WHERE t.id = s.id
+                       FOR KEY SHARE SKIP LOCKED) THEN
+            skipped := skipped || s.id;
+            CONTINUE;
+        END IF;
+        kept := r;
+        without_model := NULL;
+        <<part>>
+        LOOP
+            BEGIN
+                IF without_model IS NOT NULL THEN
+                    PERFORM lifecycle._set_model_aside(without_model, first_error);
+                END IF;
+                IF NOT EXISTS (SELECT FROM pg_class WHERE oid = s.source) THEN
+                    -- dropped while event triggers were off, or a temporary table whose
+                    -- session ended (lifecycle_on_drop forgets it otherwise): forgotten by
+                    -- a function with the rights to (the worker's role may not delete
+                    -- everything the engine keeps of it)
+                    PERFORM lifecycle._forget_gone_source(s.id);
+                    EXIT part;
+                END IF;
+                r.sources := r.sources + 1;
+                IF s.watermark_column IS NOT NULL THEN
+                    -- its new rows into the queue (a batch at a time)
+                    r.more := lifecycle._capture_watermark(s, budget) OR r.more;
+                END IF;
+                stepped := lifecycle._step_time(s, as_of, budget);
+                r.due := r.due + stepped.stepped;
+                r.transitions := r.transitions + stepped.logged;
+                purchases := lifecycle._collect_queued(s, as_of, budget);
+                r.queued := r.queued + purchases.written;
+                r.transitions := r.transitions + purchases.logged;
+                SELECT count(*), count(*) FILTER (WHERE recompute) INTO queued, recomputed
+                FROM pg_temp.lifecycle_work;
+                IF queued > 0 THEN
+                    r.queued := r.queued + queued;
+                    r.recomputed := r.recomputed + recomputed;
+                    r.transitions := r.transitions + lifecycle._write_stages(s, as_of, NULL);
+                END IF;
+                IF queued > 0 OR purchases.written > 0 THEN
+                    PERFORM lifecycle._record_purchases(s);
+                END IF;
+                -- (and at once when the breakpoints were taken from no customer at all, as for a
+                -- table tracked empty: else everyone would go unscored for an rfm_interval)
+                IF s.rescoring OR s.rfm_scored_at IS NULL OR s.rfm_scored_at
+                       < now() - current_setting('lifecycle.rfm_interval')::interval
+                   OR (coalesce((s.rfm_breakpoints).n, 0) = 0
+                       AND EXISTS (SELECT FROM lifecycle.customer_stage c
+                                   WHERE c.source_id = s.id AND c.purchases > 0)) THEN
+                    rescored := lifecycle._rescore(s.id, as_of, max_customers, false);
+                    r.rfm_rescored := r.rfm_rescored + rescored.changed;
+                    r.more := r.more OR NOT rescored.finished;
+                END IF;
+                r.more := r.more
+                    OR EXISTS (SELECT FROM lifecycle.change_queue WHERE source_id = s.id)
+                    OR EXISTS (SELECT FROM lifecycle.customer_stage
+                               WHERE source_id = s.id AND wake_on <= as_of);
+                IF s.consecutive_errors > 0 OR s.retry_at IS NOT NULL THEN
+                    UPDATE lifecycle.sources t SET consecutive_errors = 0, retry_at = NULL
+                    WHERE t.id = s.id;
+                END IF;
+                IF without_model IS NOT NULL THEN
+                    RAISE WARNING 'lifecycle: the current model "%" failed to score the customers of %, it is set aside: %',
+                        without_model, s.source, first_error
+                        USING DETAIL = 'Customers are scored without it (churn_risk and expected_value NULL) until the model changes; see lifecycle.models.scoring_error.',
+                              HINT = 'Fit it again (lifecycle.fit_model) or correct its parameters.';
+                END IF;
+                EXIT part;
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS message = MESSAGE_TEXT, sqlstate_of = RETURNED_SQLSTATE;
+                r := kept;
+                -- (what the model's functions raise: data exceptions, and internal errors
+                -- of the numerical code)
+                IF without_model IS NULL AND (sqlstate_of LIKE '22%' OR sqlstate_of = 'XX000') THEN
+                    without_model := (lifecycle._scoring_model()).name;
+                    IF without_model IS NOT NULL THEN
+                        first_error := message;
+                        first_state := sqlstate_of;
+                        CONTINUE part;
+                    END IF;
+                ELSIF without_model IS NOT NULL THEN
+                    message := first_error;   -- (not the model's doing)
+                    sqlstate_of := first_state;
+                END IF;
+                -- 1 s, 2 s, 4 s ... doubled per failure in a row, at most an hour
+                UPDATE lifecycle.sources t
+                SET last_error = message, last_error_at = now(), errors = t.errors + 1,
+                    consecutive_errors = t.consecutive_errors + 1,
+                    retry_at = now() + least(interval '1 second'
+                                             * power(2, least(t.consecutive_errors, 12)),
+                                             interval '1 hour')
+                WHERE t.id = s.id
+                RETURNING t.retry_at INTO retry;
+                RAISE WARNING 'lifecycle: refreshing % failed, it is tried again in % s: %',
+                    s.source, extract(epoch FROM retry - now())::bigint, message
+                    USING DETAIL = 'SQLSTATE ' || sqlstate_of
+                                   || '. The other sources are refreshed; see lifecycle.source_status.';
+                EXIT part;
+            END;
+        END LOOP;
+    END LOOP;
+    -- (The new transitions are the sources' this refresh did. The dates' enrolments, for
+    -- every source at once, wait for a refresh that skipped none: they catch up three days.)
+    r.enrolled := lifecycle._enroll(last_id)
+                  + CASE WHEN skipped = '{}' THEN lifecycle._enroll_dates(as_of) ELSE 0 END;
+    r.actions := lifecycle._schedule(budget, skipped);
+    r.more := r.more OR EXISTS (SELECT FROM lifecycle.enrollments e
+                                JOIN lifecycle.playbooks p ON p.name = e.playbook AND p.enabled
+                                WHERE e.status = 'running'
+                                  AND e.next_due_at <= lifecycle.engine_time()
+                                  AND e.source_id <> ALL (skipped));
+    r.notifications := lifecycle._announce(last_id) + lifecycle._announce_actions(last_action);
+    r.elapsed_ms := extract(epoch FROM clock_timestamp() - started) * 1000;
+    RETURN r;
+END
+$$;
+
+
+CREATE OR REPLACE FUNCTION lifecycle._forget_gone_source(sid integer) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    -- (refresh() holds it already: no other refresh is forgetting it at the same time)
+    LOCK TABLE lifecycle.refresh_lock IN EXCLUSIVE MODE;
+    IF NOT EXISTS (SELECT FROM lifecycle.sources t
+                   WHERE t.id = sid AND NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = t.source))
+    THEN
+        RETURN false;
+    END IF;
+    PERFORM lifecycle._forget_source(sid);
+    RETURN true;
+END
+$$;

@@ -56,6 +56,27 @@ BEGIN
 END
 $$;
 
+-- Forgets source `sid` if its table no longer exists: dropped while event triggers were
+-- off, or a temporary table whose session ended, which fires no event trigger. Runs as
+-- the extension's owner (SECURITY DEFINER), because forgetting deletes the playbooks'
+-- records of the source's customers (outcomes, contacts, reasons...), which the worker's
+-- role may not delete; it does nothing else, and nothing to a source whose table is there.
+-- Only lifecycle_worker may execute it (src/privileges.sql). Returns whether it forgot.
+CREATE FUNCTION lifecycle._forget_gone_source(sid integer) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    -- (refresh() holds it already: no other refresh is forgetting it at the same time)
+    LOCK TABLE lifecycle.refresh_lock IN EXCLUSIVE MODE;
+    IF NOT EXISTS (SELECT FROM lifecycle.sources t
+                   WHERE t.id = sid AND NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = t.source))
+    THEN
+        RETURN false;
+    END IF;
+    PERFORM lifecycle._forget_source(sid);
+    RETURN true;
+END
+$$;
+
 -- The scratch tables of one refresh (per session, emptied at commit): the rows a
 -- watermark capture passed; the changed customers taken from the queue, one row each;
 -- those whose purchases were written at once, for the playbooks; and per customer left
@@ -323,7 +344,7 @@ CREATE FUNCTION lifecycle._write_purchases(s lifecycle.sources, as_of date,
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 SET enable_hashjoin = on SET enable_mergejoin = off SET enable_nestloop = off AS $$
 DECLARE
-    model lifecycle.models := (SELECT k FROM lifecycle.models k WHERE is_current);
+    model lifecycle.models := lifecycle._scoring_model();
     horizon integer := lifecycle._churn_horizon(model, s.policy);
     -- (lifecycle_bought is read only against enrolments: none, nothing to keep)
     enrolled boolean := EXISTS (SELECT FROM lifecycle.enrollments e WHERE e.source_id = s.id);
@@ -394,7 +415,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 SET enable_hashjoin = on SET enable_mergejoin = off SET enable_nestloop = off AS $$
 DECLARE
     logged bigint;
-    model lifecycle.models := (SELECT k FROM lifecycle.models k WHERE is_current);
+    model lifecycle.models := lifecycle._scoring_model();
     horizon integer := lifecycle._churn_horizon(model, s.policy);
 BEGIN
     WITH fresh AS (
@@ -567,7 +588,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 SET enable_hashjoin = on SET enable_mergejoin = off SET enable_nestloop = off AS $$
 DECLARE
     s lifecycle.sources := (SELECT t FROM lifecycle.sources t WHERE t.id = src_id);
-    model lifecycle.models := (SELECT k FROM lifecycle.models k WHERE is_current);
+    model lifecycle.models := lifecycle._scoring_model();
     horizon integer := lifecycle._churn_horizon(model, s.policy);
     taken bigint;
     upto text;
@@ -745,6 +766,13 @@ DECLARE
     stepped record;
     rescored record;
     skipped integer[] := '{}';
+    kept lifecycle.refresh_result;
+    message text;
+    sqlstate_of text;
+    retry timestamptz;
+    without_model text;   -- the model set aside for a second try of the source's part
+    first_error text;
+    first_state text;
 BEGIN
     IF max_customers < 1 THEN
         RAISE EXCEPTION 'argument "max_customers" must be at least 1, got %', max_customers
@@ -754,58 +782,126 @@ BEGIN
     r := ROW(0, 0, 0, 0, 0, 0, 0, 0, 0, false, 0);
     SELECT coalesce(max(id), 0) INTO last_id FROM lifecycle.transitions;
     SELECT coalesce(max(id), 0) INTO last_action FROM lifecycle.actions;
-    FOR s IN SELECT * FROM lifecycle.sources ORDER BY id LOOP
+    -- A current model stored before its parameters were checked is set aside here, once,
+    -- rather than failing every source's scoring.
+    PERFORM lifecycle._check_current_model();
+    -- Each source on its own: its part runs in a subtransaction, so that an error in it
+    -- (a value, a lock timeout, its table gone or changed) rolls back that source's work
+    -- only; the error is kept against the source, which waits until its retry_at, and the
+    -- others' changes commit and are announced below. (A cancel, as from tick_timeout,
+    -- is not caught: it ends the tick.) When the part failed as a model's functions can
+    -- fail and a current model scores with, it is tried once more without the model: if
+    -- that succeeds, the model was what failed (a result that is not a finite number, say),
+    -- and it stays set aside for every source, rather than failing each source that scores
+    -- with it every tick.
+    FOR s IN SELECT * FROM lifecycle.sources t
+             WHERE t.retry_at IS NULL OR t.retry_at <= now() ORDER BY t.id LOOP
         -- A source whose row another transaction holds FOR UPDATE (an untrack() or a DROP
         -- TABLE of it not yet committed) is skipped, not waited for: that transaction
         -- keeps the worker out of this source only, and of its playbooks (below), until
-        -- it ends. The row stays locked FOR KEY SHARE until this commits, so an
-        -- untrack() waits for the tick instead (docs/worker.md).
+        -- it ends. The row stays locked FOR KEY SHARE until this commits (taken out of the
+        -- source's subtransaction, which may roll back), so an untrack() waits for the
+        -- tick instead (docs/worker.md).
         IF NOT EXISTS (SELECT FROM lifecycle.sources t WHERE t.id = s.id
                        FOR KEY SHARE SKIP LOCKED) THEN
             skipped := skipped || s.id;
             CONTINUE;
         END IF;
-        IF NOT EXISTS (SELECT FROM pg_class WHERE oid = s.source) THEN
-            -- dropped while event triggers were off (lifecycle_on_drop forgets it otherwise)
-            PERFORM lifecycle._forget_source(s.id);
-            CONTINUE;
-        END IF;
-        r.sources := r.sources + 1;
-        IF s.watermark_column IS NOT NULL THEN
-            -- its new rows into the queue (a batch at a time)
-            r.more := lifecycle._capture_watermark(s, budget) OR r.more;
-        END IF;
-        stepped := lifecycle._step_time(s, as_of, budget);
-        r.due := r.due + stepped.stepped;
-        r.transitions := r.transitions + stepped.logged;
-        purchases := lifecycle._collect_queued(s, as_of, budget);
-        r.queued := r.queued + purchases.written;
-        r.transitions := r.transitions + purchases.logged;
-        SELECT count(*), count(*) FILTER (WHERE recompute) INTO queued, recomputed
-        FROM pg_temp.lifecycle_work;
-        IF queued > 0 THEN
-            r.queued := r.queued + queued;
-            r.recomputed := r.recomputed + recomputed;
-            r.transitions := r.transitions + lifecycle._write_stages(s, as_of, NULL);
-        END IF;
-        IF queued > 0 OR purchases.written > 0 THEN
-            PERFORM lifecycle._record_purchases(s);
-        END IF;
-        -- (and at once when the breakpoints were taken from no customer at all, as for a
-        -- table tracked empty: else everyone would go unscored for an rfm_interval)
-        IF s.rescoring OR s.rfm_scored_at IS NULL OR s.rfm_scored_at
-               < now() - current_setting('lifecycle.rfm_interval')::interval
-           OR (coalesce((s.rfm_breakpoints).n, 0) = 0
-               AND EXISTS (SELECT FROM lifecycle.customer_stage c
-                           WHERE c.source_id = s.id AND c.purchases > 0)) THEN
-            rescored := lifecycle._rescore(s.id, as_of, max_customers, false);
-            r.rfm_rescored := r.rfm_rescored + rescored.changed;
-            r.more := r.more OR NOT rescored.finished;
-        END IF;
-        r.more := r.more
-            OR EXISTS (SELECT FROM lifecycle.change_queue WHERE source_id = s.id)
-            OR EXISTS (SELECT FROM lifecycle.customer_stage
-                       WHERE source_id = s.id AND wake_on <= as_of);
+        kept := r;
+        without_model := NULL;
+        <<part>>
+        LOOP
+            BEGIN
+                IF without_model IS NOT NULL THEN
+                    PERFORM lifecycle._set_model_aside(without_model, first_error);
+                END IF;
+                IF NOT EXISTS (SELECT FROM pg_class WHERE oid = s.source) THEN
+                    -- dropped while event triggers were off, or a temporary table whose
+                    -- session ended (lifecycle_on_drop forgets it otherwise): forgotten by
+                    -- a function with the rights to (the worker's role may not delete
+                    -- everything the engine keeps of it)
+                    PERFORM lifecycle._forget_gone_source(s.id);
+                    EXIT part;
+                END IF;
+                r.sources := r.sources + 1;
+                IF s.watermark_column IS NOT NULL THEN
+                    -- its new rows into the queue (a batch at a time)
+                    r.more := lifecycle._capture_watermark(s, budget) OR r.more;
+                END IF;
+                stepped := lifecycle._step_time(s, as_of, budget);
+                r.due := r.due + stepped.stepped;
+                r.transitions := r.transitions + stepped.logged;
+                purchases := lifecycle._collect_queued(s, as_of, budget);
+                r.queued := r.queued + purchases.written;
+                r.transitions := r.transitions + purchases.logged;
+                SELECT count(*), count(*) FILTER (WHERE recompute) INTO queued, recomputed
+                FROM pg_temp.lifecycle_work;
+                IF queued > 0 THEN
+                    r.queued := r.queued + queued;
+                    r.recomputed := r.recomputed + recomputed;
+                    r.transitions := r.transitions + lifecycle._write_stages(s, as_of, NULL);
+                END IF;
+                IF queued > 0 OR purchases.written > 0 THEN
+                    PERFORM lifecycle._record_purchases(s);
+                END IF;
+                -- (and at once when the breakpoints were taken from no customer at all, as for a
+                -- table tracked empty: else everyone would go unscored for an rfm_interval)
+                IF s.rescoring OR s.rfm_scored_at IS NULL OR s.rfm_scored_at
+                       < now() - current_setting('lifecycle.rfm_interval')::interval
+                   OR (coalesce((s.rfm_breakpoints).n, 0) = 0
+                       AND EXISTS (SELECT FROM lifecycle.customer_stage c
+                                   WHERE c.source_id = s.id AND c.purchases > 0)) THEN
+                    rescored := lifecycle._rescore(s.id, as_of, max_customers, false);
+                    r.rfm_rescored := r.rfm_rescored + rescored.changed;
+                    r.more := r.more OR NOT rescored.finished;
+                END IF;
+                r.more := r.more
+                    OR EXISTS (SELECT FROM lifecycle.change_queue WHERE source_id = s.id)
+                    OR EXISTS (SELECT FROM lifecycle.customer_stage
+                               WHERE source_id = s.id AND wake_on <= as_of);
+                IF s.consecutive_errors > 0 OR s.retry_at IS NOT NULL THEN
+                    UPDATE lifecycle.sources t SET consecutive_errors = 0, retry_at = NULL
+                    WHERE t.id = s.id;
+                END IF;
+                IF without_model IS NOT NULL THEN
+                    RAISE WARNING 'lifecycle: the current model "%" failed to score the customers of %, it is set aside: %',
+                        without_model, s.source, first_error
+                        USING DETAIL = 'Customers are scored without it (churn_risk and expected_value NULL) until the model changes; see lifecycle.models.scoring_error.',
+                              HINT = 'Fit it again (lifecycle.fit_model) or correct its parameters.';
+                END IF;
+                EXIT part;
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS message = MESSAGE_TEXT, sqlstate_of = RETURNED_SQLSTATE;
+                r := kept;
+                -- (what the model's functions raise: data exceptions, and internal errors
+                -- of the numerical code)
+                IF without_model IS NULL AND (sqlstate_of LIKE '22%' OR sqlstate_of = 'XX000') THEN
+                    without_model := (lifecycle._scoring_model()).name;
+                    IF without_model IS NOT NULL THEN
+                        first_error := message;
+                        first_state := sqlstate_of;
+                        CONTINUE part;
+                    END IF;
+                ELSIF without_model IS NOT NULL THEN
+                    message := first_error;   -- (not the model's doing)
+                    sqlstate_of := first_state;
+                END IF;
+                -- 1 s, 2 s, 4 s ... doubled per failure in a row, at most an hour
+                UPDATE lifecycle.sources t
+                SET last_error = message, last_error_at = now(), errors = t.errors + 1,
+                    consecutive_errors = t.consecutive_errors + 1,
+                    retry_at = now() + least(interval '1 second'
+                                             * power(2, least(t.consecutive_errors, 12)),
+                                             interval '1 hour')
+                WHERE t.id = s.id
+                RETURNING t.retry_at INTO retry;
+                RAISE WARNING 'lifecycle: refreshing % failed, it is tried again in % s: %',
+                    s.source, extract(epoch FROM retry - now())::bigint, message
+                    USING DETAIL = 'SQLSTATE ' || sqlstate_of
+                                   || '. The other sources are refreshed; see lifecycle.source_status.';
+                EXIT part;
+            END;
+        END LOOP;
     END LOOP;
     -- (The new transitions are the sources' this refresh did. The dates' enrolments, for
     -- every source at once, wait for a refresh that skipped none: they catch up three days.)

@@ -59,7 +59,17 @@ CREATE TABLE lifecycle.sources (
     watermark          bigint,       -- every row with an id up to this one is counted
     watermark_seen     bigint,       -- the sequence's position at the last capture
     watermark_holders  text[],       -- transactions that held the sequence then ...
-    watermark_floors   bigint[]      -- ... and the id above which each one's rows lie
+    watermark_floors   bigint[],     -- ... and the id above which each one's rows lie
+    -- The source's part of a refresh runs on its own (a subtransaction): when it fails,
+    -- its work is rolled back, the error is kept here and the source alone waits until
+    -- retry_at (1 s doubled per failure in a row, at most an hour) while the others go on.
+    -- A success clears consecutive_errors and retry_at. (0.3.0; last, as ALTER TABLE
+    -- ADD COLUMN puts them.) See the view source_status.
+    last_error         text,         -- message of the last failure
+    last_error_at      timestamptz,
+    consecutive_errors integer NOT NULL DEFAULT 0,
+    errors             bigint NOT NULL DEFAULT 0,
+    retry_at           timestamptz   -- refresh() skips the source until then
 );
 COMMENT ON TABLE lifecycle.sources IS 'Orders tables tracked by the stage engine (lifecycle.track)';
 

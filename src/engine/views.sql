@@ -13,6 +13,31 @@ LEFT JOIN pg_stat_activity a ON a.pid = w.pid AND a.backend_type = 'lifecycle wo
 COMMENT ON VIEW lifecycle.worker_status IS
     'The lifecycle worker of this database: alive or not, its last tick, errors, work waiting';
 
+-- Per tracked source: how its part of the ticks went (refresh() runs each source on its
+-- own and keeps its errors in lifecycle.sources) and the changes queued for it.
+CREATE VIEW lifecycle.source_status AS
+SELECT s.id AS source_id, s.source::text AS source,
+       coalesce(s.retry_at > now(), false) AS waiting, s.consecutive_errors, s.errors,
+       s.last_error, s.last_error_at, s.retry_at, coalesce(q.queued, 0) AS queued
+FROM lifecycle.sources s
+LEFT JOIN (SELECT c.source_id, sum(coalesce(cardinality(c.customers), 1)) AS queued
+           FROM lifecycle.change_queue c GROUP BY c.source_id) q ON q.source_id = s.id;
+COMMENT ON VIEW lifecycle.source_status IS
+    'Per tracked source: errors of its part of the ticks, when it is tried again, changes queued';
+COMMENT ON COLUMN lifecycle.source_status.source_id IS 'lifecycle.sources.id';
+COMMENT ON COLUMN lifecycle.source_status.source IS 'Tracked orders table';
+COMMENT ON COLUMN lifecycle.source_status.waiting IS
+    'Its last refresh failed and it is skipped until retry_at';
+COMMENT ON COLUMN lifecycle.source_status.consecutive_errors IS
+    'Failed refreshes of the source in a row, now (0: its last one succeeded)';
+COMMENT ON COLUMN lifecycle.source_status.errors IS 'Failed refreshes of the source, in all';
+COMMENT ON COLUMN lifecycle.source_status.last_error IS 'Message of its last failure (kept after a success)';
+COMMENT ON COLUMN lifecycle.source_status.last_error_at IS 'When it failed';
+COMMENT ON COLUMN lifecycle.source_status.retry_at IS
+    'Not refreshed before this (1 s doubled per failure in a row, at most an hour)';
+COMMENT ON COLUMN lifecycle.source_status.queued IS
+    'Changes waiting in the queue for it: orders inserted, customers updated or deleted';
+
 ------------------------------------------------------------------------------------
 -- Views for BI
 ------------------------------------------------------------------------------------

@@ -16,9 +16,15 @@
 CREATE FUNCTION lifecycle._work_waiting() RETURNS boolean
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    RETURN EXISTS (SELECT FROM lifecycle.change_queue)
+    -- (not for a source waiting after a failure until its retry_at: the worker would
+    -- tick every poll for nothing; the changes of the first 1,000 queue rows only, so that
+    -- the check stays bounded while such a source has many queued)
+    RETURN EXISTS (SELECT FROM (SELECT q.source_id FROM lifecycle.change_queue q LIMIT 1000) q
+                   WHERE NOT EXISTS (SELECT FROM lifecycle.sources s
+                                     WHERE s.id = q.source_id AND s.retry_at > now()))
         OR EXISTS (SELECT FROM lifecycle.sources s
                    WHERE s.watermark_column IS NOT NULL
+                     AND NOT coalesce(s.retry_at > now(), false)
                      AND ((SELECT p.last_value FROM lifecycle._sequence_position(s.id) p)
                               > s.watermark_seen
                           OR (s.watermark < s.watermark_seen

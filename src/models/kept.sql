@@ -41,6 +41,12 @@ CREATE TABLE lifecycle.models (
     recency_auc     double precision,    -- the recency rule's on the same customers
     risk            text NOT NULL DEFAULT 'model' CHECK (risk IN ('model', 'calibrated')),
     is_current      boolean NOT NULL DEFAULT false,
+    -- Set by the stage engine when the model failed to score its customers (or was found
+    -- with parameters the checks below refuse, stored before them): the engine then
+    -- scores without it (churn_risk and expected_value NULL) until the model changes.
+    -- (0.3.0; last, as ALTER TABLE ADD COLUMN puts them.)
+    scoring_error    text,
+    scoring_error_at timestamptz,
     CONSTRAINT risk_fitted CHECK (risk = 'model' OR calibrated IS NOT NULL),
     CONSTRAINT kind_fitted CHECK (kind = 'bgnbd' OR (kind = 'mbgnbd' AND mbgnbd IS NOT NULL)
                                   OR (kind = 'pareto_nbd' AND pareto_nbd IS NOT NULL))
@@ -61,6 +67,130 @@ END
 $$;
 CREATE TRIGGER current_model_changed AFTER INSERT OR UPDATE ON lifecycle.models
     FOR EACH ROW WHEN (NEW.is_current) EXECUTE FUNCTION lifecycle._current_model_changed();
+
+-- What is wrong with model `m`'s parameters for the engine's scoring, or NULL: every
+-- parameter of its purchase models and of Gamma-Gamma a finite number > 0 (their shapes
+-- and scales), the calibrated risk's coefficients finite, one per feature of
+-- _risk_features and the intercept, its horizon a positive number of days. The table's
+-- trigger refuses such a row; refresh() sets aside a current one stored before the check.
+CREATE FUNCTION lifecycle._model_problem(m lifecycle.models) RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    p record;
+    n integer;
+BEGIN
+    FOR p IN
+        SELECT x.col, x.param, x.v
+        FROM (VALUES (1, 'bgnbd', 'r', (m.bgnbd).r, true), (2, 'bgnbd', 'alpha', (m.bgnbd).alpha, true),
+                     (3, 'bgnbd', 'a', (m.bgnbd).a, true), (4, 'bgnbd', 'b', (m.bgnbd).b, true),
+                     (5, 'mbgnbd', 'r', (m.mbgnbd).r, NOT m.mbgnbd IS NULL),
+                     (6, 'mbgnbd', 'alpha', (m.mbgnbd).alpha, NOT m.mbgnbd IS NULL),
+                     (7, 'mbgnbd', 'a', (m.mbgnbd).a, NOT m.mbgnbd IS NULL),
+                     (8, 'mbgnbd', 'b', (m.mbgnbd).b, NOT m.mbgnbd IS NULL),
+                     (9, 'pareto_nbd', 'r', (m.pareto_nbd).r, NOT m.pareto_nbd IS NULL),
+                     (10, 'pareto_nbd', 'alpha', (m.pareto_nbd).alpha, NOT m.pareto_nbd IS NULL),
+                     (11, 'pareto_nbd', 's', (m.pareto_nbd).s, NOT m.pareto_nbd IS NULL),
+                     (12, 'pareto_nbd', 'beta', (m.pareto_nbd).beta, NOT m.pareto_nbd IS NULL),
+                     (13, 'gamma_gamma', 'p', (m.gamma_gamma).p, NOT m.gamma_gamma IS NULL),
+                     (14, 'gamma_gamma', 'q', (m.gamma_gamma).q, NOT m.gamma_gamma IS NULL),
+                     (15, 'gamma_gamma', 'gamma', (m.gamma_gamma).gamma, NOT m.gamma_gamma IS NULL))
+             AS x (i, col, param, v, present)
+        WHERE x.present
+          AND NOT coalesce(x.v > 0 AND x.v < 'Infinity'::float8 AND x.v <> 'NaN'::float8, false)
+        ORDER BY x.i LIMIT 1
+    LOOP
+        RETURN format('column "%s" of lifecycle.models: parameter "%s" must be a finite number > 0, got %s',
+                      p.col, p.param, coalesce(p.v::text, 'NULL'));
+    END LOOP;
+    IF NOT m.calibrated IS NULL THEN
+        n := cardinality((m.calibrated).coefficients);
+        IF array_ndims((m.calibrated).coefficients) IS DISTINCT FROM 1 OR n <> 7 THEN
+            RETURN format('column "calibrated" of lifecycle.models: "coefficients" must be 7 numbers (the intercept and one per risk feature), got %s',
+                          coalesce((m.calibrated).coefficients::text, 'NULL'));
+        END IF;
+        IF EXISTS (SELECT FROM unnest((m.calibrated).coefficients) c
+                   WHERE NOT coalesce(c > '-Infinity'::float8 AND c < 'Infinity'::float8
+                                      AND c <> 'NaN'::float8, false)) THEN
+            RETURN format('column "calibrated" of lifecycle.models: "coefficients" must be finite numbers, got %s',
+                          (m.calibrated).coefficients);
+        END IF;
+        IF NOT coalesce(m.calibrated_horizon_days > 0, false) THEN
+            RETURN format('column "calibrated_horizon_days" of lifecycle.models must be > 0 with a calibrated risk, got %s',
+                          coalesce(m.calibrated_horizon_days::text, 'NULL'));
+        END IF;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- Refuses a model whose parameters the engine could not score with (_model_problem), as
+-- it is stored; a model changed in what it scores with is scored again (its
+-- scoring_error cleared). Rows whose scoring columns did not change pass as they are:
+-- the engine records a scoring error on the row it set aside.
+CREATE FUNCTION lifecycle._check_model() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    problem text;
+BEGIN
+    IF TG_OP = 'UPDATE'
+       AND (NEW.unit, NEW.kind, NEW.bgnbd, NEW.mbgnbd, NEW.pareto_nbd, NEW.gamma_gamma,
+            NEW.horizon_days, NEW.value_horizon_days, NEW.value_steps, NEW.discount_rate,
+            NEW.calibrated, NEW.calibrated_horizon_days, NEW.risk)
+           IS NOT DISTINCT FROM
+           (OLD.unit, OLD.kind, OLD.bgnbd, OLD.mbgnbd, OLD.pareto_nbd, OLD.gamma_gamma,
+            OLD.horizon_days, OLD.value_horizon_days, OLD.value_steps, OLD.discount_rate,
+            OLD.calibrated, OLD.calibrated_horizon_days, OLD.risk) THEN
+        RETURN NEW;
+    END IF;
+    problem := lifecycle._model_problem(NEW);
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION '%', problem USING ERRCODE = '22023';
+    END IF;
+    NEW.scoring_error := NULL;
+    NEW.scoring_error_at := NULL;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER check_model BEFORE INSERT OR UPDATE ON lifecycle.models
+    FOR EACH ROW EXECUTE FUNCTION lifecycle._check_model();
+
+-- The current model the engine scores with: none while the current one is set aside.
+-- (Read once per statement by the functions that score.)
+CREATE FUNCTION lifecycle._scoring_model() RETURNS lifecycle.models
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+RETURN (SELECT k FROM lifecycle.models k WHERE k.is_current AND k.scoring_error IS NULL);
+
+-- Sets the current model aside if its parameters are ones the checks refuse (a row stored
+-- before them, or with the table's triggers off). refresh() calls it first, once a tick.
+CREATE FUNCTION lifecycle._check_current_model() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    k lifecycle.models := lifecycle._scoring_model();
+    problem text;
+BEGIN
+    IF k.name IS NOT NULL THEN
+        problem := lifecycle._model_problem(k);
+        IF problem IS NOT NULL THEN
+            PERFORM lifecycle._set_model_aside(k.name, problem);
+            RAISE WARNING 'lifecycle: the current model "%" is set aside: %', k.name, problem
+                USING DETAIL = 'Customers are scored without it (churn_risk and expected_value NULL) until the model changes; see lifecycle.models.scoring_error.',
+                      HINT = 'Fit it again (lifecycle.fit_model) or correct its parameters.';
+        END IF;
+    END IF;
+END
+$$;
+
+-- Sets the current model aside (named `model_name`, with what went wrong): the engine
+-- scores without it until it changes (the table's trigger then clears scoring_error).
+-- Its trigger current_model_changed starts a rescoring pass of every source, which
+-- takes away the scores it gave. Called by refresh(), which says so.
+CREATE FUNCTION lifecycle._set_model_aside(model_name text, message text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE lifecycle.models SET scoring_error = message, scoring_error_at = now()
+    WHERE name = model_name;
+END
+$$;
 
 -- Fits the models on a source's orders up to calibration_end and keeps them as `name`
 -- (replacing a model of that name); with make_current the stage engine uses it from its

@@ -194,32 +194,59 @@ TEST(Worker, DeletesAndUpdatesCorrect) {
     untrack_all(db);
 }
 
-// A tick that fails is rolled back and retried: nothing it took from the queue is lost,
-// and after the fault is gone every change is applied exactly once.
-TEST(Worker, FailedTickLosesNothing) {
+// A source whose part of a tick fails is rolled back alone and tried again after a pause:
+// nothing it took from the queue is lost, its error shows in source_status, the tick
+// itself succeeds, another source's orders are staged and announced meanwhile, and after
+// the fault is gone every change is applied exactly once.
+TEST(Worker, FailedSourceLosesNothingAndStopsNoOther) {
     Connection db;
+    Connection listener;
+    listener.exec("LISTEN lifecycle");
     const std::string d0 = "2032-01-01";
     fresh_source(db, "it_fail", d0);
+    db.exec("DROP TABLE IF EXISTS it_ok CASCADE");
+    db.exec("CREATE TABLE it_ok (id bigserial PRIMARY KEY, customer_id bigint, ordered_at date, "
+            "amount numeric)");
+    db.exec("CREATE INDEX ON it_ok (customer_id)");
+    db.exec("SELECT lifecycle.track('it_ok', 'customer_id', 'ordered_at', 'amount', 'it_policy'" +
+            capture_argument() + ")");
     db.exec("CREATE TABLE IF NOT EXISTS it_fault (on_ boolean)");
     db.exec("DELETE FROM it_fault");
     db.exec("INSERT INTO it_fault VALUES (true)");
     db.exec("GRANT SELECT ON it_fault TO lifecycle_worker");  // the worker's role fires it
+    // (a fault of it_fail's transitions only)
     db.exec("CREATE OR REPLACE FUNCTION it_fault_trigger() RETURNS trigger LANGUAGE plpgsql AS $$ "
-            "BEGIN IF (SELECT on_ FROM public.it_fault) THEN RAISE EXCEPTION 'injected fault'; END IF; "
-            "RETURN NEW; END $$");
+            "BEGIN IF (SELECT on_ FROM public.it_fault) AND NEW.source_id = "
+            "(SELECT id FROM lifecycle.sources WHERE source = 'public.it_fail'::regclass) "
+            "THEN RAISE EXCEPTION 'injected fault'; END IF; RETURN NEW; END $$");
     db.exec("CREATE TRIGGER it_fault BEFORE INSERT ON lifecycle.transitions "
             "FOR EACH ROW EXECUTE FUNCTION it_fault_trigger()");
-    const long errors_before = db.number("SELECT coalesce(errors, 0) FROM lifecycle.worker_status");
+    const long tick_errors_before = db.number("SELECT coalesce(errors, 0) FROM lifecycle.worker_status");
     db.exec("INSERT INTO it_fail (customer_id, ordered_at, amount) "
             "SELECT g, '" + d0 + "', g FROM generate_series(1, 50) g");
+    db.exec("INSERT INTO it_ok (customer_id, ordered_at, amount) "
+            "SELECT g, '" + d0 + "', g FROM generate_series(1, 30) g");
     EXPECT_TRUE(it::wait_until([&] {
-        return db.number("SELECT coalesce(errors, 0) FROM lifecycle.worker_status") >= errors_before + 2;
-    })) << "the fault did not make ticks fail";
-    EXPECT_EQ(db.value("SELECT last_error FROM lifecycle.worker_status"), "injected fault");
+        return db.number("SELECT errors FROM lifecycle.source_status WHERE source = 'it_fail'") >= 2;
+    })) << "the fault did not make the source fail";
+    EXPECT_EQ(db.value("SELECT last_error FROM lifecycle.source_status WHERE source = 'it_fail'"),
+              "injected fault");
+    // The other source went on: staged, and announced (by no notification of it_fail's).
+    EXPECT_TRUE(it::wait_until([&] {
+        return db.number("SELECT count(*) FROM lifecycle.customer_stage c JOIN lifecycle.sources s "
+                         "ON s.id = c.source_id WHERE s.source = 'it_ok'::regclass") == 30;
+    })) << "the other source was not staged";
+    EXPECT_EQ(db.number("SELECT it_differences('it_ok', 'it_policy')"), 0);
+    bool announced_ok = false;
+    for (const std::string& payload : listener.notifications(std::chrono::milliseconds(2000))) {
+        if (payload.find("\"public.it_ok\"") != std::string::npos) announced_ok = true;
+        EXPECT_EQ(payload.find("\"public.it_fail\""), std::string::npos) << payload;
+    }
+    EXPECT_TRUE(announced_ok) << "no notification of it_ok's transitions";
     EXPECT_EQ(db.number("SELECT count(*) FROM lifecycle.customer_stage c JOIN lifecycle.sources s "
                         "ON s.id = c.source_id WHERE s.source = 'it_fail'::regclass"), 0);
     // all still queued (or, tracked by a watermark, still above it: not yet taken)
-    EXPECT_EQ(db.number("SELECT (SELECT queued FROM lifecycle.worker_status) + "
+    EXPECT_EQ(db.number("SELECT (SELECT queued FROM lifecycle.source_status WHERE source = 'it_fail') + "
                         "(SELECT count(*) FROM it_fail o JOIN lifecycle.sources s "
                         " ON s.source = 'it_fail'::regclass WHERE o.id > s.watermark)"),
               50);
@@ -230,6 +257,11 @@ TEST(Worker, FailedTickLosesNothing) {
     EXPECT_EQ(db.number("SELECT count(*) FROM lifecycle.transitions WHERE cause = 'purchase' "
                         "AND source_id = (SELECT id FROM lifecycle.sources WHERE source = 'it_fail'::regclass)"),
               50);
+    EXPECT_EQ(db.value("SELECT consecutive_errors || ' ' || (retry_at IS NULL) FROM lifecycle.source_status "
+                       "WHERE source = 'it_fail'"),
+              "0 true");
+    // (the ticks themselves never failed)
+    EXPECT_EQ(db.number("SELECT coalesce(errors, 0) FROM lifecycle.worker_status"), tick_errors_before);
     EXPECT_EQ(db.value("SELECT consecutive_errors FROM lifecycle.worker_status"), "0");
     untrack_all(db);
 }

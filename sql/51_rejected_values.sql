@@ -140,13 +140,16 @@ UNION ALL SELECT 'rv_b', count(*) FROM rv_b WHERE NOT good ORDER BY 1;
 SELECT lifecycle.resync('rv_t') AS corrections_t, lifecycle.resync('rv_w') AS corrections_w,
        lifecycle.resync('rv_b') AS corrections_b;
 
--- Updates that make rows bad (an amount NaN, a customer id too long) succeed too; the
--- customers recomputed leave those rows out.
+-- Updates that make rows bad (an amount NaN, a customer id too long) succeed too, and
+-- are listed as the INSERTs' are; the customers recomputed leave those rows out.
 UPDATE rv_t SET amount = 'NaN', good = false WHERE customer_id = 'n1';
 UPDATE rv_t SET customer_id = repeat('M', 2000), good = false WHERE customer_id = 'n2';
 UPDATE rv_w SET amount = 'NaN', good = false WHERE customer_id = 'n1';
 UPDATE rv_w SET customer_id = repeat('M', 2000), good = false WHERE customer_id = 'n2';
 DELETE FROM rv_t WHERE customer_id = 'big';
+SELECT s.source, r.reason, left(r.customer, 10) AS customer, r.amount, r.row_count
+FROM lifecycle.rejected_rows r JOIN lifecycle.sources s ON s.id = r.source_id
+WHERE r.customer = 'n1' OR r.customer LIKE 'MMM%' ORDER BY 1, 2;
 SELECT sources FROM lifecycle.refresh();
 SELECT rv_differences('rv_t') AS differ_t, rv_differences('rv_w') AS differ_w,
        rv_differences('rv_b') AS differ_b;

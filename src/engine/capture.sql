@@ -37,7 +37,8 @@ RETURN (SELECT count(*) FROM pg_attribute a
 -- the queue rows (a CASE of a few comparisons; the amount is cast only for the rows
 -- kept, as an aggregate's FILTER is tested before its argument is evaluated), and only
 -- a statement that had some reads its rows a second time, to record them in
--- lifecycle.rejected_rows (insert-only: writers never update a shared row).
+-- lifecycle.rejected_rows (insert-only: writers never update a shared row). An UPDATE
+-- records its new rows' the same way.
 CREATE FUNCTION lifecycle._capture() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -83,11 +84,23 @@ BEGIN
                         WHERE octet_length(c) <= 1000',
                        s.id, s.customer_column);
     ELSE
-        EXECUTE format('INSERT INTO lifecycle.change_queue (source_id, customer)
-                        SELECT %s, c FROM (SELECT %I::text FROM lifecycle_new
-                                           UNION SELECT %I::text FROM lifecycle_old) AS u (c)
-                        WHERE octet_length(c) <= 1000',
-                       s.id, s.customer_column, s.customer_column);
+        -- (and whether new rows are left out, in the same statement: a second one
+        -- records them only when there are some; a row without a customer or a time,
+        -- which is no order, may bring it about but is not recorded)
+        EXECUTE format('WITH n AS (SELECT %2$I::text AS c, %3$s AS r FROM lifecycle_new),
+                        queued AS (
+                            INSERT INTO lifecycle.change_queue (source_id, customer)
+                            SELECT %1$s, c FROM (SELECT c FROM n
+                                                 UNION SELECT %2$I::text FROM lifecycle_old) AS u
+                            WHERE octet_length(c) <= 1000
+                        )
+                        SELECT count(r) FROM n',
+                       s.id, s.customer_column, lifecycle._reject_sql(s))
+            INTO rejected;
+        IF rejected > 0 THEN
+            EXECUTE 'INSERT INTO lifecycle.rejected_rows (source_id, reason, customer, amount, row_count) '
+                    || lifecycle._rejected_sql(s, 'lifecycle_new', '');
+        END IF;
     END IF;
     RETURN NULL;
 END

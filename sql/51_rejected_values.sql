@@ -1,6 +1,7 @@
 -- Values the engine cannot use (src/engine/capture.sql, lifecycle._reject_sql): NaN and
 -- infinite amounts, numeric amounts beyond any double precision, amounts whose sums
--- would overflow, infinite times and customer ids too long for the stage table's index.
+-- would overflow, times outside the engine's calendar (1400-01-01 .. 9999-12-31, infinity
+-- included) and customer ids too long for the stage table's index.
 -- Each is legal for its column type. None may fail the writer's INSERT or UPDATE, nor a
 -- refresh: they are left out of the computation the same way by the capture trigger,
 -- the watermark capture and the recomputations, and listed in lifecycle.rejected_rows.
@@ -87,7 +88,8 @@ VALUES ('big', '2026-02-04', 1e308, false), ('big', '2026-02-05', 1e308, false),
 INSERT INTO rv_t (customer_id, ordered_at, amount, good)
 VALUES (repeat('L', 3000), '2026-02-05', 9, false), ('n5', '2026-02-05', 9, true);
 INSERT INTO rv_t (customer_id, ordered_at, amount, good)
-VALUES ('never', '-infinity', 9, false), ('c3', 'infinity', 9, false);
+VALUES ('never', '-infinity', 9, false), ('c3', 'infinity', 9, false),
+       ('early', '1399-12-31', 9, false), ('c4', '1400-01-01', 3, true);
 INSERT INTO rv_w (customer_id, ordered_at, amount, good)
 VALUES ('nan', '2026-02-01', 'NaN', false), ('n1', '2026-02-01', 5, true);
 INSERT INTO rv_w (customer_id, ordered_at, amount, good)
@@ -99,7 +101,8 @@ VALUES ('big', '2026-02-04', 1e308, false), ('big', '2026-02-05', 1e308, false),
 INSERT INTO rv_w (customer_id, ordered_at, amount, good)
 VALUES (repeat('L', 3000), '2026-02-05', 9, false), ('n5', '2026-02-05', 9, true);
 INSERT INTO rv_w (customer_id, ordered_at, amount, good)
-VALUES ('never', '-infinity', 9, false), ('c3', 'infinity', 9, false);
+VALUES ('never', '-infinity', 9, false), ('c3', 'infinity', 9, false),
+       ('early', '1400-01-01 12:00+00', 9, false), ('late', '9999-12-30 12:00+00', 9, false);
 -- bigint: the smallest bigint (whose abs() fails) and one just beyond 1e15; 1e15 itself
 -- is an amount like any other.
 INSERT INTO rv_b (customer_id, ordered_at, amount, good)
@@ -115,7 +118,7 @@ SELECT rv_differences('rv_t') AS differ_t, rv_differences('rv_w') AS differ_w,
        rv_differences('rv_b') AS differ_b;
 -- No bad customer has a row, and none of the good customers is missing.
 SELECT s.source, count(*) AS customers,
-       count(*) FILTER (WHERE c.customer IN ('nan', 'inf', 'huge', 'big', 'never')
+       count(*) FILTER (WHERE c.customer IN ('nan', 'inf', 'huge', 'big', 'never', 'early', 'late')
                            OR octet_length(c.customer) > 1000) AS bad_customers
 FROM lifecycle.customer_stage c JOIN lifecycle.sources s ON s.id = c.source_id
 GROUP BY s.source ORDER BY 1;

@@ -2081,7 +2081,7 @@ GRANT EXECUTE ON FUNCTION lifecycle._work_waiting() TO lifecycle_worker;
 ------------------------------------------------------------------------------------
 
 -- Rows of the sources that the engine cannot use and leaves out of the computation
--- (lifecycle._reject_sql: an id too long to index, an infinite time, an amount not
+-- (lifecycle._reject_sql: an id too long to index, a time outside the engine's calendar, an amount not
 -- finite or beyond +/-1e15), so that they never fail a writer's INSERT nor a tick. Each
 -- statement that had such rows inserts one entry per reason (the capture trigger, the
 -- watermark capture, track() for the rows already there), with one of its rows as a
@@ -2093,7 +2093,7 @@ GRANT EXECUTE ON FUNCTION lifecycle._work_waiting() TO lifecycle_worker;
 CREATE TABLE lifecycle.rejected_rows (
     id          bigserial PRIMARY KEY,
     source_id   integer NOT NULL,
-    reason      text NOT NULL CHECK (reason IN ('customer_too_long', 'time_not_finite',
+    reason      text NOT NULL CHECK (reason IN ('customer_too_long', 'time_out_of_range',
                                                 'amount_not_finite', 'amount_out_of_range')),
     customer    text,            -- the sample's customer id, its first 100 characters
     amount      text,            -- the sample's amount, as text
@@ -2105,7 +2105,7 @@ CREATE INDEX ON lifecycle.rejected_rows (source_id, reason, id);
 COMMENT ON TABLE lifecycle.rejected_rows IS
     'Rows of the sources left out of the computation, why, a sample and how many (per source and reason: the first five entries, later ones folded into the fifth)';
 COMMENT ON COLUMN lifecycle.rejected_rows.source_id IS 'The tracked orders table (lifecycle.sources.id)';
-COMMENT ON COLUMN lifecycle.rejected_rows.reason IS 'Why the rows were left out: customer_too_long (over 1,000 bytes), time_not_finite, amount_not_finite (NaN, Infinity) or amount_out_of_range (beyond +/-1e15)';
+COMMENT ON COLUMN lifecycle.rejected_rows.reason IS 'Why the rows were left out: customer_too_long (over 1,000 bytes), time_out_of_range (outside 1400-01-01 to 9999-12-31, infinity included), amount_not_finite (NaN, Infinity) or amount_out_of_range (beyond +/-1e15)';
 COMMENT ON COLUMN lifecycle.rejected_rows.customer IS 'A sample row''s customer id, its first 100 characters';
 COMMENT ON COLUMN lifecycle.rejected_rows.amount IS 'A sample row''s amount, as text';
 COMMENT ON COLUMN lifecycle.rejected_rows.rejected_at IS 'When the entry was recorded';
@@ -2121,7 +2121,13 @@ RETURN 'CASE'
             THEN format(' WHEN octet_length(%I::text) > 1000 THEN ''customer_too_long''',
                         s.customer_column)
             ELSE '' END
-    || format(' WHEN NOT isfinite(%I) THEN ''time_not_finite''', s.time_column)
+    || CASE s.time_type
+           WHEN 'timestamp with time zone'::regtype
+           THEN format(' WHEN NOT (%I BETWEEN ''1400-01-02 00:00:00+00''::timestamptz'
+                       ' AND ''9999-12-30 00:00:00+00''::timestamptz) THEN ''time_out_of_range''',
+                       s.time_column)
+           ELSE format(' WHEN NOT (%s BETWEEN ''1400-01-01''::date AND ''9999-12-31''::date)'
+                       ' THEN ''time_out_of_range''', lifecycle._day_sql(s)) END
     || CASE WHEN s.amount_type = 'bigint'::regtype
             THEN format(' WHEN NOT (%I BETWEEN -1000000000000000 AND 1000000000000000)'
                         ' THEN ''amount_out_of_range''', s.amount_column)

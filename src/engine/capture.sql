@@ -126,14 +126,18 @@ END;
 --   and the log's index are btrees, whose entries must fit in a third of a page (about
 --   2,700 bytes); 1,000 leaves room for the other key columns and the entry's overhead,
 --   and no real id is that long. (Integer and uuid ids are always short.)
--- - time_not_finite: 'infinity' or '-infinity' has no day to count from.
+-- - time_out_of_range: a day outside 1400-01-01 .. 9999-12-31, the calendar the engine
+--   computes in (src/core/calendar.hpp), 'infinity' and '-infinity' included. A
+--   timestamptz is bounded a day inside that range (1400-01-02 to 9999-12-30, UTC), so
+--   that no zone's offset moves its day out, and is not converted to a day per row.
 -- - amount_not_finite: NaN or +/-Infinity (real, double precision, numeric).
 -- - amount_out_of_range: beyond +/-1e15, which covers the numeric values no double
 --   precision can hold (1e400). With every order within 1e15, no sum of the orders a
 --   table can hold (fewer than 2^48 rows) comes near double precision's limit (about
 --   1.8e308), nor do the models' products of spends and counts; and no real order is
 --   that large. (smallint and integer amounts are always within it.)
--- Comparisons only, with bounds of the column's own type (no cast per row): NaN sorts
+-- Comparisons only, with bounds of the column's own type (no cast per row but a
+-- timestamp's to date): NaN sorts
 -- above every number in PostgreSQL, so BETWEEN fails for it as for the infinities; and
 -- no abs(), whose bigint version fails for the smallest bigint.
 CREATE FUNCTION lifecycle._reject_sql(s lifecycle.sources) RETURNS text
@@ -143,7 +147,13 @@ RETURN 'CASE'
             THEN format(' WHEN octet_length(%I::text) > 1000 THEN ''customer_too_long''',
                         s.customer_column)
             ELSE '' END
-    || format(' WHEN NOT isfinite(%I) THEN ''time_not_finite''', s.time_column)
+    || CASE s.time_type
+           WHEN 'timestamp with time zone'::regtype
+           THEN format(' WHEN NOT (%I BETWEEN ''1400-01-02 00:00:00+00''::timestamptz'
+                       ' AND ''9999-12-30 00:00:00+00''::timestamptz) THEN ''time_out_of_range''',
+                       s.time_column)
+           ELSE format(' WHEN NOT (%s BETWEEN ''1400-01-01''::date AND ''9999-12-31''::date)'
+                       ' THEN ''time_out_of_range''', lifecycle._day_sql(s)) END
     || CASE WHEN s.amount_type = 'bigint'::regtype
             THEN format(' WHEN NOT (%I BETWEEN -1000000000000000 AND 1000000000000000)'
                         ' THEN ''amount_out_of_range''', s.amount_column)

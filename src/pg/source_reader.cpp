@@ -188,8 +188,16 @@ char* reject_sql(const Source& s) {
     if (s.customer_type == TEXTOID || s.customer_type == VARCHAROID)
         appendStringInfo(&sql, " WHEN octet_length(%s::text) > 1000 THEN 'customer_too_long'",
                          quote_identifier(s.customer_column));
-    appendStringInfo(&sql, " WHEN NOT isfinite(%s) THEN 'time_not_finite'",
-                     quote_identifier(s.time_column));
+    if (s.time_type == TIMESTAMPTZOID)
+        appendStringInfo(&sql,
+                         " WHEN NOT (%s BETWEEN '1400-01-02 00:00:00+00'::timestamptz"
+                         " AND '9999-12-30 00:00:00+00'::timestamptz) THEN 'time_out_of_range'",
+                         quote_identifier(s.time_column));
+    else
+        appendStringInfo(&sql,
+                         " WHEN NOT (%s BETWEEN '1400-01-01'::date AND '9999-12-31'::date)"
+                         " THEN 'time_out_of_range'",
+                         day_sql(s));
     if (s.amount_column != nullptr) {
         const char* amount = quote_identifier(s.amount_column);
         if (s.amount_type == INT8OID) {

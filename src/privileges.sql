@@ -97,7 +97,8 @@ GRANT SELECT ON lifecycle.customer_stage, lifecycle.transitions, lifecycle.sourc
                 lifecycle.consent, lifecycle.consent_log, lifecycle.contacts,
                 lifecycle.customer_reasons, lifecycle.actions_per_day, lifecycle.suppressions,
                 lifecycle.playbook_progress, lifecycle.playbook_uplift, lifecycle.lapsed_by_reason,
-                lifecycle.stage_history, lifecycle.stage_counts_daily, lifecycle.cohort_retention
+                lifecycle.stage_history, lifecycle.stage_counts_daily, lifecycle.cohort_retention,
+                lifecycle.rejected_rows
     TO lifecycle_reader;
 GRANT EXECUTE ON FUNCTION lifecycle.stage_flow(regclass, date, date) TO lifecycle_reader;
 GRANT INSERT, UPDATE, DELETE ON lifecycle.channels, lifecycle.playbooks,
@@ -113,7 +114,8 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON lifecycle.sources, lifecycle.change_queu
                                         lifecycle.worker_state, lifecycle.models,
                                         lifecycle.enrollments, lifecycle.actions,
                                         lifecycle.playbook_log, lifecycle.consent,
-                                        lifecycle.consent_log, lifecycle.playbook_dates
+                                        lifecycle.consent_log, lifecycle.playbook_dates,
+                                        lifecycle.rejected_rows
     TO lifecycle_worker;
 GRANT UPDATE ON lifecycle.refresh_lock TO lifecycle_worker;  -- to LOCK it
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA lifecycle TO lifecycle_worker;

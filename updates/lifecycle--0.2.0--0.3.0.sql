@@ -3729,3 +3729,624 @@ BEGIN
     RETURN true;
 END
 $$;
+
+
+------------------------------------------------------------------------------------
+-- Issue 21 (values the engine cannot use): rows with a NaN or infinite amount, an
+-- amount beyond +/-1e15, an infinite time or a customer id over 1,000 bytes are left out
+-- of the computation by the capture trigger, the watermark capture and every read of
+-- the source, and recorded in lifecycle.rejected_rows (as in src/engine/tables.sql,
+-- capture.sql and refresh.sql; the grants as in src/privileges.sql).
+------------------------------------------------------------------------------------
+
+-- Rows of the sources that the engine cannot use and leaves out of the computation
+-- (lifecycle._reject_sql: an id too long to index, a time outside the engine's calendar, an amount not
+-- finite or beyond +/-1e15), so that they never fail a writer's INSERT nor a tick. Each
+-- statement that had such rows inserts one entry per reason (the capture trigger, the
+-- watermark capture, track() for the rows already there), with one of its rows as a
+-- sample and how many; insert-only, so writers never wait for each other here. The
+-- refresh keeps at most five entries per source and reason, folding the later ones into
+-- the fifth (_fold_rejected). The count is that of rows rejected as they were captured:
+-- a row updated or deleted since is still counted. Not dumped: it describes the
+-- database's past writes, as worker_state does the worker's.
+CREATE TABLE lifecycle.rejected_rows (
+    id          bigserial PRIMARY KEY,
+    source_id   integer NOT NULL,
+    reason      text NOT NULL CHECK (reason IN ('customer_too_long', 'time_out_of_range',
+                                                'amount_not_finite', 'amount_out_of_range')),
+    customer    text,            -- the sample's customer id, its first 100 characters
+    amount      text,            -- the sample's amount, as text
+    rejected_at timestamptz NOT NULL DEFAULT now(),  -- when the entry was recorded
+    last_at     timestamptz NOT NULL DEFAULT now(),  -- ... or the last entry folded into it
+    row_count   bigint NOT NULL  -- the rows it stands for, folded ones included
+);
+CREATE INDEX ON lifecycle.rejected_rows (source_id, reason, id);
+COMMENT ON TABLE lifecycle.rejected_rows IS
+    'Rows of the sources left out of the computation, why, a sample and how many (per source and reason: the first five entries, later ones folded into the fifth)';
+COMMENT ON COLUMN lifecycle.rejected_rows.source_id IS 'The tracked orders table (lifecycle.sources.id)';
+COMMENT ON COLUMN lifecycle.rejected_rows.reason IS 'Why the rows were left out: customer_too_long (over 1,000 bytes), time_out_of_range (outside 1400-01-01 to 9999-12-31, infinity included), amount_not_finite (NaN, Infinity) or amount_out_of_range (beyond +/-1e15)';
+COMMENT ON COLUMN lifecycle.rejected_rows.customer IS 'A sample row''s customer id, its first 100 characters';
+COMMENT ON COLUMN lifecycle.rejected_rows.amount IS 'A sample row''s amount, as text';
+COMMENT ON COLUMN lifecycle.rejected_rows.rejected_at IS 'When the entry was recorded';
+COMMENT ON COLUMN lifecycle.rejected_rows.last_at IS 'When the last rows counted in it were recorded';
+COMMENT ON COLUMN lifecycle.rejected_rows.row_count IS 'How many rows it counts: the sample''s statement''s rows of this reason, plus those of later entries folded into it';
+
+DROP FUNCTION lifecycle._amount_sql(lifecycle.sources);
+
+CREATE OR REPLACE FUNCTION lifecycle._reject_sql(s lifecycle.sources) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN 'CASE'
+    || CASE WHEN s.customer_type IN ('text'::regtype, 'character varying'::regtype)
+            THEN format(' WHEN octet_length(%I::text) > 1000 THEN ''customer_too_long''',
+                        s.customer_column)
+            ELSE '' END
+    || CASE s.time_type
+           WHEN 'timestamp with time zone'::regtype
+           THEN format(' WHEN NOT (%I BETWEEN ''1400-01-02 00:00:00+00''::timestamptz'
+                       ' AND ''9999-12-30 00:00:00+00''::timestamptz) THEN ''time_out_of_range''',
+                       s.time_column)
+           ELSE format(' WHEN NOT (%s BETWEEN ''1400-01-01''::date AND ''9999-12-31''::date)'
+                       ' THEN ''time_out_of_range''', lifecycle._day_sql(s)) END
+    || CASE WHEN s.amount_type = 'bigint'::regtype
+            THEN format(' WHEN NOT (%I BETWEEN -1000000000000000 AND 1000000000000000)'
+                        ' THEN ''amount_out_of_range''', s.amount_column)
+            WHEN s.amount_type IN ('numeric'::regtype, 'real'::regtype,
+                                   'double precision'::regtype)
+            THEN format(' WHEN NOT (%1$I BETWEEN ''-1e15''::%2$s AND ''1e15''::%2$s)'
+                        ' THEN CASE WHEN %1$I::text IN (''NaN'', ''Infinity'', ''-Infinity'')'
+                        ' THEN ''amount_not_finite'' ELSE ''amount_out_of_range'' END',
+                        s.amount_column,
+                        CASE WHEN s.amount_type = 'numeric'::regtype THEN 'numeric'
+                             ELSE 'double precision' END)
+            ELSE '' END
+    || ' END';
+
+CREATE OR REPLACE FUNCTION lifecycle._rejected_sql(s lifecycle.sources, relation text, filter text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN format('SELECT %1$s, r, left(c, 100), %2$s, n'
+              ' FROM (SELECT c, a, r, row_number() OVER w AS i, count(*) OVER w AS n'
+              ' FROM (SELECT %3$I::text AS c, %4$s AS a, %5$s AS r FROM %6$s'
+              ' WHERE %3$I IS NOT NULL AND %7$I IS NOT NULL%8$s) AS o'
+              ' WHERE r IS NOT NULL WINDOW w AS (PARTITION BY r)) AS x'
+              ' WHERE i = 1',
+              s.id,
+              CASE WHEN s.amount_column IS NULL THEN 'NULL::text'
+                   -- (1e400 in scientific notation, not as 401 digits)
+                   WHEN s.amount_type = 'numeric'::regtype
+                   THEN 'CASE WHEN length(a::text) <= 40 THEN a::text'
+                        ' ELSE btrim(to_char(a, ''9.999999EEEE'')) END'
+                   ELSE 'a::text' END,
+              s.customer_column,
+              coalesce(quote_ident(s.amount_column), 'NULL::text'),
+              lifecycle._reject_sql(s), relation, s.time_column, filter);
+
+-- The rows of source `source_id` that the engine leaves out (_reject_sql), one row per
+-- reason with one of them and how many: of a watermark source, those with ids in
+-- (after, upto]; with both NULL, every row the stage table would count. Read as the
+-- table's owner (src/pg/source_reader.cpp).
+CREATE FUNCTION lifecycle._source_rejected(source_id integer, after bigint, upto bigint)
+RETURNS TABLE (source integer, reason text, customer text, amount text, row_count bigint)
+AS 'MODULE_PATHNAME', 'lifecycle_source_rejected' LANGUAGE C VOLATILE;
+
+CREATE OR REPLACE FUNCTION lifecycle._capture() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s lifecycle.sources;
+    rejected bigint;
+BEGIN
+    SELECT * INTO s FROM lifecycle.sources WHERE source = TG_RELID;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'TRUNCATE' OR NOT lifecycle._columns_intact(s) THEN
+        INSERT INTO lifecycle.change_queue (source_id, customer) VALUES (s.id, NULL);
+    ELSIF TG_OP = 'INSERT' THEN
+        -- (in rows of up to 1,000 orders: a tick takes whole rows, lifecycle.batch_size
+        -- orders and at most 999 more)
+        EXECUTE format('WITH rows AS (
+                            SELECT array_agg(c) FILTER (WHERE r IS NULL) AS customers,
+                                   array_agg(d) FILTER (WHERE r IS NULL) AS days,
+                                   array_agg(a::double precision) FILTER (WHERE r IS NULL) AS spends,
+                                   count(r) AS rejected
+                            FROM (SELECT c, d, a, r, (row_number() OVER () - 1) / 1000 AS k
+                                  FROM (SELECT %I::text AS c, %s AS d, %s AS a, %s AS r
+                                        FROM lifecycle_new) AS n
+                                  WHERE c IS NOT NULL AND d IS NOT NULL) AS o
+                            GROUP BY k
+                        ), queued AS (
+                            INSERT INTO lifecycle.change_queue (source_id, customers, days, spends)
+                            SELECT %s, customers, days, spends FROM rows WHERE customers IS NOT NULL
+                        )
+                        SELECT coalesce(sum(rejected), 0) FROM rows',
+                       s.customer_column, lifecycle._day_sql(s),
+                       coalesce(quote_ident(s.amount_column), 'NULL::double precision'),
+                       lifecycle._reject_sql(s), s.id)
+            INTO rejected;
+        IF rejected > 0 THEN
+            EXECUTE 'INSERT INTO lifecycle.rejected_rows (source_id, reason, customer, amount, row_count) '
+                    || lifecycle._rejected_sql(s, 'lifecycle_new', '');
+        END IF;
+    ELSIF TG_OP = 'DELETE' THEN
+        -- (an id too long for the stage table's index is never in it: nothing to recompute)
+        EXECUTE format('INSERT INTO lifecycle.change_queue (source_id, customer)
+                        SELECT DISTINCT %s, c FROM (SELECT %I::text FROM lifecycle_old) AS o (c)
+                        WHERE octet_length(c) <= 1000',
+                       s.id, s.customer_column);
+    ELSE
+        -- (and whether new rows are left out, in the same statement: a second one
+        -- records them only when there are some; a row without a customer or a time,
+        -- which is no order, may bring it about but is not recorded)
+        EXECUTE format('WITH n AS (SELECT %2$I::text AS c, %3$s AS r FROM lifecycle_new),
+                        queued AS (
+                            INSERT INTO lifecycle.change_queue (source_id, customer)
+                            SELECT %1$s, c FROM (SELECT c FROM n
+                                                 UNION SELECT %2$I::text FROM lifecycle_old) AS u
+                            WHERE octet_length(c) <= 1000
+                        )
+                        SELECT count(r) FROM n',
+                       s.id, s.customer_column, lifecycle._reject_sql(s))
+            INTO rejected;
+        IF rejected > 0 THEN
+            EXECUTE 'INSERT INTO lifecycle.rejected_rows (source_id, reason, customer, amount, row_count) '
+                    || lifecycle._rejected_sql(s, 'lifecycle_new', '');
+        END IF;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE OR REPLACE FUNCTION lifecycle._capture_watermark(s lifecycle.sources, budget bigint) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    position bigint;
+    holders text[];
+    floors bigint[];
+    bound bigint;
+    safe bigint;
+BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RETURN false;
+    END IF;
+    -- the position first, then the holders (see above)
+    position := coalesce((SELECT p.last_value
+                          FROM lifecycle._sequence_position(s.id) p),
+                         s.watermark_seen);
+    IF position = s.watermark_seen AND s.watermark = s.watermark_seen THEN
+        RETURN false;   -- no id handed out since the last look, none held back: no read
+    END IF;
+    holders := lifecycle._sequence_holders(s.watermark_sequence);
+    SELECT coalesce(array_agg(coalesce(f.floor, s.watermark_seen) ORDER BY h.ord), '{}')
+    INTO floors
+    FROM unnest(holders) WITH ORDINALITY AS h (holder, ord)
+    LEFT JOIN unnest(s.watermark_holders, s.watermark_floors) AS f (holder, floor)
+      ON f.holder = h.holder;
+    safe := greatest(s.watermark, least(position, (SELECT min(x) FROM unnest(floors) AS x)));
+    bound := safe;
+    IF safe > s.watermark THEN
+        -- (any id up to a safe bound is a safe bound too)
+        bound := (SELECT c.id FROM lifecycle._source_id_cap(s.id, s.watermark, safe, budget) c);
+        -- for the gather that follows (_collect_queued), as if queued
+        PERFORM lifecycle._work_table();
+        INSERT INTO pg_temp.lifecycle_new (customer, day, spend)
+        SELECT n.customer, n.day, n.spend
+        FROM lifecycle._source_new_orders(s.id, s.watermark, bound) AS n;
+        -- the rows it left out, recorded as the INSERT trigger records them
+        INSERT INTO lifecycle.rejected_rows (source_id, reason, customer, amount, row_count)
+        SELECT r.source, r.reason, r.customer, r.amount, r.row_count
+        FROM lifecycle._source_rejected(s.id, s.watermark, bound) AS r;
+    END IF;
+    UPDATE lifecycle.sources t
+    SET watermark = bound, watermark_seen = position, watermark_holders = holders,
+        watermark_floors = floors
+    WHERE t.id = s.id;
+    RETURN bound < safe;
+END
+$$;
+CREATE OR REPLACE FUNCTION lifecycle._track(tab regclass, customer_col name, time_col name,
+                                 amount_col name, policy_name text, watermark_col name)
+RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s lifecycle.sources;
+    trig text;
+    distributed boolean := lifecycle._is_distributed(tab);
+BEGIN
+    PERFORM lifecycle._lock_refresh();
+    IF NOT EXISTS (SELECT FROM lifecycle.policies p WHERE p.name = policy_name) THEN
+        RAISE EXCEPTION 'argument "policy": no policy named "%"', policy_name
+            USING ERRCODE = '22023', HINT = 'The policies are in lifecycle.policies.';
+    END IF;
+    IF EXISTS (SELECT FROM lifecycle.sources t WHERE t.source = tab) THEN
+        RAISE EXCEPTION 'argument "source": % is tracked already', tab
+            USING ERRCODE = '42710', HINT = 'Call lifecycle.untrack first to change how.';
+    END IF;
+    PERFORM lifecycle._check_trackable(tab);
+    IF distributed AND watermark_col IS NULL THEN
+        RAISE EXCEPTION 'argument "watermark_column": % is distributed by Citus, where no trigger sees the rows',
+            tab
+            USING ERRCODE = '0A000',
+                  HINT = 'Track it by a watermark: an identity or bigserial column, e.g. watermark_column => ''id''.';
+    END IF;
+    IF watermark_col IS NOT NULL THEN
+        s := lifecycle._watermark_of(tab, watermark_col, s);
+    END IF;
+    s.customer_type := lifecycle._column_type(tab, customer_col, 'customer_column', 'customer');
+    s.time_type := lifecycle._column_type(tab, time_col, 'time_column', 'time');
+    IF amount_col IS NOT NULL THEN
+        s.amount_type := lifecycle._column_type(tab, amount_col, 'amount_column', 'amount');
+    END IF;
+    INSERT INTO lifecycle.sources (source, customer_column, time_column, amount_column,
+                                   customer_type, time_type, amount_type, time_zone, policy,
+                                   tracked_on, watermark_column, watermark_type,
+                                   watermark_sequence)
+    VALUES (tab, customer_col, time_col, amount_col, s.customer_type, s.time_type,
+            s.amount_type, current_setting('TimeZone'), policy_name, lifecycle.engine_date(),
+            s.watermark_column, s.watermark_type, s.watermark_sequence)
+    RETURNING * INTO s;
+    IF watermark_col IS NOT NULL THEN
+        s.watermark := lifecycle._watermark_start(s);
+        UPDATE lifecycle.sources t
+        SET watermark = s.watermark, watermark_seen = s.watermark, watermark_holders = '{}',
+            watermark_floors = '{}'
+        WHERE t.id = s.id;
+    END IF;
+    -- ENABLE ALWAYS: rows written with session_replication_role = replica are captured too.
+    -- A watermark source's inserts are read by id; a distributed table gets no trigger.
+    FOREACH trig IN ARRAY CASE WHEN distributed THEN '{}'::text[]
+                               WHEN watermark_col IS NOT NULL THEN ARRAY['update', 'delete', 'truncate']
+                               ELSE ARRAY['insert', 'update', 'delete', 'truncate'] END LOOP
+        EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s %s FOR EACH STATEMENT
+                        EXECUTE FUNCTION lifecycle._capture()',
+                       'lifecycle_capture_' || trig, upper(trig), tab,
+                       CASE trig WHEN 'insert' THEN 'REFERENCING NEW TABLE AS lifecycle_new'
+                                 WHEN 'update' THEN 'REFERENCING OLD TABLE AS lifecycle_old
+                                                     NEW TABLE AS lifecycle_new'
+                                 WHEN 'delete' THEN 'REFERENCING OLD TABLE AS lifecycle_old'
+                                 ELSE '' END);
+        EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', tab, 'lifecycle_capture_' || trig);
+    END LOOP;
+    IF NOT EXISTS (SELECT FROM pg_index i JOIN pg_attribute a
+                       ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                   WHERE i.indrelid = tab AND a.attname = customer_col) THEN
+        RAISE NOTICE 'no index on %(%): each refresh will scan the table',
+            tab, quote_ident(customer_col)
+            USING HINT = format('CREATE INDEX ON %s (%I);', tab, customer_col);
+    END IF;
+    PERFORM lifecycle._collect_all(s, s.tracked_on);
+    -- the rows already there that the engine leaves out (those written later are
+    -- recorded by the capture)
+    INSERT INTO lifecycle.rejected_rows (source_id, reason, customer, amount, row_count)
+    SELECT r.source, r.reason, r.customer, r.amount, r.row_count
+    FROM lifecycle._source_rejected(s.id, NULL, NULL) AS r;
+    PERFORM lifecycle._write_stages(s, s.tracked_on, 'initial');
+    PERFORM lifecycle._rescore(s.id, s.tracked_on);
+    RETURN s.id;
+END
+$$;
+CREATE OR REPLACE FUNCTION lifecycle._forget_source(sid integer) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    DELETE FROM lifecycle.change_queue q WHERE q.source_id = sid;
+    DELETE FROM lifecycle.customer_stage c WHERE c.source_id = sid;
+    DELETE FROM lifecycle.transitions t WHERE t.source_id = sid;
+    -- the playbooks' records of its customers (consent included: nothing is due without it)
+    DELETE FROM lifecycle.action_outcomes o
+    WHERE o.action_id IN (SELECT a.id FROM lifecycle.actions a WHERE a.source_id = sid);
+    DELETE FROM lifecycle.actions a WHERE a.source_id = sid;
+    DELETE FROM lifecycle.playbook_log l
+    WHERE l.enrollment_id IN (SELECT e.id FROM lifecycle.enrollments e WHERE e.source_id = sid);
+    DELETE FROM lifecycle.enrollments e WHERE e.source_id = sid;
+    DELETE FROM lifecycle.consent c WHERE c.source_id = sid;
+    DELETE FROM lifecycle.consent_log c WHERE c.source_id = sid;
+    DELETE FROM lifecycle.contacts c WHERE c.source_id = sid;
+    DELETE FROM lifecycle.customer_reasons r WHERE r.source_id = sid;
+    DELETE FROM lifecycle.rejected_rows r WHERE r.source_id = sid;
+    DELETE FROM lifecycle.sources t WHERE t.id = sid;
+END;
+
+CREATE OR REPLACE FUNCTION lifecycle._fold_rejected(sid integer) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    WITH ranked AS (
+        SELECT r.id, r.reason, row_number() OVER (PARTITION BY r.reason ORDER BY r.id) AS n
+        FROM lifecycle.rejected_rows r WHERE r.source_id = sid
+    ), folded AS (
+        DELETE FROM lifecycle.rejected_rows r
+        USING ranked k WHERE r.id = k.id AND k.n > 5
+        RETURNING r.reason, r.row_count, r.last_at
+    )
+    UPDATE lifecycle.rejected_rows r
+    SET row_count = r.row_count + f.row_count, last_at = greatest(r.last_at, f.last_at)
+    FROM (SELECT g.reason, sum(g.row_count) AS row_count, max(g.last_at) AS last_at
+          FROM folded g GROUP BY g.reason) AS f,
+         ranked k
+    WHERE r.id = k.id AND k.n = 5 AND k.reason = f.reason;
+END;
+
+CREATE OR REPLACE FUNCTION lifecycle._collect_queued(s lifecycle.sources, as_of date, budget bigint,
+                                          OUT written bigint, OUT logged bigint)
+-- Index lookups, whatever the planner guesses of the scratch tables: the cost must follow
+-- the number of changed customers, not the size of the stage table.
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+SET enable_hashjoin = off SET enable_mergejoin = off AS $$
+DECLARE
+    truncated boolean;
+BEGIN
+    written := 0;
+    logged := 0;
+    PERFORM lifecycle._fold_rejected(s.id);
+    PERFORM lifecycle._work_table();
+    -- (empty unless an earlier source of this refresh used them; DELETE, not TRUNCATE,
+    -- which would give each a new file and a catalog update every tick)
+    DELETE FROM pg_temp.lifecycle_work;
+    DELETE FROM pg_temp.lifecycle_incoming;
+    DELETE FROM pg_temp.lifecycle_bought;
+    -- The oldest queue rows up to `budget` changes (a row of orders counts its orders, any
+    -- other row one): everything up to the id where the running count reaches it (a range
+    -- of the primary key, read in order until then). No budget, no bound: the count that
+    -- finds it is skipped.
+    WITH taken AS (
+        DELETE FROM lifecycle.change_queue q
+        WHERE q.source_id = s.id
+          AND (budget = 9223372036854775807
+               OR q.id <= coalesce((SELECT k.id
+                                    FROM (SELECT id, sum(coalesce(cardinality(customers), 1))
+                                                     OVER (ORDER BY id) AS n
+                                          FROM lifecycle.change_queue WHERE source_id = s.id) k
+                                    WHERE k.n >= budget ORDER BY k.id LIMIT 1),
+                                   9223372036854775807))
+        RETURNING q.customer, q.day, q.spend, q.customers, q.days, q.spends
+    ), changes AS (    -- a row per order or changed customer
+        SELECT t.customer, t.day, t.spend FROM taken t WHERE t.customers IS NULL
+        UNION ALL
+        SELECT o.customer, o.day, o.spend
+        FROM taken t, unnest(t.customers, t.days, t.spends) AS o (customer, day, spend)
+    ), captured AS (   -- what _capture_watermark just read of this source, if anything
+        DELETE FROM pg_temp.lifecycle_new RETURNING customer, day, spend
+    ), days AS (       -- per customer and day (several orders may be of the same day)
+        SELECT customer, day, sum(spend) AS spend
+        FROM (TABLE changes UNION ALL TABLE captured) q
+        WHERE customer IS NOT NULL
+        GROUP BY customer, day
+    ), kept AS (
+        INSERT INTO pg_temp.lifecycle_incoming (customer, first_day, last_day, days, spend, odd)
+        SELECT customer, min(day), max(day), count(day), sum(spend),
+               bool_or(day IS NULL OR day > as_of)
+        FROM days GROUP BY customer
+        ORDER BY customer  -- in the index's order: neighbouring customers share pages
+    )
+    SELECT coalesce(bool_or(customer IS NULL AND customers IS NULL), false) INTO truncated
+    FROM taken;
+    IF truncated THEN
+        PERFORM lifecycle._collect_all(s, as_of);
+        RETURN;
+    END IF;
+    SELECT w.written, w.logged INTO written, logged FROM lifecycle._write_purchases(s, as_of) w;
+    -- The others: one primary-key probe each, whatever the statistics say (with a source
+    -- tracked after the last ANALYZE the planner took its rows for one, kept them in a
+    -- Materialize and joined by a filter: 180k queued x 20k known, 6 minutes).
+    INSERT INTO pg_temp.lifecycle_work (customer, recompute, known, old_stage, old_last,
+                                        old_spend, row_id, first_purchase, last_purchase,
+                                        purchases, spend)
+    SELECT i.customer, i.odd OR c.customer IS NOT NULL, c.customer IS NOT NULL, c.stage,
+           c.last_purchase, c.spend, c.row_id,
+           i.first_day, i.last_day, i.days, i.spend  -- (a known customer's: recomputed)
+    FROM pg_temp.lifecycle_incoming i
+    LEFT JOIN LATERAL (SELECT x.customer, x.stage, x.last_purchase, x.spend, x.ctid AS row_id
+                       FROM lifecycle.customer_stage x
+                       WHERE x.source_id = s.id AND x.customer = i.customer LIMIT 1) AS c
+      ON true;
+    -- Customers whose order dated in the future has come due.
+    INSERT INTO pg_temp.lifecycle_work (customer, recompute, known, old_stage, old_last,
+                                        old_spend, row_id)
+    SELECT customer, true, true, stage, last_purchase, spend, ctid FROM lifecycle.customer_stage
+    WHERE source_id = s.id AND wake_on <= as_of AND next_change <= as_of AND next_order <= as_of
+    ON CONFLICT (customer) DO UPDATE SET recompute = true;
+    IF EXISTS (SELECT FROM pg_temp.lifecycle_work WHERE recompute) THEN
+        PERFORM lifecycle._recompute_from_source(s, as_of, false);
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION lifecycle._reject_sql(lifecycle.sources),
+    lifecycle._rejected_sql(lifecycle.sources, text, text),
+    lifecycle._source_rejected(integer, bigint, bigint),
+    lifecycle._fold_rejected(integer)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lifecycle._reject_sql(lifecycle.sources),
+    lifecycle._rejected_sql(lifecycle.sources, text, text),
+    lifecycle._source_rejected(integer, bigint, bigint),
+    lifecycle._fold_rejected(integer)
+    TO lifecycle_worker;
+GRANT SELECT ON lifecycle.rejected_rows TO lifecycle_reader;
+GRANT SELECT, INSERT, UPDATE, DELETE ON lifecycle.rejected_rows TO lifecycle_worker;
+GRANT USAGE ON SEQUENCE lifecycle.rejected_rows_id_seq TO lifecycle_worker;
+
+------------------------------------------------------------------------------------
+-- Issue 21 (merged): _track and _collect_queued with the rejected rows (values the engine cannot use) and the gate locks both.
+------------------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION lifecycle._track(tab regclass, customer_col name, time_col name,
+                                 amount_col name, policy_name text, watermark_col name)
+RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s lifecycle.sources;
+    trig text;
+    distributed boolean := lifecycle._is_distributed(tab);
+    caller_lock_timeout text;
+BEGIN
+    -- No refresh lock: nothing a tick reads or writes is touched here until this commits
+    -- (the new source's rows are its own), and its 'initial' transitions are never
+    -- announced nor enrolled, so their ids need not follow commit order (docs/design.md).
+    caller_lock_timeout := lifecycle._bound_waits();
+    IF NOT EXISTS (SELECT FROM lifecycle.policies p WHERE p.name = policy_name) THEN
+        RAISE EXCEPTION 'argument "policy": no policy named "%"', policy_name
+            USING ERRCODE = '22023', HINT = 'The policies are in lifecycle.policies.';
+    END IF;
+    IF EXISTS (SELECT FROM lifecycle.sources t WHERE t.source = tab) THEN
+        RAISE EXCEPTION 'argument "source": % is tracked already', tab
+            USING ERRCODE = '42710', HINT = 'Call lifecycle.untrack first to change how.';
+    END IF;
+    PERFORM lifecycle._check_trackable(tab);
+    IF distributed AND watermark_col IS NULL THEN
+        RAISE EXCEPTION 'argument "watermark_column": % is distributed by Citus, where no trigger sees the rows',
+            tab
+            USING ERRCODE = '0A000',
+                  HINT = 'Track it by a watermark: an identity or bigserial column, e.g. watermark_column => ''id''.';
+    END IF;
+    IF watermark_col IS NOT NULL THEN
+        s := lifecycle._watermark_of(tab, watermark_col, s);
+    END IF;
+    s.customer_type := lifecycle._column_type(tab, customer_col, 'customer_column', 'customer');
+    s.time_type := lifecycle._column_type(tab, time_col, 'time_column', 'time');
+    IF amount_col IS NOT NULL THEN
+        s.amount_type := lifecycle._column_type(tab, amount_col, 'amount_column', 'amount');
+    END IF;
+    INSERT INTO lifecycle.sources (source, customer_column, time_column, amount_column,
+                                   customer_type, time_type, amount_type, time_zone, policy,
+                                   tracked_on, watermark_column, watermark_type,
+                                   watermark_sequence)
+    VALUES (tab, customer_col, time_col, amount_col, s.customer_type, s.time_type,
+            s.amount_type, current_setting('TimeZone'), policy_name, lifecycle.engine_date(),
+            s.watermark_column, s.watermark_type, s.watermark_sequence)
+    RETURNING * INTO s;
+    IF watermark_col IS NOT NULL THEN
+        s.watermark := lifecycle._watermark_start(s);
+        UPDATE lifecycle.sources t
+        SET watermark = s.watermark, watermark_seen = s.watermark, watermark_holders = '{}',
+            watermark_floors = '{}'
+        WHERE t.id = s.id;
+    END IF;
+    -- ENABLE ALWAYS: rows written with session_replication_role = replica are captured too.
+    -- A watermark source's inserts are read by id; a distributed table gets no trigger.
+    FOREACH trig IN ARRAY CASE WHEN distributed THEN '{}'::text[]
+                               WHEN watermark_col IS NOT NULL THEN ARRAY['update', 'delete', 'truncate']
+                               ELSE ARRAY['insert', 'update', 'delete', 'truncate'] END LOOP
+        EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s %s FOR EACH STATEMENT
+                        EXECUTE FUNCTION lifecycle._capture()',
+                       'lifecycle_capture_' || trig, upper(trig), tab,
+                       CASE trig WHEN 'insert' THEN 'REFERENCING NEW TABLE AS lifecycle_new'
+                                 WHEN 'update' THEN 'REFERENCING OLD TABLE AS lifecycle_old
+                                                     NEW TABLE AS lifecycle_new'
+                                 WHEN 'delete' THEN 'REFERENCING OLD TABLE AS lifecycle_old'
+                                 ELSE '' END);
+        EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', tab, 'lifecycle_capture_' || trig);
+    END LOOP;
+    IF NOT EXISTS (SELECT FROM pg_index i JOIN pg_attribute a
+                       ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                   WHERE i.indrelid = tab AND a.attname = customer_col) THEN
+        RAISE NOTICE 'no index on %(%): each refresh will scan the table',
+            tab, quote_ident(customer_col)
+            USING HINT = format('CREATE INDEX ON %s (%I);', tab, customer_col);
+    END IF;
+    PERFORM lifecycle._collect_all(s, s.tracked_on);
+    -- the rows already there that the engine leaves out (those written later are
+    -- recorded by the capture)
+    INSERT INTO lifecycle.rejected_rows (source_id, reason, customer, amount, row_count)
+    SELECT r.source, r.reason, r.customer, r.amount, r.row_count
+    FROM lifecycle._source_rejected(s.id, NULL, NULL) AS r;
+    PERFORM lifecycle._write_stages(s, s.tracked_on, 'initial');
+    PERFORM lifecycle._rescore(s.id, s.tracked_on);
+    PERFORM set_config('lock_timeout', caller_lock_timeout, true);
+    RETURN s.id;
+END
+$$;
+
+
+CREATE OR REPLACE FUNCTION lifecycle._collect_queued(s lifecycle.sources, as_of date, budget bigint,
+                                          OUT written bigint, OUT logged bigint)
+-- Index lookups, whatever the planner guesses of the scratch tables: the cost must follow
+-- the number of changed customers, not the size of the stage table.
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+SET enable_hashjoin = off SET enable_mergejoin = off AS $$
+DECLARE
+    truncated boolean;
+    corrected boolean;
+BEGIN
+    written := 0;
+    logged := 0;
+    PERFORM lifecycle._fold_rejected(s.id);
+    PERFORM lifecycle._work_table();
+    -- (empty unless an earlier source of this refresh used them; DELETE, not TRUNCATE,
+    -- which would give each a new file and a catalog update every tick)
+    DELETE FROM pg_temp.lifecycle_work;
+    DELETE FROM pg_temp.lifecycle_incoming;
+    DELETE FROM pg_temp.lifecycle_bought;
+    -- The oldest queue rows up to `budget` changes (a row of orders counts its orders, any
+    -- other row one): everything up to the id where the running count reaches it (a range
+    -- of the primary key, read in order until then). No budget, no bound: the count that
+    -- finds it is skipped.
+    WITH taken AS (
+        DELETE FROM lifecycle.change_queue q
+        WHERE q.source_id = s.id
+          AND (budget = 9223372036854775807
+               OR q.id <= coalesce((SELECT k.id
+                                    FROM (SELECT id, sum(coalesce(cardinality(customers), 1))
+                                                     OVER (ORDER BY id) AS n
+                                          FROM lifecycle.change_queue WHERE source_id = s.id) k
+                                    WHERE k.n >= budget ORDER BY k.id LIMIT 1),
+                                   9223372036854775807))
+        RETURNING q.customer, q.day, q.spend, q.customers, q.days, q.spends, q.correction
+    ), changes AS (    -- a row per order or changed customer
+        SELECT t.customer, t.day, t.spend FROM taken t WHERE t.customers IS NULL
+        UNION ALL
+        SELECT o.customer, o.day, o.spend
+        FROM taken t, unnest(t.customers, t.days, t.spends) AS o (customer, day, spend)
+    ), captured AS (   -- what _capture_watermark just read of this source, if anything
+        DELETE FROM pg_temp.lifecycle_new RETURNING customer, day, spend
+    ), days AS (       -- per customer and day (several orders may be of the same day)
+        SELECT customer, day, sum(spend) AS spend
+        FROM (TABLE changes UNION ALL TABLE captured) q
+        WHERE customer IS NOT NULL
+        GROUP BY customer, day
+    ), kept AS (
+        INSERT INTO pg_temp.lifecycle_incoming (customer, first_day, last_day, days, spend, odd)
+        SELECT customer, min(day), max(day), count(day), sum(spend),
+               bool_or(day IS NULL OR day > as_of)
+        FROM days GROUP BY customer
+        ORDER BY customer  -- in the index's order: neighbouring customers share pages
+    )
+    SELECT coalesce(bool_or(customer IS NULL AND customers IS NULL), false),
+           coalesce(bool_or(correction), false)
+    INTO truncated, corrected
+    FROM taken;
+    IF truncated THEN
+        PERFORM lifecycle._collect_all(s, as_of);
+        IF corrected THEN
+            -- resync()'s request: every change logged as a correction and every customer
+            -- rescored, as resync() did itself before 0.3.0, but here, under the refresh
+            -- lock, so that the corrections' ids follow commit order. Like the rest of a
+            -- refresh's work, the purchases it finds count for enrolments (orders queued
+            -- since the request are in this recomputation too).
+            logged := lifecycle._write_stages(s, as_of, 'correction');
+            PERFORM lifecycle._record_purchases(s);
+            DELETE FROM pg_temp.lifecycle_work;
+            PERFORM lifecycle._rescore(s.id, as_of);
+        END IF;
+        RETURN;
+    END IF;
+    SELECT w.written, w.logged INTO written, logged FROM lifecycle._write_purchases(s, as_of) w;
+    -- The others: one primary-key probe each, whatever the statistics say (with a source
+    -- tracked after the last ANALYZE the planner took its rows for one, kept them in a
+    -- Materialize and joined by a filter: 180k queued x 20k known, 6 minutes).
+    INSERT INTO pg_temp.lifecycle_work (customer, recompute, known, old_stage, old_last,
+                                        old_spend, row_id, first_purchase, last_purchase,
+                                        purchases, spend)
+    SELECT i.customer, i.odd OR c.customer IS NOT NULL, c.customer IS NOT NULL, c.stage,
+           c.last_purchase, c.spend, c.row_id,
+           i.first_day, i.last_day, i.days, i.spend  -- (a known customer's: recomputed)
+    FROM pg_temp.lifecycle_incoming i
+    LEFT JOIN LATERAL (SELECT x.customer, x.stage, x.last_purchase, x.spend, x.ctid AS row_id
+                       FROM lifecycle.customer_stage x
+                       WHERE x.source_id = s.id AND x.customer = i.customer LIMIT 1) AS c
+      ON true;
+    -- Customers whose order dated in the future has come due.
+    INSERT INTO pg_temp.lifecycle_work (customer, recompute, known, old_stage, old_last,
+                                        old_spend, row_id)
+    SELECT customer, true, true, stage, last_purchase, spend, ctid FROM lifecycle.customer_stage
+    WHERE source_id = s.id AND wake_on <= as_of AND next_change <= as_of AND next_order <= as_of
+    ON CONFLICT (customer) DO UPDATE SET recompute = true;
+    IF EXISTS (SELECT FROM pg_temp.lifecycle_work WHERE recompute) THEN
+        PERFORM lifecycle._recompute_from_source(s, as_of, false);
+    END IF;
+END
+$$;

@@ -32,10 +32,18 @@ RETURN (SELECT count(*) FROM pg_attribute a
 -- every call: should a tracked column have changed (event triggers off), it queues a
 -- full recomputation instead, which refresh() then refuses with a clear ERROR, rather
 -- than failing the application's write.
+-- Rows the engine cannot use (_reject_sql) are left out of the queue, never a reason to
+-- fail the writer's INSERT: each row's reason is computed in the one pass that builds
+-- the queue rows (a CASE of a few comparisons; the amount is cast only for the rows
+-- kept, as an aggregate's FILTER is tested before its argument is evaluated), and only
+-- a statement that had some reads its rows a second time, to record them in
+-- lifecycle.rejected_rows (insert-only: writers never update a shared row). An UPDATE
+-- records its new rows' the same way.
 CREATE FUNCTION lifecycle._capture() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     s lifecycle.sources;
+    rejected bigint;
 BEGIN
     SELECT * INTO s FROM lifecycle.sources WHERE source = TG_RELID;
     IF NOT FOUND THEN
@@ -44,26 +52,55 @@ BEGIN
     IF TG_OP = 'TRUNCATE' OR NOT lifecycle._columns_intact(s) THEN
         INSERT INTO lifecycle.change_queue (source_id, customer) VALUES (s.id, NULL);
     ELSIF TG_OP = 'INSERT' THEN
-        -- (in rows of 1,000 orders: a tick takes whole rows, lifecycle.batch_size orders
-        -- and at most 999 more)
-        EXECUTE format('INSERT INTO lifecycle.change_queue (source_id, customers, days, spends)
-                        SELECT %s, array_agg(c), array_agg(d), array_agg(a)
-                        FROM (SELECT c, d, a, (row_number() OVER () - 1) / 1000 AS k
-                              FROM (SELECT %I::text AS c, %s AS d, %s AS a
-                                    FROM lifecycle_new) AS n
-                              WHERE c IS NOT NULL AND d IS NOT NULL) AS r
-                        GROUP BY k',
-                       s.id, s.customer_column, lifecycle._day_sql(s), lifecycle._amount_sql(s));
+        -- (in rows of up to 1,000 orders: a tick takes whole rows, lifecycle.batch_size
+        -- orders and at most 999 more)
+        EXECUTE format('WITH rows AS (
+                            SELECT array_agg(c) FILTER (WHERE r IS NULL) AS customers,
+                                   array_agg(d) FILTER (WHERE r IS NULL) AS days,
+                                   array_agg(a::double precision) FILTER (WHERE r IS NULL) AS spends,
+                                   count(r) AS rejected
+                            FROM (SELECT c, d, a, r, (row_number() OVER () - 1) / 1000 AS k
+                                  FROM (SELECT %I::text AS c, %s AS d, %s AS a, %s AS r
+                                        FROM lifecycle_new) AS n
+                                  WHERE c IS NOT NULL AND d IS NOT NULL) AS o
+                            GROUP BY k
+                        ), queued AS (
+                            INSERT INTO lifecycle.change_queue (source_id, customers, days, spends)
+                            SELECT %s, customers, days, spends FROM rows WHERE customers IS NOT NULL
+                        )
+                        SELECT coalesce(sum(rejected), 0) FROM rows',
+                       s.customer_column, lifecycle._day_sql(s),
+                       coalesce(quote_ident(s.amount_column), 'NULL::double precision'),
+                       lifecycle._reject_sql(s), s.id)
+            INTO rejected;
+        IF rejected > 0 THEN
+            EXECUTE 'INSERT INTO lifecycle.rejected_rows (source_id, reason, customer, amount, row_count) '
+                    || lifecycle._rejected_sql(s, 'lifecycle_new', '');
+        END IF;
     ELSIF TG_OP = 'DELETE' THEN
+        -- (an id too long for the stage table's index is never in it: nothing to recompute)
         EXECUTE format('INSERT INTO lifecycle.change_queue (source_id, customer)
-                        SELECT DISTINCT %s, %I::text FROM lifecycle_old WHERE %I IS NOT NULL',
-                       s.id, s.customer_column, s.customer_column);
+                        SELECT DISTINCT %s, c FROM (SELECT %I::text FROM lifecycle_old) AS o (c)
+                        WHERE octet_length(c) <= 1000',
+                       s.id, s.customer_column);
     ELSE
-        EXECUTE format('INSERT INTO lifecycle.change_queue (source_id, customer)
-                        SELECT %s, c FROM (SELECT %I::text FROM lifecycle_new
-                                           UNION SELECT %I::text FROM lifecycle_old) AS u (c)
-                        WHERE c IS NOT NULL',
-                       s.id, s.customer_column, s.customer_column);
+        -- (and whether new rows are left out, in the same statement: a second one
+        -- records them only when there are some; a row without a customer or a time,
+        -- which is no order, may bring it about but is not recorded)
+        EXECUTE format('WITH n AS (SELECT %2$I::text AS c, %3$s AS r FROM lifecycle_new),
+                        queued AS (
+                            INSERT INTO lifecycle.change_queue (source_id, customer)
+                            SELECT %1$s, c FROM (SELECT c FROM n
+                                                 UNION SELECT %2$I::text FROM lifecycle_old) AS u
+                            WHERE octet_length(c) <= 1000
+                        )
+                        SELECT count(r) FROM n',
+                       s.id, s.customer_column, lifecycle._reject_sql(s))
+            INTO rejected;
+        IF rejected > 0 THEN
+            EXECUTE 'INSERT INTO lifecycle.rejected_rows (source_id, reason, customer, amount, row_count) '
+                    || lifecycle._rejected_sql(s, 'lifecycle_new', '');
+        END IF;
     END IF;
     RETURN NULL;
 END
@@ -80,11 +117,82 @@ RETURN CASE s.time_type
     ELSE format('%I::date', s.time_column)
 END;
 
--- A source's amount as SQL (NULL when it has none; format's %I refuses a NULL name).
-CREATE FUNCTION lifecycle._amount_sql(s lifecycle.sources) RETURNS text
+-- Why a row of source `s` is left out of the computation, as SQL over its columns: a
+-- text expression, NULL for a row the engine uses. Every path that reads rows applies
+-- it, so that a recomputation gives what the incremental path gives: the capture
+-- trigger, the watermark capture and every read of the source (reject_sql in
+-- src/pg/source_reader.cpp builds the same text). The reasons, in this order:
+-- - customer_too_long: a text id longer than 1,000 bytes. The stage table's primary key
+--   and the log's index are btrees, whose entries must fit in a third of a page (about
+--   2,700 bytes); 1,000 leaves room for the other key columns and the entry's overhead,
+--   and no real id is that long. (Integer and uuid ids are always short.)
+-- - time_out_of_range: a day outside 1400-01-01 .. 9999-12-31, the calendar the engine
+--   computes in (src/core/calendar.hpp), 'infinity' and '-infinity' included. A
+--   timestamptz is bounded a day inside that range (1400-01-02 to 9999-12-30, UTC), so
+--   that no zone's offset moves its day out, and is not converted to a day per row.
+-- - amount_not_finite: NaN or +/-Infinity (real, double precision, numeric).
+-- - amount_out_of_range: beyond +/-1e15, which covers the numeric values no double
+--   precision can hold (1e400). With every order within 1e15, no sum of the orders a
+--   table can hold (fewer than 2^48 rows) comes near double precision's limit (about
+--   1.8e308), nor do the models' products of spends and counts; and no real order is
+--   that large. (smallint and integer amounts are always within it.)
+-- Comparisons only, with bounds of the column's own type (no cast per row but a
+-- timestamp's to date): NaN sorts
+-- above every number in PostgreSQL, so BETWEEN fails for it as for the infinities; and
+-- no abs(), whose bigint version fails for the smallest bigint.
+CREATE FUNCTION lifecycle._reject_sql(s lifecycle.sources) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN CASE WHEN s.amount_column IS NULL THEN 'NULL::double precision'
-            ELSE format('%I::double precision', s.amount_column) END;
+RETURN 'CASE'
+    || CASE WHEN s.customer_type IN ('text'::regtype, 'character varying'::regtype)
+            THEN format(' WHEN octet_length(%I::text) > 1000 THEN ''customer_too_long''',
+                        s.customer_column)
+            ELSE '' END
+    || CASE s.time_type
+           WHEN 'timestamp with time zone'::regtype
+           THEN format(' WHEN NOT (%I BETWEEN ''1400-01-02 00:00:00+00''::timestamptz'
+                       ' AND ''9999-12-30 00:00:00+00''::timestamptz) THEN ''time_out_of_range''',
+                       s.time_column)
+           ELSE format(' WHEN NOT (%s BETWEEN ''1400-01-01''::date AND ''9999-12-31''::date)'
+                       ' THEN ''time_out_of_range''', lifecycle._day_sql(s)) END
+    || CASE WHEN s.amount_type = 'bigint'::regtype
+            THEN format(' WHEN NOT (%I BETWEEN -1000000000000000 AND 1000000000000000)'
+                        ' THEN ''amount_out_of_range''', s.amount_column)
+            WHEN s.amount_type IN ('numeric'::regtype, 'real'::regtype,
+                                   'double precision'::regtype)
+            THEN format(' WHEN NOT (%1$I BETWEEN ''-1e15''::%2$s AND ''1e15''::%2$s)'
+                        ' THEN CASE WHEN %1$I::text IN (''NaN'', ''Infinity'', ''-Infinity'')'
+                        ' THEN ''amount_not_finite'' ELSE ''amount_out_of_range'' END',
+                        s.amount_column,
+                        CASE WHEN s.amount_type = 'numeric'::regtype THEN 'numeric'
+                             ELSE 'double precision' END)
+            ELSE '' END
+    || ' END';
+
+-- The rows of `relation` (the capture trigger's transition table, or the source, with
+-- `filter`: '' or a condition beginning with ' AND') that source `s` leaves out, as a
+-- query of one row per reason: the source's id, the reason, one of its rows (the first
+-- 100 characters of the customer id, the amount as text) and how many rows. Rows without
+-- a customer or a time are not counted: they are no orders. (rejected_sql in
+-- src/pg/source_reader.cpp builds the same text.)
+CREATE FUNCTION lifecycle._rejected_sql(s lifecycle.sources, relation text, filter text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN format('SELECT %1$s, r, left(c, 100), %2$s, n'
+              ' FROM (SELECT c, a, r, row_number() OVER w AS i, count(*) OVER w AS n'
+              ' FROM (SELECT %3$I::text AS c, %4$s AS a, %5$s AS r FROM %6$s'
+              ' WHERE %3$I IS NOT NULL AND %7$I IS NOT NULL%8$s) AS o'
+              ' WHERE r IS NOT NULL WINDOW w AS (PARTITION BY r)) AS x'
+              ' WHERE i = 1',
+              s.id,
+              CASE WHEN s.amount_column IS NULL THEN 'NULL::text'
+                   -- (1e400 in scientific notation, not as 401 digits)
+                   WHEN s.amount_type = 'numeric'::regtype
+                   THEN 'CASE WHEN length(a::text) <= 40 THEN a::text'
+                        ' ELSE btrim(to_char(a, ''9.999999EEEE'')) END'
+                   ELSE 'a::text' END,
+              s.customer_column,
+              coalesce(quote_ident(s.amount_column), 'NULL::text'),
+              lifecycle._reject_sql(s), relation, s.time_column, filter);
 
 ------------------------------------------------------------------------------------
 -- Watermark capture: new rows read by their id, no trigger on INSERT
@@ -108,6 +216,14 @@ RETURN CASE WHEN s.amount_column IS NULL THEN 'NULL::double precision'
 CREATE FUNCTION lifecycle._source_new_orders(source_id integer, after bigint, upto bigint)
 RETURNS TABLE (customer text, day date, spend double precision)
 AS 'MODULE_PATHNAME', 'lifecycle_source_new_orders' LANGUAGE C VOLATILE;
+
+-- The rows of source `source_id` that the engine leaves out (_reject_sql), one row per
+-- reason with one of them and how many: of a watermark source, those with ids in
+-- (after, upto]; with both NULL, every row the stage table would count. Read as the
+-- table's owner (src/pg/source_reader.cpp).
+CREATE FUNCTION lifecycle._source_rejected(source_id integer, after bigint, upto bigint)
+RETURNS TABLE (source integer, reason text, customer text, amount text, row_count bigint)
+AS 'MODULE_PATHNAME', 'lifecycle_source_rejected' LANGUAGE C VOLATILE;
 
 -- The id of the n-th row of watermark source `source_id` above `after` (at most `upto`),
 -- read as the table's owner.
@@ -181,6 +297,10 @@ BEGIN
         INSERT INTO pg_temp.lifecycle_new (customer, day, spend)
         SELECT n.customer, n.day, n.spend
         FROM lifecycle._source_new_orders(s.id, s.watermark, bound) AS n;
+        -- the rows it left out, recorded as the INSERT trigger records them
+        INSERT INTO lifecycle.rejected_rows (source_id, reason, customer, amount, row_count)
+        SELECT r.source, r.reason, r.customer, r.amount, r.row_count
+        FROM lifecycle._source_rejected(s.id, s.watermark, bound) AS r;
     END IF;
     UPDATE lifecycle.sources t
     SET watermark = bound, watermark_seen = position, watermark_holders = holders,
@@ -380,6 +500,11 @@ BEGIN
             USING HINT = format('CREATE INDEX ON %s (%I);', tab, customer_col);
     END IF;
     PERFORM lifecycle._collect_all(s, s.tracked_on);
+    -- the rows already there that the engine leaves out (those written later are
+    -- recorded by the capture)
+    INSERT INTO lifecycle.rejected_rows (source_id, reason, customer, amount, row_count)
+    SELECT r.source, r.reason, r.customer, r.amount, r.row_count
+    FROM lifecycle._source_rejected(s.id, NULL, NULL) AS r;
     PERFORM lifecycle._write_stages(s, s.tracked_on, 'initial');
     PERFORM lifecycle._rescore(s.id, s.tracked_on);
     PERFORM set_config('lock_timeout', caller_lock_timeout, true);
@@ -505,6 +630,7 @@ BEGIN ATOMIC
     DELETE FROM lifecycle.consent_log c WHERE c.source_id = sid;
     DELETE FROM lifecycle.contacts c WHERE c.source_id = sid;
     DELETE FROM lifecycle.customer_reasons r WHERE r.source_id = sid;
+    DELETE FROM lifecycle.rejected_rows r WHERE r.source_id = sid;
     DELETE FROM lifecycle.sources t WHERE t.id = sid;
 END;
 

@@ -235,6 +235,7 @@ DECLARE
 BEGIN
     written := 0;
     logged := 0;
+    PERFORM lifecycle._fold_rejected(s.id);
     PERFORM lifecycle._work_table();
     -- (empty unless an earlier source of this refresh used them; DELETE, not TRUNCATE,
     -- which would give each a new file and a catalog update every tick)
@@ -320,6 +321,30 @@ BEGIN
     END IF;
 END
 $$;
+
+-- Keeps lifecycle.rejected_rows bounded: per source and reason, the first five entries
+-- stay as they were recorded, and those after them are folded into the fifth (their rows
+-- added to its count, the time of the last kept). Writers only ever insert entries (a
+-- counter row updated by every writer's statement would serialize them until commit);
+-- this, run by the refresh, is the only update.
+CREATE FUNCTION lifecycle._fold_rejected(sid integer) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    WITH ranked AS (
+        SELECT r.id, r.reason, row_number() OVER (PARTITION BY r.reason ORDER BY r.id) AS n
+        FROM lifecycle.rejected_rows r WHERE r.source_id = sid
+    ), folded AS (
+        DELETE FROM lifecycle.rejected_rows r
+        USING ranked k WHERE r.id = k.id AND k.n > 5
+        RETURNING r.reason, r.row_count, r.last_at
+    )
+    UPDATE lifecycle.rejected_rows r
+    SET row_count = r.row_count + f.row_count, last_at = greatest(r.last_at, f.last_at)
+    FROM (SELECT g.reason, sum(g.row_count) AS row_count, max(g.last_at) AS last_at
+          FROM folded g GROUP BY g.reason) AS f,
+         ranked k
+    WHERE r.id = k.id AND k.n = 5 AND k.reason = f.reason;
+END;
 
 -- Writes, in one statement, the customers of lifecycle_incoming whose new days all come
 -- on or after their last purchase day, with nothing else queued (no UPDATE, DELETE, future

@@ -188,3 +188,39 @@ SELECT pg_catalog.pg_extension_config_dump('lifecycle.customer_stage', '');
 SELECT pg_catalog.pg_extension_config_dump('lifecycle.transitions', '');
 SELECT pg_catalog.pg_extension_config_dump('lifecycle.transitions_id_seq', '');
 
+
+------------------------------------------------------------------------------------
+-- 0.3.0: rows the engine leaves out
+------------------------------------------------------------------------------------
+
+-- Rows of the sources that the engine cannot use and leaves out of the computation
+-- (lifecycle._reject_sql: an id too long to index, a time outside the engine's calendar, an amount not
+-- finite or beyond +/-1e15), so that they never fail a writer's INSERT nor a tick. Each
+-- statement that had such rows inserts one entry per reason (the capture trigger, the
+-- watermark capture, track() for the rows already there), with one of its rows as a
+-- sample and how many; insert-only, so writers never wait for each other here. The
+-- refresh keeps at most five entries per source and reason, folding the later ones into
+-- the fifth (_fold_rejected). The count is that of rows rejected as they were captured:
+-- a row updated or deleted since is still counted. Not dumped: it describes the
+-- database's past writes, as worker_state does the worker's.
+CREATE TABLE lifecycle.rejected_rows (
+    id          bigserial PRIMARY KEY,
+    source_id   integer NOT NULL,
+    reason      text NOT NULL CHECK (reason IN ('customer_too_long', 'time_out_of_range',
+                                                'amount_not_finite', 'amount_out_of_range')),
+    customer    text,            -- the sample's customer id, its first 100 characters
+    amount      text,            -- the sample's amount, as text
+    rejected_at timestamptz NOT NULL DEFAULT now(),  -- when the entry was recorded
+    last_at     timestamptz NOT NULL DEFAULT now(),  -- ... or the last entry folded into it
+    row_count   bigint NOT NULL  -- the rows it stands for, folded ones included
+);
+CREATE INDEX ON lifecycle.rejected_rows (source_id, reason, id);
+COMMENT ON TABLE lifecycle.rejected_rows IS
+    'Rows of the sources left out of the computation, why, a sample and how many (per source and reason: the first five entries, later ones folded into the fifth)';
+COMMENT ON COLUMN lifecycle.rejected_rows.source_id IS 'The tracked orders table (lifecycle.sources.id)';
+COMMENT ON COLUMN lifecycle.rejected_rows.reason IS 'Why the rows were left out: customer_too_long (over 1,000 bytes), time_out_of_range (outside 1400-01-01 to 9999-12-31, infinity included), amount_not_finite (NaN, Infinity) or amount_out_of_range (beyond +/-1e15)';
+COMMENT ON COLUMN lifecycle.rejected_rows.customer IS 'A sample row''s customer id, its first 100 characters';
+COMMENT ON COLUMN lifecycle.rejected_rows.amount IS 'A sample row''s amount, as text';
+COMMENT ON COLUMN lifecycle.rejected_rows.rejected_at IS 'When the entry was recorded';
+COMMENT ON COLUMN lifecycle.rejected_rows.last_at IS 'When the last rows counted in it were recorded';
+COMMENT ON COLUMN lifecycle.rejected_rows.row_count IS 'How many rows it counts: the sample''s statement''s rows of this reason, plus those of later entries folded into it';

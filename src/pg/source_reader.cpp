@@ -187,18 +187,97 @@ char* amount_sql(const Source& s) {
                : pstrdup("NULL::double precision");
 }
 
+// Why a row is left out of the computation (NULL: used), as SQL over its columns: the
+// same text as lifecycle._reject_sql() in src/engine/capture.sql, which says why each
+// reason and bound. Every read applies it, as the capture trigger does, so that a
+// recomputation gives what the incremental path gives.
+char* reject_sql(const Source& s) {
+    StringInfoData sql;
+    initStringInfo(&sql);
+    appendStringInfoString(&sql, "CASE");
+    if (s.customer_type == TEXTOID || s.customer_type == VARCHAROID)
+        appendStringInfo(&sql, " WHEN octet_length(%s::text) > 1000 THEN 'customer_too_long'",
+                         quote_identifier(s.customer_column));
+    if (s.time_type == TIMESTAMPTZOID)
+        appendStringInfo(&sql,
+                         " WHEN NOT (%s BETWEEN '1400-01-02 00:00:00+00'::timestamptz"
+                         " AND '9999-12-30 00:00:00+00'::timestamptz) THEN 'time_out_of_range'",
+                         quote_identifier(s.time_column));
+    else
+        appendStringInfo(&sql,
+                         " WHEN NOT (%s BETWEEN '1400-01-01'::date AND '9999-12-31'::date)"
+                         " THEN 'time_out_of_range'",
+                         day_sql(s));
+    if (s.amount_column != nullptr) {
+        const char* amount = quote_identifier(s.amount_column);
+        if (s.amount_type == INT8OID) {
+            appendStringInfo(&sql,
+                             " WHEN NOT (%s BETWEEN -1000000000000000 AND 1000000000000000)"
+                             " THEN 'amount_out_of_range'",
+                             amount);
+        } else if (s.amount_type == NUMERICOID || s.amount_type == FLOAT4OID ||
+                   s.amount_type == FLOAT8OID) {
+            const char* bound = s.amount_type == NUMERICOID ? "numeric" : "double precision";
+            appendStringInfo(&sql,
+                             " WHEN NOT (%s BETWEEN '-1e15'::%s AND '1e15'::%s)"
+                             " THEN CASE WHEN %s::text IN ('NaN', 'Infinity', '-Infinity')"
+                             " THEN 'amount_not_finite' ELSE 'amount_out_of_range' END",
+                             amount, bound, bound, amount);
+        }
+    }
+    appendStringInfoString(&sql, " END");
+    return sql.data;
+}
+
+// Whether this database's lifecycle has rejected rows (0.3.0): a 0.2.0 database keeps
+// its reads as they were until ALTER EXTENSION UPDATE.
+bool rejects_known() {
+    const Oid schema = get_namespace_oid("lifecycle", false);
+    return OidIsValid(get_relname_relid("rejected_rows", schema));
+}
+
+// " AND (reason) IS NULL": the rows the engine uses (nothing on 0.2.0).
+char* usable_filter(const Source& s) {
+    return rejects_known() ? psprintf(" AND (%s) IS NULL", reject_sql(s)) : pstrdup("");
+}
+
+// The rows of the source (with `filter`, '' or a condition beginning with " AND ") that
+// the engine leaves out, one row per reason: the source's id, the reason, one of its
+// rows (the first 100 characters of the customer id, the amount as text) and how many:
+// the same text as lifecycle._rejected_sql() in src/engine/capture.sql.
+char* rejected_sql(const Source& s, int32 id, const char* filter) {
+    const char* customer = quote_identifier(s.customer_column);
+    const char* amount_text = s.amount_column == nullptr ? "NULL::text"
+                              : s.amount_type == NUMERICOID
+                                  ? "CASE WHEN length(a::text) <= 40 THEN a::text"
+                                    " ELSE btrim(to_char(a, '9.999999EEEE')) END"
+                                  : "a::text";
+    const char* amount =
+        s.amount_column == nullptr ? "NULL::text" : quote_identifier(s.amount_column);
+    return psprintf(
+        "SELECT %d, r, left(c, 100), %s, n"
+        " FROM (SELECT c, a, r, row_number() OVER w AS i, count(*) OVER w AS n"
+        " FROM (SELECT %s::text AS c, %s AS a, %s AS r FROM ONLY %s"
+        " WHERE %s IS NOT NULL AND %s IS NOT NULL%s) AS o"
+        " WHERE r IS NOT NULL WINDOW w AS (PARTITION BY r)) AS x"
+        " WHERE i = 1",
+        id, amount_text, customer, amount, reject_sql(s), qualified_name(s.relid), customer,
+        quote_identifier(s.time_column), filter);
+}
+
 // Per customer and purchase day, the spend of the rows whose watermark column lies in
-// ($1, $2]: what a watermark capture adds (the capture trigger's INSERT form).
+// ($1, $2]: what a watermark capture adds (the capture trigger's INSERT form, without the
+// rows it leaves out).
 char* new_orders_sql(const Source& s) {
     const char* customer = quote_identifier(s.customer_column);
     const char* id = quote_identifier(s.watermark_column);
     return psprintf(
         "SELECT c::text, d, sum(a)"
         " FROM (SELECT %s AS c, %s AS d, %s AS a FROM ONLY %s"
-        "       WHERE %s > $1 AND %s <= $2 AND %s IS NOT NULL AND %s IS NOT NULL) AS o"
+        "       WHERE %s > $1 AND %s <= $2 AND %s IS NOT NULL AND %s IS NOT NULL%s) AS o"
         " GROUP BY c, d",
         customer, day_sql(s), amount_sql(s), qualified_name(s.relid), id, id, customer,
-        quote_identifier(s.time_column));
+        quote_identifier(s.time_column), usable_filter(s));
 }
 
 // The id of the $3-th row whose watermark column lies in ($1, $2], or $2 when there are
@@ -213,7 +292,7 @@ char* id_cap_sql(const Source& s) {
 
 // Per customer (of `customers`, or all): purchase days up to $2 and their spend, the first
 // day's spend (what the models leave out of the average order value), and the first order
-// dated after $2.
+// dated after $2; of the rows the engine uses (reject_sql), as the capture does.
 char* histories_sql(const Source& s, bool all_customers) {
     const char* customer = quote_identifier(s.customer_column);
     const char* amount = amount_sql(s);
@@ -233,10 +312,11 @@ char* histories_sql(const Source& s, bool all_customers) {
         "       min(d) FILTER (WHERE d > $2)"
         " FROM (SELECT c, d, sum(a) AS a"
         "       FROM (SELECT %s AS c, %s AS d, %s AS a FROM ONLY %s"
-        "             WHERE %s IS NOT NULL AND %s IS NOT NULL%s) AS o"
+        "             WHERE %s IS NOT NULL AND %s IS NOT NULL%s%s) AS o"
         "       GROUP BY c, d) AS days"
         " GROUP BY c",
-        customer, day_sql(s), amount, relation, customer, quote_identifier(s.time_column), filter);
+        customer, day_sql(s), amount, relation, customer, quote_identifier(s.time_column), filter,
+        usable_filter(s));
 }
 
 // The query's arguments.
@@ -368,6 +448,39 @@ LIFECYCLE_FUNCTION(lifecycle_source_new_orders) {
     Oid types[2] = {INT8OID, INT8OID};
     Datum values[2] = {PG_GETARG_DATUM(1), PG_GETARG_DATUM(2)};
     read_as_owner(s.relid, new_orders_sql(s), Arguments{2, types, values, nullptr},
+                  result->setResult, result->setDesc);
+    SPI_finish();
+    return (Datum)0;
+}
+
+// lifecycle._source_rejected(source_id integer, after bigint, upto bigint): the rows of
+// tracked source `source_id` that the engine leaves out, one row per reason (see
+// rejected_sql): of a watermark source, those whose id lies in (after, upto]; with both
+// NULL, every row the stage table would count (a watermark source's up to its
+// watermark). Read as the table's owner in the caller's snapshot.
+LIFECYCLE_FUNCTION(lifecycle_source_rejected) {
+    if (PG_ARGISNULL(0) || PG_ARGISNULL(1) != PG_ARGISNULL(2))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                        errmsg("argument \"source_id\" must not be NULL, and \"after\" and "
+                               "\"upto\" must be both NULL or neither")));
+    InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+    auto* result = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+    const bool range = !PG_ARGISNULL(1);
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "lifecycle: SPI_connect failed");
+    const int32 id = PG_GETARG_INT32(0);
+    Source s = range ? checked_watermark_source(id) : checked_source(id);
+    const char* filter = "";
+    if (range) {
+        const char* column = quote_identifier(s.watermark_column);
+        filter = psprintf(" AND %s > $1 AND %s <= $2", column, column);
+    } else if (s.watermark_column != nullptr) {
+        filter = psprintf(" AND %s <= %s::bigint", quote_identifier(s.watermark_column),
+                          quote_literal_cstr(s.watermark != nullptr ? s.watermark : "0"));
+    }
+    Oid types[2] = {INT8OID, INT8OID};
+    Datum values[2] = {range ? PG_GETARG_DATUM(1) : (Datum)0, range ? PG_GETARG_DATUM(2) : (Datum)0};
+    const char nulls[2] = {range ? ' ' : 'n', range ? ' ' : 'n'};
+    read_as_owner(s.relid, rejected_sql(s, id, filter), Arguments{2, types, values, nulls},
                   result->setResult, result->setDesc);
     SPI_finish();
     return (Datum)0;

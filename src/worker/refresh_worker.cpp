@@ -3,6 +3,8 @@
 // the same code path as lifecycle.refresh(); it first takes the refresh lock, before
 // any snapshot, so that waiting for it never holds back vacuum, and it runs under
 // lock_timeout = lifecycle.lock_timeout and a statement timeout of lifecycle.tick_timeout.
+// After connecting it pins the settings a tick depends on (pin_settings), whatever
+// ALTER DATABASE or ALTER ROLE ... SET say.
 // A due model refit runs after a tick in a transaction of its own. Between ticks the
 // worker checks every lifecycle.poll_interval, in a short transaction that takes no lock,
 // whether changes are queued (lifecycle._work_waiting()), and ticks at once if so: a
@@ -106,17 +108,17 @@ void capture_server_settings() {
     for (size_t i = 0; i < sizeof pinned / sizeof pinned[0]; ++i)
         if (pinned[i].value == nullptr) {
             const char* value = GetConfigOption(pinned[i].name, false, false);
-            // (timezone_abbreviations is NULL until the postmaster sets it to Default)
-            server_values[i] = MemoryContextStrdup(TopMemoryContext, value != nullptr && value[0] != '\0'
-                                                                         ? value
-                                                                         : "Default");
+            // (NULL: not set up in the postmaster, as timezone_abbreviations may not be;
+            // then the process sets it up itself, from the same server settings)
+            server_values[i] = value != nullptr ? MemoryContextStrdup(TopMemoryContext, value) : nullptr;
         }
 }
 
 void pin_settings() {
-    for (size_t i = 0; i < sizeof pinned / sizeof pinned[0]; ++i)
-        SetConfigOption(pinned[i].name, pinned[i].value != nullptr ? pinned[i].value : server_values[i],
-                        PGC_SUSET, PGC_S_OVERRIDE);
+    for (size_t i = 0; i < sizeof pinned / sizeof pinned[0]; ++i) {
+        const char* value = pinned[i].value != nullptr ? pinned[i].value : server_values[i];
+        if (value != nullptr) SetConfigOption(pinned[i].name, value, PGC_SUSET, PGC_S_OVERRIDE);
+    }
 }
 
 // Every transaction of the worker writes (its figures at least): read-write whatever

@@ -42,6 +42,7 @@ struct Restore {
             db.exec("ALTER DATABASE lifecycle_it OWNER TO " + owner);
             db.exec("DROP ROLE IF EXISTS it_db_owner");
             db.exec("DROP TRIGGER IF EXISTS it_session_fault ON lifecycle.transitions");
+            db.exec("DROP TRIGGER IF EXISTS it_session_seen ON lifecycle.worker_state");
             db.exec("SELECT lifecycle.untrack(source) FROM lifecycle.sources");
             reconnect_worker(db);
         } catch (const std::exception& e) {
@@ -60,6 +61,7 @@ TEST(WorkerSession, DatabaseAndRoleSettingsDoNotReachTheWorker) {
     db.exec("DROP TABLE IF EXISTS it_session CASCADE");
     db.exec("CREATE TABLE it_session (id bigserial PRIMARY KEY, customer_id bigint, ordered_at date, "
             "amount numeric)");
+    db.exec("CREATE INDEX ON it_session (customer_id)");
     it::set_engine_date(db, d0);
     db.exec("SELECT lifecycle.track('it_session', 'customer_id', 'ordered_at', 'amount')");
     // A controlled failure: a trigger on the log that raises while it_session_fault says so.
@@ -72,6 +74,21 @@ TEST(WorkerSession, DatabaseAndRoleSettingsDoNotReachTheWorker) {
             "RAISE EXCEPTION 'injected session fault'; END IF; RETURN NEW; END $$");
     db.exec("CREATE TRIGGER it_session_fault BEFORE INSERT ON lifecycle.transitions "
             "FOR EACH ROW EXECUTE FUNCTION it_session_fault()");
+
+    // What the worker's session says, seen from inside it: a trigger on its figures.
+    db.exec("CREATE TABLE IF NOT EXISTS it_session_seen (settings text)");
+    db.exec("TRUNCATE it_session_seen");
+    db.exec("GRANT INSERT ON it_session_seen TO lifecycle_worker");
+    db.exec("CREATE OR REPLACE FUNCTION it_session_seen() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN INSERT INTO public.it_session_seen SELECT concat_ws(' | ', "
+            "current_setting('default_transaction_read_only'), current_setting('transaction_read_only'), "
+            "current_setting('transaction_isolation'), current_setting('search_path'), "
+            "current_setting('DateStyle'), current_setting('IntervalStyle'), "
+            "current_setting('TimeZone') <> 'Pacific/Kiritimati', "
+            "current_setting('statement_timeout'), current_setting('lifecycle.batch_size')); "
+            "RETURN NEW; END $$");
+    db.exec("CREATE TRIGGER it_session_seen BEFORE UPDATE ON lifecycle.worker_state "
+            "FOR EACH ROW EXECUTE FUNCTION it_session_seen()");
 
     Restore restore{db, db.value("SELECT pg_get_userbyid(datdba) FROM pg_database "
                                  "WHERE datname = current_database()")};
@@ -106,10 +123,16 @@ TEST(WorkerSession, DatabaseAndRoleSettingsDoNotReachTheWorker) {
               "t");
     reconnect_worker(db);
     {
-        // What the worker now connects under, as any new session of this role gets it.
+        // What the worker now connects under, as any new session of this role gets it ...
         Connection fresh("lifecycle_worker");
         EXPECT_EQ(fresh.value("SHOW default_transaction_read_only"), "on");
+        EXPECT_EQ(fresh.value("SHOW TimeZone"), "Pacific/Kiritimati");
     }
+    // ... and what its ticks ran under since it reconnected.
+    db.exec("TRUNCATE it_session_seen");
+    it::wait_for_tick(db);
+    EXPECT_EQ(db.value("SELECT string_agg(DISTINCT settings, ' // ') FROM it_session_seen"),
+              "off | off | read committed | pg_catalog, pg_temp | ISO, MDY | postgres | t | 0 | 10000");
 
     // A failing tick is recorded, although the defaults say read-only.
     const long errors_before = db.number("SELECT coalesce(errors, 0) FROM lifecycle.worker_status");

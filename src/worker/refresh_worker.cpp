@@ -70,6 +70,10 @@ struct Pinned {
     const char* value;  // nullptr: the server's own value (see capture_server_settings)
 };
 Pinned pinned[] = {
+    // who runs the ticks: the worker's login, not a role it is a member of (ALTER
+    // DATABASE ... SET role = lifecycle_reader would make every tick, and recording its
+    // failure, fail on permissions)
+    {"role", "none"},
     {"default_transaction_read_only", "off"},
     {"default_transaction_isolation", "read committed"},
     {"default_transaction_deferrable", "off"},

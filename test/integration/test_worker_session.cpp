@@ -1,7 +1,7 @@
 // The worker's session is the worker's (issue 21, docs/worker.md "Its own session"): a
 // database owner who is not a superuser sets, with ALTER DATABASE ... SET and ALTER ROLE
 // lifecycle_worker SET, defaults that would make every tick fail
-// (default_transaction_read_only), steer it (lifecycle.batch_size, search_path) or change
+// (default_transaction_read_only, role), steer it (lifecycle.batch_size, search_path) or change
 // how it reads text (DateStyle, TimeZone); after the worker reconnects, ticks go on with
 // the server's batch size, and a tick that fails is still recorded in worker_status.
 #include <gtest/gtest.h>
@@ -80,7 +80,7 @@ TEST(WorkerSession, DatabaseAndRoleSettingsDoNotReachTheWorker) {
     db.exec("TRUNCATE it_session_seen");
     db.exec("GRANT INSERT ON it_session_seen TO lifecycle_worker");
     db.exec("CREATE OR REPLACE FUNCTION it_session_seen() RETURNS trigger LANGUAGE plpgsql AS $$ "
-            "BEGIN INSERT INTO public.it_session_seen SELECT concat_ws(' | ', "
+            "BEGIN INSERT INTO public.it_session_seen SELECT concat_ws(' | ', current_user, "
             "current_setting('default_transaction_read_only'), current_setting('transaction_read_only'), "
             "current_setting('transaction_isolation'), current_setting('search_path'), "
             "current_setting('DateStyle'), current_setting('IntervalStyle'), "
@@ -100,7 +100,8 @@ TEST(WorkerSession, DatabaseAndRoleSettingsDoNotReachTheWorker) {
         Connection owner("it_db_owner");
         ASSERT_EQ(owner.value("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"), "f");
         for (const char* setting :
-             {"default_transaction_read_only = on", "search_path = it_nowhere", "DateStyle = 'SQL, DMY'",
+             {"default_transaction_read_only = on", "role = lifecycle_reader",
+              "search_path = it_nowhere", "DateStyle = 'SQL, DMY'",
               "TimeZone = 'Pacific/Kiritimati'", "IntervalStyle = 'sql_standard'",
               "statement_timeout = '1ms'", "lock_timeout = '1ms'", "extra_float_digits = -15",
               "default_transaction_isolation = 'serializable'"}) {
@@ -127,12 +128,14 @@ TEST(WorkerSession, DatabaseAndRoleSettingsDoNotReachTheWorker) {
         Connection fresh("lifecycle_worker");
         EXPECT_EQ(fresh.value("SHOW default_transaction_read_only"), "on");
         EXPECT_EQ(fresh.value("SHOW TimeZone"), "Pacific/Kiritimati");
+        EXPECT_EQ(fresh.value("SELECT current_user"), "lifecycle_reader");
     }
     // ... and what its ticks ran under since it reconnected.
     db.exec("TRUNCATE it_session_seen");
     it::wait_for_tick(db);
     EXPECT_EQ(db.value("SELECT string_agg(DISTINCT settings, ' // ') FROM it_session_seen"),
-              "off | off | read committed | pg_catalog, pg_temp | ISO, MDY | postgres | t | 0 | 10000");
+              "lifecycle_worker | off | off | read committed | pg_catalog, pg_temp | ISO, MDY | postgres | t | 0 | "
+              "10000");
 
     // A failing tick is recorded, although the defaults say read-only.
     const long errors_before = db.number("SELECT coalesce(errors, 0) FROM lifecycle.worker_status");

@@ -53,8 +53,8 @@ SELECT expect_error($$SET lifecycle.notify_channel = 'other'$$);
 SELECT expect_error($$SET lifecycle.role = 'lc_tracker'$$);
 SELECT expect_error($$SET lifecycle.lock_timeout = 0$$);
 SELECT expect_error($$SET lifecycle.tick_timeout = 0$$);
-SET lifecycle.batch_size = 10;   -- harmless: a manual refresh's size
-RESET lifecycle.batch_size;
+-- The worker's tick size is the server's (a manual refresh takes max_customers).
+SELECT expect_error($$SET lifecycle.batch_size = 10$$);
 
 -- Another tracker cannot track, untrack or resync a table it does not own.
 SET ROLE lc_other;

@@ -60,7 +60,8 @@ BEGIN
                                 -- the checks the playbook tables' triggers run as the
                                 -- editor writing them
                                 '_bad_argument', '_check_channel', '_check_stage',
-                                '_check_value_tier', '_valid_time_zone', '_check_code'))
+                                '_check_value_tier', '_valid_time_zone', '_check_code',
+                                '_zone_name', '_usable_zone'))
     LOOP
         EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO PUBLIC', f);
     END LOOP;

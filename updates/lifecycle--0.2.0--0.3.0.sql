@@ -4350,3 +4350,332 @@ BEGIN
     END IF;
 END
 $$;
+
+
+------------------------------------------------------------------------------------
+-- Issue 21 (stored values valid for everyone): time zones are checked as full zone
+-- names, whatever the caller's session settings (src/pg/time_zones.cpp), and a stored
+-- zone that cannot be loaded at tick time costs only its customer (as in
+-- src/engagement/checks.sql, actions.sql and schedule.sql), with the privileges
+-- src/privileges.sql gives on a fresh install.
+------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION lifecycle._zone_name(zone text) RETURNS text
+AS 'MODULE_PATHNAME', 'lifecycle_zone_name' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION lifecycle._usable_zone(zone text) RETURNS text
+AS 'MODULE_PATHNAME', 'lifecycle_usable_zone' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION lifecycle._valid_time_zone(zone text) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+RETURN lifecycle._zone_name(zone) IS NOT NULL;
+
+CREATE OR REPLACE FUNCTION lifecycle._check_contact() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NEW.time_zone IS NOT NULL THEN
+        IF NOT lifecycle._valid_time_zone(NEW.time_zone) THEN
+            PERFORM lifecycle._bad_argument('time_zone', format(
+                'unknown time zone %L (a name of pg_timezone_names such as Europe/Berlin, '
+                'not an abbreviation or offset)', NEW.time_zone));
+        END IF;
+        NEW.time_zone := lifecycle._zone_name(NEW.time_zone);
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE OR REPLACE FUNCTION lifecycle.set_contact(source regclass, customer text, time_zone text DEFAULT NULL,
+                                      birthday date DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    src integer := lifecycle._tracked_source_id(source);
+BEGIN
+    PERFORM lifecycle._check_customer(customer);
+    IF time_zone IS NOT NULL AND NOT lifecycle._valid_time_zone(time_zone) THEN
+        RAISE EXCEPTION 'argument "time_zone": unknown time zone % (a name of '
+                        'pg_timezone_names such as Europe/Berlin, not an abbreviation or offset)',
+                        quote_literal(time_zone)
+            USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO lifecycle.contacts AS k (source_id, customer, time_zone, birthday)
+    VALUES (src, set_contact.customer, set_contact.time_zone, set_contact.birthday)
+    ON CONFLICT ON CONSTRAINT contacts_pkey DO UPDATE
+        SET time_zone = excluded.time_zone, birthday = excluded.birthday;
+END
+$$;
+CREATE OR REPLACE FUNCTION lifecycle._enroll(after_id bigint) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n bigint;
+    upto bigint;
+BEGIN
+    -- Nothing to enrol without an enabled stage playbook or a new transition: said at
+    -- once, without planning the statement below (refresh() plans every statement anew:
+    -- about 1 ms a tick for this one).
+    IF NOT EXISTS (SELECT FROM lifecycle.playbooks p WHERE p.enabled AND p.trigger = 'stage') THEN
+        RETURN 0;
+    END IF;
+    -- the log read between two ids, by its key whatever its statistics (see _announce)
+    upto := (SELECT max(t.id) FROM lifecycle.transitions t);
+    IF NOT coalesce(upto > after_id, false) THEN
+        RETURN 0;
+    END IF;
+    WITH plans AS MATERIALIZED (
+        -- per playbook, once: its first step and the series' length
+        SELECT p.name, f.step AS first_step, f.delay AS first_delay,
+               coalesce((SELECT sum(st.delay) FROM lifecycle.playbook_steps st
+                         WHERE st.playbook = p.name), interval '0') AS length
+        FROM lifecycle.playbooks p
+        LEFT JOIN LATERAL (SELECT st.step, st.delay FROM lifecycle.playbook_steps st
+                           WHERE st.playbook = p.name ORDER BY st.step LIMIT 1) f ON true
+        WHERE p.enabled AND p.trigger = 'stage'
+    ), entered AS (
+        SELECT DISTINCT ON (p.name, t.source_id, t.customer)
+               p.name AS playbook, p.holdout_share, p.attribution_days, t.id AS transition_id,
+               t.source_id, t.customer, t.effective,
+               coalesce(c.last_purchase, '-infinity') AS episode,
+               -- a stored zone PostgreSQL cannot load (any more) counts as none: its
+               -- customer is timed in the source's zone, the others are unaffected
+               coalesce(lifecycle._usable_zone(k.time_zone), lifecycle._usable_zone(s.time_zone),
+                        'UTC') AS zone,
+               pl.first_step, pl.first_delay, pl.length
+        FROM lifecycle.transitions t
+        JOIN lifecycle.playbooks p
+          ON p.enabled AND p.trigger = 'stage' AND t.to_stage::text = ANY (p.to_stages)
+        JOIN plans pl ON pl.name = p.name
+        -- primary-key probes per transition, whatever the statistics say (LIMIT 1 keeps
+        -- the planner from scanning a source it takes for small and joining by a filter)
+        JOIN LATERAL (SELECT x.* FROM lifecycle.customer_stage x
+                      WHERE x.source_id = t.source_id AND x.customer = t.customer LIMIT 1) c ON true
+        JOIN lifecycle.sources s ON s.id = t.source_id
+        LEFT JOIN LATERAL (SELECT x.time_zone FROM lifecycle.contacts x
+                           WHERE x.source_id = t.source_id AND x.customer = t.customer LIMIT 1) k
+          ON true
+        WHERE t.id > after_id AND t.id <= upto AND t.cause <> 'initial'
+          AND c.stage::text = ANY (p.to_stages)
+          AND lifecycle._playbook_admits(p, c.segment, c.m, c.churn_risk)
+        ORDER BY p.name, t.source_id, t.customer, t.id DESC
+    )
+    INSERT INTO lifecycle.enrollments AS e
+        (playbook, source_id, customer, episode, started_on, transition_id, holdout, status,
+         next_step, step_time, next_due_at, counts_after, attribution_until)
+    SELECT x.playbook, x.source_id, x.customer, x.episode, x.effective, x.transition_id, x.holdout,
+           CASE WHEN x.holdout THEN 'held_out' ELSE 'running' END,
+           x.first_step, x.first_time, x.first_time, x.episode, x.attribution_until
+    FROM (SELECT en.*, lifecycle._held_out(en.playbook, en.customer, en.holdout_share) AS holdout,
+                 (en.effective::timestamp AT TIME ZONE en.zone) + en.first_delay AS first_time,
+                 -- as _attribution_until(): the series' length plus the window
+                 (en.effective + en.length)::date + en.attribution_days AS attribution_until
+          FROM entered en) x
+    ON CONFLICT (source_id, customer, playbook, episode) DO NOTHING;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+CREATE OR REPLACE FUNCTION lifecycle._enroll_dates(as_of date) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    p lifecycle.playbooks;
+    day date;
+    days integer[];
+    n bigint;
+    total bigint := 0;
+BEGIN
+    FOR p IN SELECT * FROM lifecycle.playbooks
+             WHERE enabled AND trigger IN ('birthday', 'anniversary') ORDER BY name LOOP
+        day := greatest(coalesce((SELECT d.done_upto FROM lifecycle.playbook_dates d
+                                  WHERE d.playbook = p.name), as_of - 1), as_of - 3) + 1;
+        CONTINUE WHEN day > as_of;   -- this day is done
+        WHILE day <= as_of LOOP
+            days := ARRAY[extract(month FROM day) * 100 + extract(day FROM day)];
+            IF extract(month FROM day) = 2 AND extract(day FROM day) = 28
+               AND extract(day FROM day + 1) = 1 THEN
+                days := days || 229;
+            END IF;
+            WITH due AS (
+                SELECT k.source_id, k.customer, k.time_zone
+                FROM lifecycle.contacts k
+                WHERE p.trigger = 'birthday' AND k.birthday IS NOT NULL
+                  AND k.source_id IN (SELECT id FROM lifecycle.sources)
+                  AND extract(month FROM k.birthday) * 100 + extract(day FROM k.birthday) = ANY (days)
+                UNION ALL
+                SELECT c.source_id, c.customer, NULL
+                FROM lifecycle.customer_stage c
+                WHERE p.trigger = 'anniversary' AND c.first_purchase < day
+                  AND extract(month FROM c.first_purchase) * 100
+                      + extract(day FROM c.first_purchase) = ANY (days)
+            ), matching AS (
+                -- (an unusable stored zone counts as none, as in _enroll)
+                SELECT d.*, coalesce(lifecycle._usable_zone(coalesce(
+                                         d.time_zone, (SELECT k.time_zone FROM lifecycle.contacts k
+                                                       WHERE k.source_id = d.source_id
+                                                         AND k.customer = d.customer))),
+                                     lifecycle._usable_zone(s.time_zone), 'UTC') AS zone,
+                       lifecycle._held_out(p.name, d.customer, p.holdout_share) AS holdout
+                FROM due d
+                JOIN lifecycle.sources s ON s.id = d.source_id
+                LEFT JOIN lifecycle.customer_stage c
+                  ON c.source_id = d.source_id AND c.customer = d.customer
+                WHERE lifecycle._playbook_admits(p, c.segment, c.m, c.churn_risk)
+            )
+            INSERT INTO lifecycle.enrollments
+                (playbook, source_id, customer, episode, started_on, holdout, status, next_step,
+                 step_time, next_due_at, counts_after, attribution_until)
+            SELECT p.name, m.source_id, m.customer, day, day, m.holdout,
+                   CASE WHEN m.holdout THEN 'held_out' ELSE 'running' END, f.step,
+                   (day::timestamp AT TIME ZONE m.zone) + f.delay,
+                   (day::timestamp AT TIME ZONE m.zone) + f.delay, day - 1,
+                   lifecycle._attribution_until(p.name, day, p.attribution_days)
+            FROM matching m
+            LEFT JOIN LATERAL (SELECT st.step, st.delay FROM lifecycle.playbook_steps st
+                               WHERE st.playbook = p.name ORDER BY st.step LIMIT 1) f ON true
+            ON CONFLICT (source_id, customer, playbook, episode) DO NOTHING;
+            GET DIAGNOSTICS n = ROW_COUNT;
+            total := total + n;
+            day := day + 1;
+        END LOOP;
+        INSERT INTO lifecycle.playbook_dates VALUES (p.name, as_of)
+        ON CONFLICT (playbook) DO UPDATE SET done_upto = greatest(playbook_dates.done_upto, as_of);
+    END LOOP;
+    RETURN total;
+END
+$$;
+-- (the signature with the skipped sources of the gate locks above)
+CREATE OR REPLACE FUNCTION lifecycle._schedule_pass(now_ timestamptz, budget bigint,
+                                         skipped integer[] DEFAULT '{}') RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+SET enable_hashjoin = off SET enable_mergejoin = off AS $$
+DECLARE
+    d record;
+    taken bigint;
+BEGIN
+    PERFORM lifecycle._due_table();
+    TRUNCATE pg_temp.lifecycle_due;
+    -- Every due step with what decides it, and the decision where it can be made in
+    -- bulk, in one statement (each rewrite of the scratch table costs as much again).
+    INSERT INTO pg_temp.lifecycle_due
+    -- (MATERIALIZED: `fixed` and `verdict` are used several times below, and their
+    -- subqueries would run once per use)
+    WITH due AS MATERIALIZED (
+        SELECT e.id, e.source_id, e.customer, e.playbook, e.next_step, e.step_time,
+               e.next_due_at, st.channel, st.kind, st.message_key, st.when_capped,
+               nx.step AS next_no, nx.delay AS next_delay,
+               -- (an unusable stored zone counts as none, as in _enroll)
+               coalesce(lifecycle._usable_zone(k.time_zone), lifecycle._usable_zone(s.time_zone),
+                        'UTC') AS zone, ch.quiet_from, ch.quiet_until,
+               coalesce(cs.granted, false) AS granted, c.stage::text AS stage,
+               lifecycle.value_tier(c.m) AS tier, e.waiting AS waited,
+               -- stops reported since the last step (applications record them without
+               -- touching enrolments): a click or reply on one of its actions, an
+               -- opt-out of one of its channels since it began
+               CASE WHEN EXISTS (
+                        SELECT FROM lifecycle.actions a
+                        JOIN lifecycle.action_outcomes o ON o.action_id = a.id
+                        WHERE a.enrollment_id = e.id
+                          AND ((o.outcome = 'clicked' AND 'click' = ANY (p.stop_on))
+                               OR (o.outcome = 'replied' AND 'reply' = ANY (p.stop_on))))
+                    THEN 'engaged'
+                    WHEN 'opt_out' = ANY (p.stop_on) AND EXISTS (
+                        SELECT FROM lifecycle.consent x
+                        WHERE x.source_id = e.source_id AND x.customer = e.customer
+                          AND NOT x.granted AND x.changed_at >= e.enrolled_at
+                          AND x.channel IN (SELECT y.channel FROM lifecycle.playbook_steps y
+                                            WHERE y.playbook = e.playbook))
+                    THEN 'opted_out'
+                    WHEN st.channel IS NULL THEN 'finished'  -- the step was deleted
+                    WHEN NOT coalesce(cs.granted, false) THEN 'no_consent'
+                    WHEN st.kind = 'sunset' THEN 'sunset' END AS fixed
+        FROM (SELECT * FROM lifecycle.enrollments
+              WHERE status = 'running' AND next_due_at <= now_ AND source_id <> ALL (skipped)
+              ORDER BY next_due_at, id LIMIT budget) AS e
+        JOIN lifecycle.playbooks p ON p.name = e.playbook AND p.enabled
+        JOIN lifecycle.sources s ON s.id = e.source_id
+        LEFT JOIN lifecycle.playbook_steps st ON st.playbook = e.playbook AND st.step = e.next_step
+        LEFT JOIN lifecycle.channels ch ON ch.channel = st.channel
+        -- primary-key probes per due step, whatever the statistics say (as in _enroll)
+        LEFT JOIN LATERAL (SELECT x.time_zone FROM lifecycle.contacts x
+                           WHERE x.source_id = e.source_id AND x.customer = e.customer LIMIT 1) k
+          ON true
+        LEFT JOIN LATERAL (SELECT x.granted FROM lifecycle.consent x
+                           WHERE x.source_id = e.source_id AND x.customer = e.customer
+                             AND x.channel = st.channel LIMIT 1) cs ON true
+        LEFT JOIN LATERAL (SELECT x.stage, x.m FROM lifecycle.customer_stage x
+                           WHERE x.source_id = e.source_id AND x.customer = e.customer LIMIT 1) c
+          ON true
+        LEFT JOIN LATERAL (SELECT x.step, x.delay FROM lifecycle.playbook_steps x
+                           WHERE x.playbook = e.playbook AND x.step > e.next_step
+                           ORDER BY x.step LIMIT 1) AS nx ON true
+    ), timed AS MATERIALIZED (
+        -- a message's time after quiet hours, and whether another message of the
+        -- customer's is due in this pass
+        SELECT w.*,
+               CASE WHEN w.fixed IS NULL AND w.quiet_from IS NOT NULL
+                    THEN lifecycle._after_quiet(w.next_due_at, w.zone, w.quiet_from, w.quiet_until)
+                    ELSE w.next_due_at END AS at,
+               count(*) FILTER (WHERE w.fixed IS NULL)
+                   OVER (PARTITION BY w.source_id, w.customer) > 1 AS crowded
+        FROM due w
+    ), decided AS MATERIALIZED (
+        -- In bulk: a message alone in the pass that breaks no policy that applies at its
+        -- time after quiet hours (a later time only shortens every policy's window, so
+        -- nothing else can move it). The others are left (NULL) to _allowed_at.
+        SELECT t.*,
+               CASE WHEN t.fixed IS NOT NULL THEN t.fixed
+                    WHEN t.crowded OR EXISTS (
+                        SELECT FROM lifecycle.contact_policy p
+                        WHERE lifecycle._rule_applies(p, t.channel, t.stage, t.tier)
+                          AND (SELECT count(*) FROM lifecycle.actions a
+                               WHERE a.source_id = t.source_id AND a.customer = t.customer
+                                 AND a.kind = 'message' AND a.status <> 'canceled'
+                                 AND (p.channel IS NULL OR a.channel = p.channel)
+                                 AND a.due_at > t.at - greatest(p.per, p.min_gap))
+                              >= CASE WHEN p.min_gap IS NOT NULL THEN 1 ELSE p.max_messages END)
+                    THEN NULL
+                    WHEN t.at <= now_ THEN 'send'
+                    ELSE 'wait' END AS verdict
+        FROM timed t
+    )
+    SELECT id, source_id, customer, playbook, next_step, step_time, next_due_at, channel, kind,
+           message_key, when_capped, next_no, next_delay, zone, quiet_from, quiet_until, granted,
+           stage, tier, waited, at,
+           CASE WHEN verdict IN ('send', 'wait') AND at > next_due_at THEN 'quiet hours' END,
+           CASE WHEN verdict IN ('send', 'wait') THEN false END, verdict
+    FROM decided;
+    GET DIAGNOSTICS taken = ROW_COUNT;
+    IF taken = 0 THEN
+        RETURN 0;
+    END IF;
+    -- A sunset changes consent: if an application holds the customer's consent row
+    -- locked (an open transaction after opt_in or opt_out), try again a minute later
+    -- rather than wait.
+    UPDATE pg_temp.lifecycle_due u SET verdict = 'busy', at = now_ + interval '1 minute'
+    WHERE u.verdict = 'sunset'
+      AND NOT EXISTS (SELECT FROM (SELECT 1 FROM lifecycle.consent c
+                                   WHERE c.source_id = u.source_id AND c.customer = u.customer
+                                     AND c.channel = u.channel
+                                   FOR UPDATE SKIP LOCKED) AS locked);
+    -- One at a time, each action made at once so the next sees it.
+    FOR d IN SELECT * FROM pg_temp.lifecycle_due WHERE verdict IS NULL
+             ORDER BY look_at, enrollment_id LOOP
+        SELECT x.at, x.reason, x.capped INTO d.at, d.reason, d.capped
+        FROM lifecycle._allowed_at(d.source_id, d.customer, d.channel, d.stage, d.tier,
+                                   d.look_at, d.zone, d.quiet_from, d.quiet_until) AS x;
+        UPDATE pg_temp.lifecycle_due u
+        SET at = d.at, reason = d.reason, capped = d.capped,
+            verdict = CASE WHEN d.capped AND d.when_capped = 'skip' THEN 'capped'
+                           WHEN d.at <= now_ THEN 'send' ELSE 'wait' END
+        WHERE u.enrollment_id = d.enrollment_id;
+        IF d.at <= now_ AND NOT (d.capped AND d.when_capped = 'skip') THEN
+            PERFORM lifecycle._make_actions(d.enrollment_id);
+        END IF;
+    END LOOP;
+    PERFORM lifecycle._make_actions(NULL);
+    PERFORM lifecycle._apply_verdicts();
+    RETURN taken;
+END
+$$;
+
+REVOKE ALL ON FUNCTION lifecycle._zone_name(text), lifecycle._usable_zone(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lifecycle._zone_name(text), lifecycle._usable_zone(text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION lifecycle._zone_name(text), lifecycle._usable_zone(text) TO lifecycle_worker;

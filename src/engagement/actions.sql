@@ -208,7 +208,9 @@ DECLARE
 BEGIN
     PERFORM lifecycle._check_customer(customer);
     IF time_zone IS NOT NULL AND NOT lifecycle._valid_time_zone(time_zone) THEN
-        RAISE EXCEPTION 'argument "time_zone": unknown time zone %', quote_literal(time_zone)
+        RAISE EXCEPTION 'argument "time_zone": unknown time zone % (a name of '
+                        'pg_timezone_names such as Europe/Berlin, not an abbreviation or offset)',
+                        quote_literal(time_zone)
             USING ERRCODE = '22023';
     END IF;
     INSERT INTO lifecycle.contacts AS k (source_id, customer, time_zone, birthday)

@@ -245,23 +245,38 @@ $$;
 CREATE TRIGGER churn_reasons_check BEFORE INSERT OR UPDATE ON lifecycle.churn_reasons
     FOR EACH ROW EXECUTE FUNCTION lifecycle._check_churn_reason();
 
--- Whether PostgreSQL knows time zone `zone` (a name or a POSIX specification).
-CREATE FUNCTION lifecycle._valid_time_zone(zone text) RETURNS boolean
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM now() AT TIME ZONE zone;
-    RETURN true;
-EXCEPTION WHEN invalid_parameter_value THEN
-    RETURN false;
-END
-$$;
+-- Stored time zones must mean the same in every session, the worker's included
+-- (src/pg/time_zones.cpp): `AT TIME ZONE` reads a value as an abbreviation of the
+-- session's timezone_abbreviations first, so 'WST' accepted under SET
+-- timezone_abbreviations = 'Australia' would fail in the worker, every tick.
+-- _zone_name: the tzdata spelling of a zone name of pg_timezone_names, in any case;
+-- NULL for anything else (abbreviations, POSIX specifications such as 'UTC+3' (three
+-- hours west of UTC), offsets).
+CREATE FUNCTION lifecycle._zone_name(zone text) RETURNS text
+AS 'MODULE_PATHNAME', 'lifecycle_zone_name' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+-- _usable_zone: `zone` if it can be used now (a zone PostgreSQL loads, whatever the
+-- session's abbreviations), NULL if not: a stored zone that went away (a tzdata
+-- upgrade) or was stored before 0.3.0 checked names.
+CREATE FUNCTION lifecycle._usable_zone(zone text) RETURNS text
+AS 'MODULE_PATHNAME', 'lifecycle_usable_zone' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 
--- A contact's time zone must be one PostgreSQL knows.
+-- Whether `zone` is a full time zone name (see _zone_name): checked the same way
+-- whatever the caller's session settings.
+CREATE FUNCTION lifecycle._valid_time_zone(zone text) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+RETURN lifecycle._zone_name(zone) IS NOT NULL;
+
+-- A contact's time zone must be a full zone name; it is stored as tzdata spells it.
 CREATE FUNCTION lifecycle._check_contact() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF NEW.time_zone IS NOT NULL AND NOT lifecycle._valid_time_zone(NEW.time_zone) THEN
-        PERFORM lifecycle._bad_argument('time_zone', format('unknown time zone %L', NEW.time_zone));
+    IF NEW.time_zone IS NOT NULL THEN
+        IF NOT lifecycle._valid_time_zone(NEW.time_zone) THEN
+            PERFORM lifecycle._bad_argument('time_zone', format(
+                'unknown time zone %L (a name of pg_timezone_names such as Europe/Berlin, '
+                'not an abbreviation or offset)', NEW.time_zone));
+        END IF;
+        NEW.time_zone := lifecycle._zone_name(NEW.time_zone);
     END IF;
     RETURN NEW;
 END

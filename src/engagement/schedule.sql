@@ -172,7 +172,10 @@ BEGIN
                p.name AS playbook, p.holdout_share, p.attribution_days, t.id AS transition_id,
                t.source_id, t.customer, t.effective,
                coalesce(c.last_purchase, '-infinity') AS episode,
-               coalesce(k.time_zone, s.time_zone) AS zone,
+               -- a stored zone PostgreSQL cannot load (any more) counts as none: its
+               -- customer is timed in the source's zone, the others are unaffected
+               coalesce(lifecycle._usable_zone(k.time_zone), lifecycle._usable_zone(s.time_zone),
+                        'UTC') AS zone,
                pl.first_step, pl.first_delay, pl.length
         FROM lifecycle.transitions t
         JOIN lifecycle.playbooks p
@@ -254,10 +257,12 @@ BEGIN
                   AND extract(month FROM c.first_purchase) * 100
                       + extract(day FROM c.first_purchase) = ANY (days)
             ), matching AS (
-                SELECT d.*, coalesce(d.time_zone, (SELECT k.time_zone FROM lifecycle.contacts k
-                                                   WHERE k.source_id = d.source_id
-                                                     AND k.customer = d.customer),
-                                     s.time_zone) AS zone,
+                -- (an unusable stored zone counts as none, as in _enroll)
+                SELECT d.*, coalesce(lifecycle._usable_zone(coalesce(
+                                         d.time_zone, (SELECT k.time_zone FROM lifecycle.contacts k
+                                                       WHERE k.source_id = d.source_id
+                                                         AND k.customer = d.customer))),
+                                     lifecycle._usable_zone(s.time_zone), 'UTC') AS zone,
                        lifecycle._held_out(p.name, d.customer, p.holdout_share) AS holdout
                 FROM due d
                 JOIN lifecycle.sources s ON s.id = d.source_id
@@ -405,7 +410,9 @@ BEGIN
         SELECT e.id, e.source_id, e.customer, e.playbook, e.next_step, e.step_time,
                e.next_due_at, st.channel, st.kind, st.message_key, st.when_capped,
                nx.step AS next_no, nx.delay AS next_delay,
-               coalesce(k.time_zone, s.time_zone) AS zone, ch.quiet_from, ch.quiet_until,
+               -- (an unusable stored zone counts as none, as in _enroll)
+               coalesce(lifecycle._usable_zone(k.time_zone), lifecycle._usable_zone(s.time_zone),
+                        'UTC') AS zone, ch.quiet_from, ch.quiet_until,
                coalesce(cs.granted, false) AS granted, c.stage::text AS stage,
                lifecycle.value_tier(c.m) AS tier, e.waiting AS waited,
                -- stops reported since the last step (applications record them without

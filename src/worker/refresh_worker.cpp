@@ -3,6 +3,8 @@
 // the same code path as lifecycle.refresh(); it first takes the refresh lock, before
 // any snapshot, so that waiting for it never holds back vacuum, and it runs under
 // lock_timeout = lifecycle.lock_timeout and a statement timeout of lifecycle.tick_timeout.
+// After connecting it pins the settings a tick depends on (pin_settings), whatever
+// ALTER DATABASE or ALTER ROLE ... SET say.
 // A due model refit runs after a tick in a transaction of its own. Between ticks the
 // worker checks every lifecycle.poll_interval, in a short transaction that takes no lock,
 // whether changes are queued (lifecycle._work_waiting()), and ticks at once if so: a
@@ -54,6 +56,85 @@ void apply_timeouts() {
     SetConfigOption("lock_timeout", value, PGC_USERSET, PGC_S_SESSION);
 }
 
+// The worker's session is the worker's: a database owner (ALTER DATABASE ... SET) or a
+// role's settings (ALTER ROLE lifecycle_worker SET) must not change what a tick does,
+// make it fail (default_transaction_read_only = on) or keep its failures from being
+// recorded. These are pinned after connecting at PGC_S_OVERRIDE, which outranks the
+// database and role settings (PGC_S_DATABASE, PGC_S_USER, PGC_S_DATABASE_USER) and the
+// configuration file, and is also what RESET and the end of a SET LOCAL return to; a
+// function's own SET clause (search_path, plan_cache_mode) still applies inside it.
+// docs/worker.md lists them and why. Settings that only tune speed (work_mem, jit, the
+// planner's) are left to ALTER ROLE lifecycle_worker SET.
+struct Pinned {
+    const char* name;
+    const char* value;  // nullptr: the server's own value (see capture_server_settings)
+};
+Pinned pinned[] = {
+    // who runs the ticks: the worker's login, not a role it is a member of (ALTER
+    // DATABASE ... SET role = lifecycle_reader would make every tick, and recording its
+    // failure, fail on permissions)
+    {"role", "none"},
+    {"default_transaction_read_only", "off"},
+    {"default_transaction_isolation", "read committed"},
+    {"default_transaction_deferrable", "off"},
+    {"search_path", "pg_catalog, pg_temp"},
+    // the engine's today (CURRENT_DATE, lifecycle.engine_time()) and how AT TIME ZONE
+    // reads a stored zone (abbreviations come first): the server's, not a database's
+    {"TimeZone", nullptr},
+    {"timezone_abbreviations", nullptr},
+    // text the engine writes (NOTIFY payloads, last_error) or reads back
+    {"DateStyle", "ISO, MDY"},
+    {"IntervalStyle", "postgres"},
+    {"extra_float_digits", "1"},
+    {"standard_conforming_strings", "on"},
+    {"transform_null_equals", "off"},
+    {"check_function_bodies", "on"},
+    // what runs: every trigger and rule (replica would skip them), every row
+    {"session_replication_role", "origin"},
+    {"row_security", "on"},
+    // where the scratch tables go
+    {"default_table_access_method", "heap"},
+    {"default_tablespace", ""},
+    {"temp_tablespaces", ""},
+    // how long: the worker's own bounds (lifecycle.tick_timeout, lifecycle.lock_timeout)
+    {"statement_timeout", "0"},
+    {"idle_in_transaction_session_timeout", "0"},
+    {"idle_session_timeout", "0"},
+    // durability of announced transitions: the server's
+    {"synchronous_commit", nullptr},
+};
+char* server_values[sizeof pinned / sizeof pinned[0]];
+
+// Before connecting, the process still has the postmaster's settings (the configuration
+// file, the command line, the defaults): those are the server's values kept for the
+// settings pinned to nullptr.
+void capture_server_settings() {
+    for (size_t i = 0; i < sizeof pinned / sizeof pinned[0]; ++i)
+        if (pinned[i].value == nullptr) {
+            const char* value = GetConfigOption(pinned[i].name, false, false);
+            // (NULL: not set up in the postmaster, as timezone_abbreviations may not be;
+            // then the process sets it up itself, from the same server settings)
+            server_values[i] = value != nullptr ? MemoryContextStrdup(TopMemoryContext, value) : nullptr;
+        }
+}
+
+void pin_settings() {
+    for (size_t i = 0; i < sizeof pinned / sizeof pinned[0]; ++i) {
+        const char* value = pinned[i].value != nullptr ? pinned[i].value : server_values[i];
+        if (value != nullptr) SetConfigOption(pinned[i].name, value, PGC_SUSET, PGC_S_OVERRIDE);
+    }
+}
+
+// Every transaction of the worker writes (its figures at least): read-write whatever
+// the defaults say, and READ COMMITTED whatever default_transaction_isolation says: a
+// watermark capture moves only when its read sees what committed after it looked at the
+// sequence's holders (src/engine/capture.sql).
+void start_transaction() {
+    StartTransactionCommand();
+    XactIsoLevel = XACT_READ_COMMITTED;
+    XactReadOnly = false;
+}
+
 // The OID of lifecycle.refresh_lock, or InvalidOid when the extension (0.2.0 or later)
 // is not installed here. Inside a transaction.
 Oid refresh_lock_table() {
@@ -75,11 +156,7 @@ void lock_without_snapshot(Oid table) {
 bool run_in_transaction(const char* query, bool with_argument, int argument, Oid lock_table,
                         bool report = true) {
     SetCurrentStatementStartTimestamp();
-    StartTransactionCommand();
-    // READ COMMITTED whatever default_transaction_isolation says: a watermark capture
-    // moves only when its read sees what committed after it looked at the sequence's
-    // holders (src/engine/capture.sql).
-    XactIsoLevel = XACT_READ_COMMITTED;
+    start_transaction();
     if (tick_timeout > 0) enable_timeout_after(STATEMENT_TIMEOUT, tick_timeout);
     if (OidIsValid(lock_table)) lock_without_snapshot(lock_table);
     SPI_connect();
@@ -123,14 +200,16 @@ void recover_from_error(MemoryContext caller, char* error, size_t error_size) {
     RESUME_INTERRUPTS();
 }
 
-// Records a failed tick through lifecycle._worker_failed(message); a failure here is
-// only logged.
+// Records a failed tick through lifecycle._worker_failed(message), in a read-write
+// transaction of its own (the tick's was rolled back), under lifecycle.lock_timeout and
+// lifecycle.tick_timeout like a tick; a failure here is only logged.
 void record_failure(const char* message) {
     MemoryContext caller = CurrentMemoryContext;
     PG_TRY();
     {
         SetCurrentStatementStartTimestamp();
-        StartTransactionCommand();
+        start_transaction();
+        if (tick_timeout > 0) enable_timeout_after(STATEMENT_TIMEOUT, tick_timeout);
         SPI_connect();
         PushActiveSnapshot(GetTransactionSnapshot());
         Oid type = TEXTOID;
@@ -139,6 +218,7 @@ void record_failure(const char* message) {
                               false, 1);
         SPI_finish();
         PopActiveSnapshot();
+        if (tick_timeout > 0) disable_timeout(STATEMENT_TIMEOUT, false);
         CommitTransactionCommand();
     }
     PG_CATCH();
@@ -272,9 +352,11 @@ void lifecycle_refresh_worker_main(Datum) {
     pqsignal(SIGHUP, SignalHandlerForConfigReload);
     pqsignal(SIGTERM, die);
     BackgroundWorkerUnblockSignals();
+    capture_server_settings();
     BackgroundWorkerInitializeConnection(database, role != nullptr && role[0] != '\0' ? role : nullptr,
                                          0);
     pgstat_report_appname("lifecycle worker");
+    pin_settings();
     apply_timeouts();
     ereport(LOG, (errmsg("lifecycle worker started for database \"%s\"", database)));
     int failures = 0;

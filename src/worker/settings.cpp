@@ -5,6 +5,7 @@
 #include "pg/postgres_headers.hpp"
 
 extern "C" {
+#include "utils/datetime.h"
 #include "utils/guc.h"
 }
 
@@ -46,13 +47,18 @@ bool check_channel(char** value, void**, GucSource) {
 }
 
 // '' or a date PostgreSQL can read; checked here so a typo fails at SET, not at a tick.
+// The value is kept in ISO form (YYYY-MM-DD), as read in the session that sets it: other
+// sessions read it again (the worker's, lifecycle.engine_date()), and their DateStyle
+// may read 01/02/2026 as another day. Write it in ISO form in postgresql.conf, where
+// each process reads the file with its own DateStyle.
 bool check_as_of(char** value, void**, GucSource) {
     if (*value == nullptr || **value == '\0') return true;
     volatile bool ok = true;
+    volatile DateADT day = 0;
     MemoryContext caller = CurrentMemoryContext;
     PG_TRY();
     {
-        (void)DirectFunctionCall1(date_in, CStringGetDatum(*value));
+        day = DatumGetDateADT(DirectFunctionCall1(date_in, CStringGetDatum(*value)));
     }
     PG_CATCH();
     {
@@ -61,8 +67,27 @@ bool check_as_of(char** value, void**, GucSource) {
         ok = false;
     }
     PG_END_TRY();
-    if (!ok) GUC_check_errdetail("lifecycle.as_of must be empty or a date, e.g. 2026-01-31.");
-    return ok;
+    int year = 0, month = 0, mday = 0;
+    if (ok && !DATE_NOT_FINITE(day)) j2date(day + POSTGRES_EPOCH_JDATE, &year, &month, &mday);
+    if (!ok || DATE_NOT_FINITE(day) || year < 1 || year > 9999) {
+        GUC_check_errdetail("lifecycle.as_of must be empty or a date, e.g. 2026-01-31.");
+        return false;
+    }
+    // (a check hook replaces a string with one allocated as the GUC code allocates)
+#if PG_VERSION_NUM >= 160000
+    char* iso = static_cast<char*>(guc_malloc(LOG, 11));
+#else
+    char* iso = static_cast<char*>(malloc(11));
+#endif
+    if (iso == nullptr) return false;
+    snprintf(iso, 11, "%04d-%02d-%02d", year, month, mday);
+#if PG_VERSION_NUM >= 160000
+    guc_free(*value);
+#else
+    free(*value);
+#endif
+    *value = iso;
+    return true;
 }
 
 }  // namespace
@@ -94,7 +119,9 @@ void define_settings() {
     DefineCustomIntVariable(
         "lifecycle.batch_size", "Most customers one refresh tick recomputes per tracked source.",
         "A tick with more to do ends after this many; the worker runs the next one at once.",
-        &batch_size, 10000, 1, 100000000, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+        // PGC_SIGHUP: the worker's tick size is the server's, not a database owner's
+        // (ALTER DATABASE ... SET) or a role's; refresh(max_customers) takes its own.
+        &batch_size, 10000, 1, 100000000, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable(
         "lifecycle.rfm_interval", "Time between two RFM rescorings of the stage table.",
         "Breakpoints are recomputed over all customers of a source this often.", &rfm_interval,

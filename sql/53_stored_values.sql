@@ -85,4 +85,27 @@ ORDER BY z.customer;
 SELECT lifecycle.untrack('sv_orders');
 DELETE FROM lifecycle.playbooks WHERE name = 'sv';
 DROP TABLE sv_orders;
+
+-- A source's zone, stored by track() from the tracker's session, means the same in every
+-- writer's and reader's session: 'EST' is a zone of its own (-5) and, by default, an
+-- abbreviation of the same offset; under timezone_abbreviations = 'Australia' it is +10,
+-- and AT TIME ZONE takes an abbreviation first. An order at 03:00 UTC on 1 February is on
+-- 31 January in EST, whoever writes it and whoever recomputes it.
+SET TimeZone = 'EST';
+CREATE TABLE sv_tz (customer integer, ordered timestamptz, amount numeric);
+INSERT INTO sv_tz VALUES (1, '2026-01-10 12:00+00', 1);
+SELECT lifecycle.track('sv_tz', 'customer', 'ordered', 'amount') > 0 AS tracked;
+RESET TimeZone;
+SET timezone_abbreviations = 'Australia';
+INSERT INTO sv_tz VALUES (1, '2026-02-01 03:00+00', 1);
+RESET timezone_abbreviations;
+SELECT (lifecycle.refresh()).queued;
+SELECT c.last_purchase, c.purchases FROM lifecycle.customer_stage c
+JOIN lifecycle.sources s ON s.id = c.source_id WHERE s.source = 'sv_tz'::regclass;
+-- ... and a recomputation in a session of other abbreviations agrees (0 differences).
+SET timezone_abbreviations = 'Australia';
+SELECT lifecycle.resync('sv_tz') AS differences;
+RESET timezone_abbreviations;
+SELECT lifecycle.untrack('sv_tz');
+DROP TABLE sv_tz;
 RESET lifecycle.as_of;

@@ -4679,3 +4679,74 @@ $$;
 REVOKE ALL ON FUNCTION lifecycle._zone_name(text), lifecycle._usable_zone(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lifecycle._zone_name(text), lifecycle._usable_zone(text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION lifecycle._zone_name(text), lifecycle._usable_zone(text) TO lifecycle_worker;
+
+------------------------------------------------------------------------------------
+-- Issue 21 (merged): _capture reads the source's zone with the default abbreviations, as the reader does.
+------------------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION lifecycle._capture() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+SET timezone_abbreviations = 'Default' AS $$
+DECLARE
+    s lifecycle.sources;
+    rejected bigint;
+BEGIN
+    SELECT * INTO s FROM lifecycle.sources WHERE source = TG_RELID;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'TRUNCATE' OR NOT lifecycle._columns_intact(s) THEN
+        INSERT INTO lifecycle.change_queue (source_id, customer) VALUES (s.id, NULL);
+    ELSIF TG_OP = 'INSERT' THEN
+        -- (in rows of up to 1,000 orders: a tick takes whole rows, lifecycle.batch_size
+        -- orders and at most 999 more)
+        EXECUTE format('WITH rows AS (
+                            SELECT array_agg(c) FILTER (WHERE r IS NULL) AS customers,
+                                   array_agg(d) FILTER (WHERE r IS NULL) AS days,
+                                   array_agg(a::double precision) FILTER (WHERE r IS NULL) AS spends,
+                                   count(r) AS rejected
+                            FROM (SELECT c, d, a, r, (row_number() OVER () - 1) / 1000 AS k
+                                  FROM (SELECT %I::text AS c, %s AS d, %s AS a, %s AS r
+                                        FROM lifecycle_new) AS n
+                                  WHERE c IS NOT NULL AND d IS NOT NULL) AS o
+                            GROUP BY k
+                        ), queued AS (
+                            INSERT INTO lifecycle.change_queue (source_id, customers, days, spends)
+                            SELECT %s, customers, days, spends FROM rows WHERE customers IS NOT NULL
+                        )
+                        SELECT coalesce(sum(rejected), 0) FROM rows',
+                       s.customer_column, lifecycle._day_sql(s),
+                       coalesce(quote_ident(s.amount_column), 'NULL::double precision'),
+                       lifecycle._reject_sql(s), s.id)
+            INTO rejected;
+        IF rejected > 0 THEN
+            EXECUTE 'INSERT INTO lifecycle.rejected_rows (source_id, reason, customer, amount, row_count) '
+                    || lifecycle._rejected_sql(s, 'lifecycle_new', '');
+        END IF;
+    ELSIF TG_OP = 'DELETE' THEN
+        -- (an id too long for the stage table's index is never in it: nothing to recompute)
+        EXECUTE format('INSERT INTO lifecycle.change_queue (source_id, customer)
+                        SELECT DISTINCT %s, c FROM (SELECT %I::text FROM lifecycle_old) AS o (c)
+                        WHERE octet_length(c) <= 1000',
+                       s.id, s.customer_column);
+    ELSE
+        -- (and whether new rows are left out, in the same statement: a second one
+        -- records them only when there are some; a row without a customer or a time,
+        -- which is no order, may bring it about but is not recorded)
+        EXECUTE format('WITH n AS (SELECT %2$I::text AS c, %3$s AS r FROM lifecycle_new),
+                        queued AS (
+                            INSERT INTO lifecycle.change_queue (source_id, customer)
+                            SELECT %1$s, c FROM (SELECT c FROM n
+                                                 UNION SELECT %2$I::text FROM lifecycle_old) AS u
+                            WHERE octet_length(c) <= 1000
+                        )
+                        SELECT count(r) FROM n',
+                       s.id, s.customer_column, lifecycle._reject_sql(s))
+            INTO rejected;
+        IF rejected > 0 THEN
+            EXECUTE 'INSERT INTO lifecycle.rejected_rows (source_id, reason, customer, amount, row_count) '
+                    || lifecycle._rejected_sql(s, 'lifecycle_new', '');
+        END IF;
+    END IF;
+    RETURN NULL;
+END
+$$;

@@ -38,9 +38,13 @@ RETURN (SELECT count(*) FROM pg_attribute a
 -- kept, as an aggregate's FILTER is tested before its argument is evaluated), and only
 -- a statement that had some reads its rows a second time, to record them in
 -- lifecycle.rejected_rows (insert-only: writers never update a shared row). An UPDATE
--- records its new rows' the same way.
+-- records its new rows' the same way. A timestamptz becomes a day in the source's zone
+-- read with the default abbreviations, as the reader reads it: AT TIME ZONE looks a name
+-- up among the session's abbreviations first, and a writer's session may have its own
+-- ('EST' is -5 by default, +10 under 'Australia').
 CREATE FUNCTION lifecycle._capture() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+SET timezone_abbreviations = 'Default' AS $$
 DECLARE
     s lifecycle.sources;
     rejected bigint;

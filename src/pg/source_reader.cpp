@@ -345,6 +345,10 @@ void read_as_owner(Oid relid, const char* query, const Arguments& args, Tuplesto
     const int nest_level = NewGUCNestLevel();
     (void)set_config_option("search_path", kSafeSearchPath, PGC_USERSET, PGC_S_SESSION,
                             GUC_ACTION_SAVE, true, 0, false);
+    // The source's zone read as the capture trigger reads it, whatever abbreviations the
+    // session running the engine has (AT TIME ZONE tries them before zone names).
+    (void)set_config_option("timezone_abbreviations", "Default", PGC_USERSET, PGC_S_SESSION,
+                            GUC_ACTION_SAVE, true, 0, false);
 
     Portal cursor = SPI_cursor_open_with_args(nullptr, query, args.count, args.types, args.values,
                                               args.nulls, true, 0);

@@ -4750,3 +4750,79 @@ BEGIN
     RETURN NULL;
 END
 $$;
+
+------------------------------------------------------------------------------------
+-- Issue 21 (merged): _on_ddl warns of disabled capture triggers.
+------------------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION lifecycle._on_ddl() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s lifecycle.sources;
+    trig name;
+    disabled text;
+BEGIN
+    FOR s IN
+        WITH command AS (
+            SELECT c.command_tag, c.classid, c.objid FROM pg_event_trigger_ddl_commands() c
+            WHERE c.classid IN ('pg_class'::regclass, 'pg_trigger'::regclass,
+                                'pg_rewrite'::regclass)
+        ), touched (rel) AS (
+            SELECT c.objid FROM command c WHERE c.classid = 'pg_class'::regclass
+            UNION
+            SELECT g.tgrelid FROM command c JOIN pg_trigger g ON g.oid = c.objid
+            WHERE c.classid = 'pg_trigger'::regclass
+            UNION  -- (a rule: CREATE RULE "_RETURN" makes an empty table a view)
+            SELECT r.ev_class FROM command c JOIN pg_rewrite r ON r.oid = c.objid
+            WHERE c.classid = 'pg_rewrite'::regclass
+        ), linked (rel) AS (
+            SELECT t.rel FROM touched t
+            UNION SELECT i.inhparent FROM touched t JOIN pg_inherits i ON i.inhrelid = t.rel
+            UNION SELECT i.inhrelid FROM touched t JOIN pg_inherits i ON i.inhparent = t.rel
+        )
+        SELECT t.* FROM lifecycle.sources t
+        WHERE t.source IN (SELECT l.rel FROM linked l)
+        ORDER BY t.id
+    LOOP
+        IF NOT lifecycle._columns_intact(s) THEN
+            RAISE EXCEPTION 'a column that lifecycle tracks in % was renamed, dropped or retyped',
+                s.source
+                USING ERRCODE = '0A000',
+                      HINT = format('Call lifecycle.untrack(%L) first, then track the table again.',
+                                    s.source::text);
+        END IF;
+        IF lifecycle._untrackable(s.source) IS NOT NULL THEN
+            RAISE EXCEPTION 'lifecycle tracks %, which this would make a partition, an inheritance child or parent, or not a table',
+                s.source
+                USING ERRCODE = '0A000',
+                      HINT = format('Call lifecycle.untrack(%L) first.', s.source::text);
+        END IF;
+        -- (ALTER TRIGGER ... RENAME: untrack() would not find it again; _track creates them)
+        SELECT g.tgname INTO trig
+        FROM pg_event_trigger_ddl_commands() c JOIN pg_trigger g ON g.oid = c.objid
+        WHERE c.classid = 'pg_trigger'::regclass AND c.command_tag <> 'CREATE TRIGGER'
+          AND g.tgrelid = s.source AND g.tgfoid = 'lifecycle._capture()'::regprocedure
+        LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'trigger % of % captures the changes of a table that lifecycle tracks',
+                quote_ident(trig), s.source
+                USING ERRCODE = '0A000',
+                      HINT = format('Call lifecycle.untrack(%L) first: it drops the triggers.',
+                                    s.source::text);
+        END IF;
+        FOR trig IN SELECT g.tgname FROM pg_trigger g
+                    WHERE g.tgrelid = s.source AND g.tgname LIKE 'lifecycle\_capture\_%'
+                      AND g.tgenabled IN ('O', 'R') LOOP
+            EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', s.source, trig);
+        END LOOP;
+        -- Disabled: the DBA's choice (a bulk load, say), said out loud, with the remedy.
+        SELECT string_agg(g.tgname, ', ' ORDER BY g.tgname) INTO disabled FROM pg_trigger g
+        WHERE g.tgrelid = s.source AND g.tgname LIKE 'lifecycle\_capture\_%' AND g.tgenabled = 'D';
+        IF disabled IS NOT NULL THEN
+            RAISE WARNING 'lifecycle: capture triggers of % are disabled (%): its changes are not captured until they are enabled',
+                s.source, disabled
+                USING HINT = format('Enable them (ALTER TABLE %s ENABLE ALWAYS TRIGGER ...), then call lifecycle.resync(%L) to repair the gap.',
+                                    s.source, s.source::text);
+        END IF;
+    END LOOP;
+END
+$$;

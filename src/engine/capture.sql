@@ -786,7 +786,7 @@ CREATE EVENT TRIGGER lifecycle_on_drop ON sql_drop EXECUTE FUNCTION lifecycle._o
 -- otherwise the DDL is refused, rather than the application's later writes failing or
 -- rows going uncaptured. Capture triggers re-enabled the ordinary way (ENABLE TRIGGER,
 -- which fires them only for origin writes) are set back to ENABLE ALWAYS; disabled ones
--- are left as the DBA chose (resync() repairs the gap). No tag filter: whatever the
+-- are left as the DBA chose, with a WARNING (resync() repairs the gap). No tag filter: whatever the
 -- spelling, what counts is the object; for DDL on other tables it is one look at the
 -- command's objects.
 CREATE FUNCTION lifecycle._on_ddl() RETURNS event_trigger
@@ -794,6 +794,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     s lifecycle.sources;
     trig name;
+    disabled text;
 BEGIN
     FOR s IN
         WITH command AS (
@@ -848,6 +849,15 @@ BEGIN
                       AND g.tgenabled IN ('O', 'R') LOOP
             EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', s.source, trig);
         END LOOP;
+        -- Disabled: the DBA's choice (a bulk load, say), said out loud, with the remedy.
+        SELECT string_agg(g.tgname, ', ' ORDER BY g.tgname) INTO disabled FROM pg_trigger g
+        WHERE g.tgrelid = s.source AND g.tgname LIKE 'lifecycle\_capture\_%' AND g.tgenabled = 'D';
+        IF disabled IS NOT NULL THEN
+            RAISE WARNING 'lifecycle: capture triggers of % are disabled (%): its changes are not captured until they are enabled',
+                s.source, disabled
+                USING HINT = format('Enable them (ALTER TABLE %s ENABLE ALWAYS TRIGGER ...), then call lifecycle.resync(%L) to repair the gap.',
+                                    s.source, s.source::text);
+        END IF;
     END LOOP;
 END
 $$;

@@ -41,7 +41,7 @@ struct Restore {
             db.exec("ALTER ROLE lifecycle_worker RESET ALL");
             db.exec("ALTER DATABASE lifecycle_it OWNER TO " + owner);
             db.exec("DROP ROLE IF EXISTS it_db_owner");
-            db.exec("DROP TRIGGER IF EXISTS it_session_fault ON lifecycle.transitions");
+            db.exec("DROP TRIGGER IF EXISTS it_session_fault ON lifecycle.worker_state");
             db.exec("DROP TRIGGER IF EXISTS it_session_seen ON lifecycle.worker_state");
             db.exec("SELECT lifecycle.untrack(source) FROM lifecycle.sources");
             reconnect_worker(db);
@@ -64,15 +64,18 @@ TEST(WorkerSession, DatabaseAndRoleSettingsDoNotReachTheWorker) {
     db.exec("CREATE INDEX ON it_session (customer_id)");
     it::set_engine_date(db, d0);
     db.exec("SELECT lifecycle.track('it_session', 'customer_id', 'ordered_at', 'amount')");
-    // A controlled failure: a trigger on the log that raises while it_session_fault says so.
+    // A controlled failure of a whole tick: a trigger on the tick's own record (written after
+    // the refresh; a fault inside a source's part would be contained to that source) that
+    // raises while it_session_fault says so, on a tick's success only (the failure's record
+    // must go through).
     db.exec("CREATE TABLE IF NOT EXISTS it_session_fault (on_ boolean)");
     db.exec("TRUNCATE it_session_fault");
     db.exec("INSERT INTO it_session_fault VALUES (false)");
     db.exec("GRANT SELECT ON it_session_fault TO lifecycle_worker");
     db.exec("CREATE OR REPLACE FUNCTION it_session_fault() RETURNS trigger LANGUAGE plpgsql AS $$ "
-            "BEGIN IF (SELECT on_ FROM public.it_session_fault) THEN "
+            "BEGIN IF (SELECT on_ FROM public.it_session_fault) AND NEW.ticks <> OLD.ticks THEN "
             "RAISE EXCEPTION 'injected session fault'; END IF; RETURN NEW; END $$");
-    db.exec("CREATE TRIGGER it_session_fault BEFORE INSERT ON lifecycle.transitions "
+    db.exec("CREATE TRIGGER it_session_fault BEFORE UPDATE ON lifecycle.worker_state "
             "FOR EACH ROW EXECUTE FUNCTION it_session_fault()");
 
     // What the worker's session says, seen from inside it: a trigger on its figures.

@@ -13,6 +13,21 @@
 -- Uses full_recomputation() from 10_engine (lifecycle_stage() over the orders, plain SQL).
 SET client_min_messages = warning;
 SET lifecycle.as_of = '2026-03-01';
+-- Rows of the stage table of `source` that differ, both ways, from full_recomputation()
+-- over `orders` (the source itself, or a view of its good rows).
+CREATE FUNCTION differences_55(source regclass, orders regclass) RETURNS bigint
+LANGUAGE sql AS $$
+    WITH ours AS (
+        SELECT c.customer, c.first_purchase, c.last_purchase, c.purchases,
+               round(c.spend::numeric, 6) AS spend, c.stage
+        FROM lifecycle.customer_stage c JOIN lifecycle.sources s ON s.id = c.source_id
+        WHERE s.source = $1 AND c.purchases > 0),
+    plain AS (SELECT customer, first_purchase, last_purchase, purchases,
+                     round(spend::numeric, 6), stage
+              FROM full_recomputation($2, 'default'))
+    SELECT (SELECT count(*) FROM (TABLE ours EXCEPT TABLE plain) a)
+         + (SELECT count(*) FROM (TABLE plain EXCEPT TABLE ours) b)
+$$;
 CREATE ROLE o55_owner;
 CREATE TABLE a55_orders (customer_id integer, ordered_at date, amount numeric);
 CREATE TABLE v55_orders (customer_id text, ordered_at date, amount double precision);
@@ -82,35 +97,13 @@ WHERE line LIKE 'Asynchronous notification%' ORDER BY line;
 \! rm -f "$NOTIFY_FILE"
 
 -- a55: staged, as a plain recomputation says (0 differences), its transitions logged.
-SELECT count(*) AS a55_differences FROM (
-    (SELECT c.customer, c.first_purchase, c.last_purchase, c.purchases, c.stage
-     FROM lifecycle.customer_stage c JOIN lifecycle.sources s ON s.id = c.source_id
-     WHERE s.source = 'a55_orders'::regclass AND c.purchases > 0
-     EXCEPT SELECT customer, first_purchase, last_purchase, purchases, stage
-            FROM full_recomputation('a55_orders', 'default'))
-    UNION ALL
-    (SELECT customer, first_purchase, last_purchase, purchases, stage
-     FROM full_recomputation('a55_orders', 'default')
-     EXCEPT SELECT c.customer, c.first_purchase, c.last_purchase, c.purchases, c.stage
-            FROM lifecycle.customer_stage c JOIN lifecycle.sources s ON s.id = c.source_id
-            WHERE s.source = 'a55_orders'::regclass AND c.purchases > 0)) d;
+SELECT differences_55('a55_orders', 'a55_orders') AS a55_differences;
 SELECT s.source::text, count(*) AS new_transitions
 FROM lifecycle.transitions t JOIN lifecycle.sources s ON s.id = t.source_id
 WHERE t.id > :before_id GROUP BY 1 ORDER BY 1;
 -- v55: its good rows staged as a recomputation over them alone says; its bad rows listed
 -- with their reasons, counted, and in no engine table.
-SELECT count(*) AS v55_differences FROM (
-    (SELECT c.customer, c.first_purchase, c.last_purchase, c.purchases, round(c.spend::numeric, 6), c.stage
-     FROM lifecycle.customer_stage c JOIN lifecycle.sources s ON s.id = c.source_id
-     WHERE s.source = 'v55_orders'::regclass AND c.purchases > 0
-     EXCEPT SELECT customer, first_purchase, last_purchase, purchases, round(spend::numeric, 6), stage
-            FROM full_recomputation('v55_good', 'default'))
-    UNION ALL
-    (SELECT customer, first_purchase, last_purchase, purchases, round(spend::numeric, 6), stage
-     FROM full_recomputation('v55_good', 'default')
-     EXCEPT SELECT c.customer, c.first_purchase, c.last_purchase, c.purchases, round(c.spend::numeric, 6), c.stage
-            FROM lifecycle.customer_stage c JOIN lifecycle.sources s ON s.id = c.source_id
-            WHERE s.source = 'v55_orders'::regclass AND c.purchases > 0)) d;
+SELECT differences_55('v55_orders', 'v55_good') AS v55_differences;
 SELECT r.reason, sum(r.row_count) AS rows_left_out, min(left(r.customer, 10)) AS a_sample
 FROM lifecycle.rejected_rows r JOIN lifecycle.sources s ON s.id = r.source_id
 WHERE s.source = 'v55_orders'::regclass GROUP BY 1 ORDER BY 1;
@@ -132,22 +125,12 @@ GRANT SELECT ON e55_orders TO o55_owner;
 UPDATE lifecycle.sources SET retry_at = now() WHERE source = 'e55_orders'::regclass;
 SELECT sources FROM lifecycle.refresh();
 SELECT source, waiting, consecutive_errors, queued FROM lifecycle.source_status WHERE source LIKE '%55_orders' ORDER BY source_id;
-SELECT count(*) AS e55_differences FROM (
-    (SELECT c.customer, c.first_purchase, c.last_purchase, c.purchases, c.stage
-     FROM lifecycle.customer_stage c JOIN lifecycle.sources s ON s.id = c.source_id
-     WHERE s.source = 'e55_orders'::regclass AND c.purchases > 0
-     EXCEPT SELECT customer, first_purchase, last_purchase, purchases, stage
-            FROM full_recomputation('e55_orders', 'default'))
-    UNION ALL
-    (SELECT customer, first_purchase, last_purchase, purchases, stage
-     FROM full_recomputation('e55_orders', 'default')
-     EXCEPT SELECT c.customer, c.first_purchase, c.last_purchase, c.purchases, c.stage
-            FROM lifecycle.customer_stage c JOIN lifecycle.sources s ON s.id = c.source_id
-            WHERE s.source = 'e55_orders'::regclass AND c.purchases > 0)) d;
+SELECT differences_55('e55_orders', 'e55_orders') AS e55_differences;
 
 SELECT lifecycle.untrack('a55_orders'), lifecycle.untrack('v55_orders'),
        lifecycle.untrack('e55_orders');
 DROP VIEW v55_good;
+DROP FUNCTION differences_55(regclass, regclass);
 DROP TABLE a55_orders, v55_orders, e55_orders;
 DROP ROLE o55_owner;
 RESET lifecycle.as_of;

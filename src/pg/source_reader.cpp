@@ -18,6 +18,7 @@
 //
 // Plain C-style code: PostgreSQL may longjmp out of any call here. A transaction or
 // subtransaction that aborts restores the user id and the settings by itself.
+#include "pg/compat.hpp"
 #include "pg/guard.hpp"
 #include "pg/trackable.hpp"
 
@@ -547,7 +548,7 @@ LIFECYCLE_FUNCTION(lifecycle_owner_gate) {
     if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
         ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
                         errmsg("argument \"source\": relation %u does not exist", relid)));
-    if (!pg_class_ownercheck(relid, GetUserId()))
+    if (!lifecycle::pg::owns_relation(relid, GetUserId()))
         ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                         errmsg("must be owner of table %s to %s it", get_rel_name(relid),
                                get_func_name(function)),

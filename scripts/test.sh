@@ -64,8 +64,9 @@ if make -s WERROR=1 PG_CONFIG="$PG_CONFIG" -j"$(nproc)" >build.log 2>&1 && insta
     [ "$(id -u)" -eq 0 ] && chown -R postgres "$work"
     (cd "$work" && as_server_user make -s installcheck PG_CONFIG="$PG_CONFIG") >"$work/installcheck.log" 2>&1
     grep -E '^(test| ?[a-z0-9_]+ +\.\.\.)|^(ok|not ok) ' "$work/installcheck.log" || true
-    ok=$(grep -cE '\.\.\. ok ' "$work/installcheck.log")
-    bad=$(grep -cE '\.\.\. FAILED ' "$work/installcheck.log")
+    # (pg_regress of PostgreSQL 15 prints 'name ... ok', of 16 and later TAP's 'ok N - name')
+    ok=$(grep -cE '\.\.\. ok |^ok [0-9]+ ' "$work/installcheck.log")
+    bad=$(grep -cE '\.\.\. FAILED |^not ok [0-9]+ ' "$work/installcheck.log")
     if [ "$ok" -eq 0 ] && [ "$bad" -eq 0 ]; then cat "$work/installcheck.log"; bad=1; fi
     [ -f "$work/regression.diffs" ] && cat "$work/regression.diffs"
     count regress "$ok" "$bad"

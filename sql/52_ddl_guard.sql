@@ -60,7 +60,9 @@ SELECT expect_error($$ALTER TABLE dora.other INHERIT dora.orders$$);
 CREATE TABLE dora.by_day (customer_id bigint, ordered_at date, amount numeric)
     PARTITION BY RANGE (ordered_at);
 SELECT expect_error($$ALTER TABLE dora.by_day ATTACH PARTITION dora.orders FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')$$);
-SELECT expect_error($$ALTER TABLE dora.orders ATTACH PARTITION dora.other FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')$$);
+-- (as the parent PostgreSQL refuses it itself, in words that differ between majors)
+SELECT expect_error($$ALTER TABLE dora.orders ATTACH PARTITION dora.other FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')$$)
+       <> 'no error' AS refused_as_parent;
 SELECT expect_error($$CREATE TABLE dora.orders_2026 PARTITION OF dora.orders FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')$$);
 -- the capture triggers
 SELECT expect_error($$ALTER TRIGGER lifecycle_capture_insert ON dora.orders RENAME TO quiet$$);

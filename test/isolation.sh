@@ -26,8 +26,9 @@ cp -r test/isolation/specs test/isolation/expected test/regress.conf "$work/"
     --temp-instance=./tmp_check --temp-config=./regress.conf --port="${ISO_PORT:-54411}" \
     "${specs[@]}") >"$work/run.log" 2>&1
 grep -E '^(test| ?[a-z0-9_]+ +\.\.\.)|^(ok|not ok) |tests? (passed|failed)' "$work/run.log" || true
-passed=$(grep -cE '\.\.\. ok ' "$work/run.log")
-failed=$(grep -cE '\.\.\. FAILED ' "$work/run.log")
+# (pg_regress of PostgreSQL 15 prints 'name ... ok', of 16 and later TAP's 'ok N - name')
+passed=$(grep -cE '\.\.\. ok |^ok [0-9]+ ' "$work/run.log")
+failed=$(grep -cE '\.\.\. FAILED |^not ok [0-9]+ ' "$work/run.log")
 if [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then
     cat "$work/run.log"; tail -n 30 "$work"/tmp_check/log/postmaster.log 2>/dev/null
     fail "the specs did not run"

@@ -172,8 +172,9 @@ start=$(date +%s)
     --load-extension=plpgsql --dbname=contrib_regression "${tests[@]}") >"$work/regress/run.log" 2>&1
 echo "pg_regress ran in $(($(date +%s) - start)) s"
 grep -E '^(test| ?[a-z0-9_]+ +\.\.\.)|^(ok|not ok) ' "$work/regress/run.log" || true
-ok=$(grep -cE '\.\.\. ok ' "$work/regress/run.log")
-bad=$(grep -cE '\.\.\. FAILED ' "$work/regress/run.log")
+# (pg_regress of PostgreSQL 15 prints 'name ... ok', of 16 and later TAP's 'ok N - name')
+ok=$(grep -cE '\.\.\. ok |^ok [0-9]+ ' "$work/regress/run.log")
+bad=$(grep -cE '\.\.\. FAILED |^not ok [0-9]+ ' "$work/regress/run.log")
 if [ "$ok" -eq 0 ] && [ "$bad" -eq 0 ]; then cat "$work/regress/run.log"; bad=1; fi
 [ -f "$work/regress/regression.diffs" ] && cat "$work/regress/regression.diffs"
 passed=$((passed + ok))

@@ -58,9 +58,9 @@ double weighted_log_likelihood(const Params& p, const std::vector<Row>& rows, Gr
     bool have_terms = false;
     double total = 0.0;
     Gradient g{};
-    std::uint64_t i = 0;
+    std::uint64_t seen = 0;
     for (const Row& row : rows) {
-        check_interrupts_every(i++);
+        check_interrupts_every(seen++);
         if (!have_terms || row.customer.x != xt.x) xt = x_terms(p, row.customer.x);
         have_terms = true;
         total += row.weight * row_log_likelihood(p, xt, row.customer.zbar, gradient ? &g : nullptr);

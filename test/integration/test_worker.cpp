@@ -251,6 +251,12 @@ TEST(Worker, FailedSourceLosesNothingAndStopsNoOther) {
                         " ON s.source = 'it_fail'::regclass WHERE o.id > s.watermark)"),
               50);
     db.exec("UPDATE it_fault SET on_ = false");
+    // The source is tried again at its retry_at (1 s doubled per failure): wait for that
+    // success, not just for an empty queue, which a watermark source never shows.
+    EXPECT_TRUE(it::wait_until([&] {
+        return db.value("SELECT consecutive_errors FROM lifecycle.source_status "
+                        "WHERE source = 'it_fail'") == "0";
+    }, std::chrono::seconds(90))) << "the source did not recover";
     settle(db);
     db.exec("DROP TRIGGER it_fault ON lifecycle.transitions");
     EXPECT_EQ(db.number("SELECT it_differences('it_fail', 'it_policy')"), 0);

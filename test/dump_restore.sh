@@ -58,8 +58,8 @@ SELECT lifecycle.track('web_orders', 'customer_id', 'ordered_at', 'amount', 'wee
                        watermark_column => 'id');
 INSERT INTO web_orders (customer_id, ordered_at, amount) VALUES (77, '2024-05-15', 5);
 SQL
-as_server_user pg_dump -h "$dir" -p "$PGPORT" -U postgres -Fc -f "$dir/original.dump" original
-as_server_user pg_restore -h "$dir" -p "$PGPORT" -U postgres --exit-on-error -d restored "$dir/original.dump"
+as_server_user "$PG_BIN/pg_dump" -h "$dir" -p "$PGPORT" -U postgres -Fc -f "$dir/original.dump" original
+as_server_user "$PG_BIN/pg_restore" -h "$dir" -p "$PGPORT" -U postgres --exit-on-error -d restored "$dir/original.dump"
 
 snapshot() {
     q -d "$1" -c "SELECT name, onboarding_days, at_risk_days, inactive_days, lapsed_days, rhythm_factor,

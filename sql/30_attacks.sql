@@ -26,6 +26,10 @@ BEGIN
 END
 $$;
 
+-- ... and as a trigger.
+CREATE FUNCTION mallory.evil() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM mallory.payload(); RETURN NULL; END $$;
+
 -- 1. A domain whose CHECK calls mallory's function: refused at track().
 CREATE DOMAIN mallory.customer_id AS bigint CHECK (mallory.payload());
 CREATE TABLE mallory.orders_domain (customer_id mallory.customer_id, ordered_at date, amount numeric);
@@ -82,7 +86,9 @@ ALTER TABLE mallory.orders_rls ENABLE ROW LEVEL SECURITY;
 ALTER TABLE mallory.orders_rls FORCE ROW LEVEL SECURITY;
 CREATE POLICY everything ON mallory.orders_rls USING (mallory.payload());
 -- ... and tries to write the engine's scratch tables of the session it runs in, to slip
--- rows into the engine's computation: refused (they are not open to her).
+-- rows into the engine's computation, or to hang a trigger of hers on them, which the
+-- engine's next write would fire with its rights: refused (they are not open to her).
+-- (The scheduler's is made first: it is there only once a step was due in the session.)
 CREATE TABLE mallory.injected (scratch text, wrote boolean);
 GRANT INSERT ON mallory.injected TO PUBLIC;
 CREATE FUNCTION mallory.inject() RETURNS boolean LANGUAGE plpgsql AS $$
@@ -91,7 +97,7 @@ DECLARE
     ok boolean;
 BEGIN
     FOREACH t IN ARRAY ARRAY['lifecycle_work', 'lifecycle_new', 'lifecycle_incoming',
-                             'lifecycle_bought'] LOOP
+                             'lifecycle_bought', 'lifecycle_due'] LOOP
         ok := true;
         BEGIN
             EXECUTE format('DELETE FROM pg_temp.%I', t);
@@ -99,6 +105,14 @@ BEGIN
             ok := false;
         END;
         INSERT INTO mallory.injected VALUES (t, ok);
+        ok := true;
+        BEGIN
+            EXECUTE format('CREATE TRIGGER x AFTER INSERT ON pg_temp.%I
+                            FOR EACH STATEMENT EXECUTE FUNCTION mallory.evil()', t);
+        EXCEPTION WHEN OTHERS THEN
+            ok := false;
+        END;
+        INSERT INTO mallory.injected VALUES (t || ' trigger', ok);
     END LOOP;
     RETURN true;
 END
@@ -107,6 +121,7 @@ CREATE POLICY inject ON mallory.orders_rls AS RESTRICTIVE USING (mallory.inject(
 SELECT lifecycle.track('mallory.orders_rls', 'customer_id', 'ordered_at', 'amount') > 0 AS tracked;
 TRUNCATE mallory.seen;
 RESET ROLE;
+SELECT lifecycle._due_table();   -- (the scheduler's scratch table, as after a due step)
 INSERT INTO mallory.orders_rls VALUES (1, '2026-06-30', 1);
 UPDATE mallory.orders_rls SET amount = 2 WHERE customer_id = 2;   -- a recompute from the table
 SELECT (lifecycle.refresh()).queued;
@@ -164,8 +179,6 @@ SELECT last_value AS sources_seq FROM lifecycle.sources_id_seq \gset
 SELECT current_user AS superuser_name \gset
 SET ROLE lc_mallory;
 CREATE TABLE mallory.planted (customer_id bigint, ordered_at date, amount numeric);
-CREATE FUNCTION mallory.evil() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN PERFORM mallory.payload(); RETURN NULL; END $$;
 -- plant(kind, name): a temporary object `name` of her own, that runs mallory.payload()
 -- when a row goes into it. The columns are the union of every scratch table's.
 CREATE FUNCTION mallory.plant(kind text, name text) RETURNS void LANGUAGE plpgsql AS $$

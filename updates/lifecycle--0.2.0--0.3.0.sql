@@ -1256,143 +1256,6 @@ BEGIN
 END
 $$;
 
--- One scheduling pass over at most `budget` enrolments whose next step is due by `now`:
--- each step becomes an action, waits (contact policy, quiet hours), is skipped (no
--- consent, or capped with when_capped = 'skip'), or ends the series (sunset, no step
--- left). Customers with no message in any policy's window are decided in bulk; the
--- others one at a time, so that each sees the actions just made. Returns the number of
--- enrolments looked at.
-CREATE OR REPLACE FUNCTION lifecycle._schedule_pass(now_ timestamptz, budget bigint) RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
-SET enable_hashjoin = off SET enable_mergejoin = off AS $$
-DECLARE
-    d record;
-    taken bigint;
-BEGIN
-    PERFORM lifecycle._due_table();
-    TRUNCATE pg_temp.lifecycle_due;
-    -- Every due step with what decides it, and the decision where it can be made in
-    -- bulk, in one statement (each rewrite of the scratch table costs as much again).
-    INSERT INTO pg_temp.lifecycle_due
-    -- (MATERIALIZED: `fixed` and `verdict` are used several times below, and their
-    -- subqueries would run once per use)
-    WITH due AS MATERIALIZED (
-        SELECT e.id, e.source_id, e.customer, e.playbook, e.next_step, e.step_time,
-               e.next_due_at, st.channel, st.kind, st.message_key, st.when_capped,
-               nx.step AS next_no, nx.delay AS next_delay,
-               coalesce(k.time_zone, s.time_zone) AS zone, ch.quiet_from, ch.quiet_until,
-               coalesce(cs.granted, false) AS granted, c.stage::text AS stage,
-               lifecycle.value_tier(c.m) AS tier, e.waiting AS waited,
-               -- stops reported since the last step (applications record them without
-               -- touching enrolments): a click or reply on one of its actions, an
-               -- opt-out of one of its channels since it began
-               CASE WHEN EXISTS (
-                        SELECT FROM lifecycle.actions a
-                        JOIN lifecycle.action_outcomes o ON o.action_id = a.id
-                        WHERE a.enrollment_id = e.id
-                          AND ((o.outcome = 'clicked' AND 'click' = ANY (p.stop_on))
-                               OR (o.outcome = 'replied' AND 'reply' = ANY (p.stop_on))))
-                    THEN 'engaged'
-                    WHEN 'opt_out' = ANY (p.stop_on) AND EXISTS (
-                        SELECT FROM lifecycle.consent x
-                        WHERE x.source_id = e.source_id AND x.customer = e.customer
-                          AND NOT x.granted AND x.changed_at >= e.enrolled_at
-                          AND x.channel IN (SELECT y.channel FROM lifecycle.playbook_steps y
-                                            WHERE y.playbook = e.playbook))
-                    THEN 'opted_out'
-                    WHEN st.channel IS NULL THEN 'finished'  -- the step was deleted
-                    WHEN NOT coalesce(cs.granted, false) THEN 'no_consent'
-                    WHEN st.kind = 'sunset' THEN 'sunset' END AS fixed
-        FROM (SELECT * FROM lifecycle.enrollments
-              WHERE status = 'running' AND next_due_at <= now_
-              ORDER BY next_due_at, id LIMIT budget) AS e
-        JOIN lifecycle.playbooks p ON p.name = e.playbook AND p.enabled
-        JOIN lifecycle.sources s ON s.id = e.source_id
-        LEFT JOIN lifecycle.playbook_steps st ON st.playbook = e.playbook AND st.step = e.next_step
-        LEFT JOIN lifecycle.channels ch ON ch.channel = st.channel
-        -- primary-key probes per due step, whatever the statistics say (as in _enroll)
-        LEFT JOIN LATERAL (SELECT x.time_zone FROM lifecycle.contacts x
-                           WHERE x.source_id = e.source_id AND x.customer = e.customer LIMIT 1) k
-          ON true
-        LEFT JOIN LATERAL (SELECT x.granted FROM lifecycle.consent x
-                           WHERE x.source_id = e.source_id AND x.customer = e.customer
-                             AND x.channel = st.channel LIMIT 1) cs ON true
-        LEFT JOIN LATERAL (SELECT x.stage, x.m FROM lifecycle.customer_stage x
-                           WHERE x.source_id = e.source_id AND x.customer = e.customer LIMIT 1) c
-          ON true
-        LEFT JOIN LATERAL (SELECT x.step, x.delay FROM lifecycle.playbook_steps x
-                           WHERE x.playbook = e.playbook AND x.step > e.next_step
-                           ORDER BY x.step LIMIT 1) AS nx ON true
-    ), timed AS MATERIALIZED (
-        -- a message's time after quiet hours, and whether another message of the
-        -- customer's is due in this pass
-        SELECT w.*,
-               CASE WHEN w.fixed IS NULL AND w.quiet_from IS NOT NULL
-                    THEN lifecycle._after_quiet(w.next_due_at, w.zone, w.quiet_from, w.quiet_until)
-                    ELSE w.next_due_at END AS at,
-               count(*) FILTER (WHERE w.fixed IS NULL)
-                   OVER (PARTITION BY w.source_id, w.customer) > 1 AS crowded
-        FROM due w
-    ), decided AS MATERIALIZED (
-        -- In bulk: a message alone in the pass that breaks no policy that applies at its
-        -- time after quiet hours (a later time only shortens every policy's window, so
-        -- nothing else can move it). The others are left (NULL) to _allowed_at.
-        SELECT t.*,
-               CASE WHEN t.fixed IS NOT NULL THEN t.fixed
-                    WHEN t.crowded OR EXISTS (
-                        SELECT FROM lifecycle.contact_policy p
-                        WHERE lifecycle._rule_applies(p, t.channel, t.stage, t.tier)
-                          AND (SELECT count(*) FROM lifecycle.actions a
-                               WHERE a.source_id = t.source_id AND a.customer = t.customer
-                                 AND a.kind = 'message' AND a.status <> 'canceled'
-                                 AND (p.channel IS NULL OR a.channel = p.channel)
-                                 AND a.due_at > t.at - greatest(p.per, p.min_gap))
-                              >= CASE WHEN p.min_gap IS NOT NULL THEN 1 ELSE p.max_messages END)
-                    THEN NULL
-                    WHEN t.at <= now_ THEN 'send'
-                    ELSE 'wait' END AS verdict
-        FROM timed t
-    )
-    SELECT id, source_id, customer, playbook, next_step, step_time, next_due_at, channel, kind,
-           message_key, when_capped, next_no, next_delay, zone, quiet_from, quiet_until, granted,
-           stage, tier, waited, at,
-           CASE WHEN verdict IN ('send', 'wait') AND at > next_due_at THEN 'quiet hours' END,
-           CASE WHEN verdict IN ('send', 'wait') THEN false END, verdict
-    FROM decided;
-    GET DIAGNOSTICS taken = ROW_COUNT;
-    IF taken = 0 THEN
-        RETURN 0;
-    END IF;
-    -- A sunset changes consent: if an application holds the customer's consent row
-    -- locked (an open transaction after opt_in or opt_out), try again a minute later
-    -- rather than wait.
-    UPDATE pg_temp.lifecycle_due u SET verdict = 'busy', at = now_ + interval '1 minute'
-    WHERE u.verdict = 'sunset'
-      AND NOT EXISTS (SELECT FROM (SELECT 1 FROM lifecycle.consent c
-                                   WHERE c.source_id = u.source_id AND c.customer = u.customer
-                                     AND c.channel = u.channel
-                                   FOR UPDATE SKIP LOCKED) AS locked);
-    -- One at a time, each action made at once so the next sees it.
-    FOR d IN SELECT * FROM pg_temp.lifecycle_due WHERE verdict IS NULL
-             ORDER BY look_at, enrollment_id LOOP
-        SELECT x.at, x.reason, x.capped INTO d.at, d.reason, d.capped
-        FROM lifecycle._allowed_at(d.source_id, d.customer, d.channel, d.stage, d.tier,
-                                   d.look_at, d.zone, d.quiet_from, d.quiet_until) AS x;
-        UPDATE pg_temp.lifecycle_due u
-        SET at = d.at, reason = d.reason, capped = d.capped,
-            verdict = CASE WHEN d.capped AND d.when_capped = 'skip' THEN 'capped'
-                           WHEN d.at <= now_ THEN 'send' ELSE 'wait' END
-        WHERE u.enrollment_id = d.enrollment_id;
-        IF d.at <= now_ AND NOT (d.capped AND d.when_capped = 'skip') THEN
-            PERFORM lifecycle._make_actions(d.enrollment_id);
-        END IF;
-    END LOOP;
-    PERFORM lifecycle._make_actions(NULL);
-    PERFORM lifecycle._apply_verdicts();
-    RETURN taken;
-END
-$$;
-
 -- Every step due by the engine's time, in passes of at most `budget` enrolments (a step
 -- made now can make the next one due at once, when its delay is 0). Returns the number
 -- of actions made.
@@ -2028,7 +1891,9 @@ BEGIN
         SELECT e.id, e.source_id, e.customer, e.playbook, e.next_step, e.step_time,
                e.next_due_at, st.channel, st.kind, st.message_key, st.when_capped,
                nx.step AS next_no, nx.delay AS next_delay,
-               coalesce(k.time_zone, s.time_zone) AS zone, ch.quiet_from, ch.quiet_until,
+               -- (an unusable stored zone counts as none, as in _enroll)
+               coalesce(lifecycle._usable_zone(k.time_zone), lifecycle._usable_zone(s.time_zone),
+                        'UTC') AS zone, ch.quiet_from, ch.quiet_until,
                coalesce(cs.granted, false) AS granted, c.stage::text AS stage,
                lifecycle.value_tier(c.m) AS tier, e.waiting AS waited,
                -- stops reported since the last step (applications record them without
@@ -3519,141 +3384,6 @@ BEGIN
     RETURN total;
 END
 $$;
--- (the signature with the skipped sources of the gate locks above)
-CREATE OR REPLACE FUNCTION lifecycle._schedule_pass(now_ timestamptz, budget bigint,
-                                         skipped integer[] DEFAULT '{}') RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
-SET enable_hashjoin = off SET enable_mergejoin = off AS $$
-DECLARE
-    d record;
-    taken bigint;
-BEGIN
-    PERFORM lifecycle._due_table();
-    TRUNCATE pg_temp.lifecycle_due;
-    -- Every due step with what decides it, and the decision where it can be made in
-    -- bulk, in one statement (each rewrite of the scratch table costs as much again).
-    INSERT INTO pg_temp.lifecycle_due
-    -- (MATERIALIZED: `fixed` and `verdict` are used several times below, and their
-    -- subqueries would run once per use)
-    WITH due AS MATERIALIZED (
-        SELECT e.id, e.source_id, e.customer, e.playbook, e.next_step, e.step_time,
-               e.next_due_at, st.channel, st.kind, st.message_key, st.when_capped,
-               nx.step AS next_no, nx.delay AS next_delay,
-               -- (an unusable stored zone counts as none, as in _enroll)
-               coalesce(lifecycle._usable_zone(k.time_zone), lifecycle._usable_zone(s.time_zone),
-                        'UTC') AS zone, ch.quiet_from, ch.quiet_until,
-               coalesce(cs.granted, false) AS granted, c.stage::text AS stage,
-               lifecycle.value_tier(c.m) AS tier, e.waiting AS waited,
-               -- stops reported since the last step (applications record them without
-               -- touching enrolments): a click or reply on one of its actions, an
-               -- opt-out of one of its channels since it began
-               CASE WHEN EXISTS (
-                        SELECT FROM lifecycle.actions a
-                        JOIN lifecycle.action_outcomes o ON o.action_id = a.id
-                        WHERE a.enrollment_id = e.id
-                          AND ((o.outcome = 'clicked' AND 'click' = ANY (p.stop_on))
-                               OR (o.outcome = 'replied' AND 'reply' = ANY (p.stop_on))))
-                    THEN 'engaged'
-                    WHEN 'opt_out' = ANY (p.stop_on) AND EXISTS (
-                        SELECT FROM lifecycle.consent x
-                        WHERE x.source_id = e.source_id AND x.customer = e.customer
-                          AND NOT x.granted AND x.changed_at >= e.enrolled_at
-                          AND x.channel IN (SELECT y.channel FROM lifecycle.playbook_steps y
-                                            WHERE y.playbook = e.playbook))
-                    THEN 'opted_out'
-                    WHEN st.channel IS NULL THEN 'finished'  -- the step was deleted
-                    WHEN NOT coalesce(cs.granted, false) THEN 'no_consent'
-                    WHEN st.kind = 'sunset' THEN 'sunset' END AS fixed
-        FROM (SELECT * FROM lifecycle.enrollments
-              WHERE status = 'running' AND next_due_at <= now_ AND source_id <> ALL (skipped)
-              ORDER BY next_due_at, id LIMIT budget) AS e
-        JOIN lifecycle.playbooks p ON p.name = e.playbook AND p.enabled
-        JOIN lifecycle.sources s ON s.id = e.source_id
-        LEFT JOIN lifecycle.playbook_steps st ON st.playbook = e.playbook AND st.step = e.next_step
-        LEFT JOIN lifecycle.channels ch ON ch.channel = st.channel
-        -- primary-key probes per due step, whatever the statistics say (as in _enroll)
-        LEFT JOIN LATERAL (SELECT x.time_zone FROM lifecycle.contacts x
-                           WHERE x.source_id = e.source_id AND x.customer = e.customer LIMIT 1) k
-          ON true
-        LEFT JOIN LATERAL (SELECT x.granted FROM lifecycle.consent x
-                           WHERE x.source_id = e.source_id AND x.customer = e.customer
-                             AND x.channel = st.channel LIMIT 1) cs ON true
-        LEFT JOIN LATERAL (SELECT x.stage, x.m FROM lifecycle.customer_stage x
-                           WHERE x.source_id = e.source_id AND x.customer = e.customer LIMIT 1) c
-          ON true
-        LEFT JOIN LATERAL (SELECT x.step, x.delay FROM lifecycle.playbook_steps x
-                           WHERE x.playbook = e.playbook AND x.step > e.next_step
-                           ORDER BY x.step LIMIT 1) AS nx ON true
-    ), timed AS MATERIALIZED (
-        -- a message's time after quiet hours, and whether another message of the
-        -- customer's is due in this pass
-        SELECT w.*,
-               CASE WHEN w.fixed IS NULL AND w.quiet_from IS NOT NULL
-                    THEN lifecycle._after_quiet(w.next_due_at, w.zone, w.quiet_from, w.quiet_until)
-                    ELSE w.next_due_at END AS at,
-               count(*) FILTER (WHERE w.fixed IS NULL)
-                   OVER (PARTITION BY w.source_id, w.customer) > 1 AS crowded
-        FROM due w
-    ), decided AS MATERIALIZED (
-        -- In bulk: a message alone in the pass that breaks no policy that applies at its
-        -- time after quiet hours (a later time only shortens every policy's window, so
-        -- nothing else can move it). The others are left (NULL) to _allowed_at.
-        SELECT t.*,
-               CASE WHEN t.fixed IS NOT NULL THEN t.fixed
-                    WHEN t.crowded OR EXISTS (
-                        SELECT FROM lifecycle.contact_policy p
-                        WHERE lifecycle._rule_applies(p, t.channel, t.stage, t.tier)
-                          AND (SELECT count(*) FROM lifecycle.actions a
-                               WHERE a.source_id = t.source_id AND a.customer = t.customer
-                                 AND a.kind = 'message' AND a.status <> 'canceled'
-                                 AND (p.channel IS NULL OR a.channel = p.channel)
-                                 AND a.due_at > t.at - greatest(p.per, p.min_gap))
-                              >= CASE WHEN p.min_gap IS NOT NULL THEN 1 ELSE p.max_messages END)
-                    THEN NULL
-                    WHEN t.at <= now_ THEN 'send'
-                    ELSE 'wait' END AS verdict
-        FROM timed t
-    )
-    SELECT id, source_id, customer, playbook, next_step, step_time, next_due_at, channel, kind,
-           message_key, when_capped, next_no, next_delay, zone, quiet_from, quiet_until, granted,
-           stage, tier, waited, at,
-           CASE WHEN verdict IN ('send', 'wait') AND at > next_due_at THEN 'quiet hours' END,
-           CASE WHEN verdict IN ('send', 'wait') THEN false END, verdict
-    FROM decided;
-    GET DIAGNOSTICS taken = ROW_COUNT;
-    IF taken = 0 THEN
-        RETURN 0;
-    END IF;
-    -- A sunset changes consent: if an application holds the customer's consent row
-    -- locked (an open transaction after opt_in or opt_out), try again a minute later
-    -- rather than wait.
-    UPDATE pg_temp.lifecycle_due u SET verdict = 'busy', at = now_ + interval '1 minute'
-    WHERE u.verdict = 'sunset'
-      AND NOT EXISTS (SELECT FROM (SELECT 1 FROM lifecycle.consent c
-                                   WHERE c.source_id = u.source_id AND c.customer = u.customer
-                                     AND c.channel = u.channel
-                                   FOR UPDATE SKIP LOCKED) AS locked);
-    -- One at a time, each action made at once so the next sees it.
-    FOR d IN SELECT * FROM pg_temp.lifecycle_due WHERE verdict IS NULL
-             ORDER BY look_at, enrollment_id LOOP
-        SELECT x.at, x.reason, x.capped INTO d.at, d.reason, d.capped
-        FROM lifecycle._allowed_at(d.source_id, d.customer, d.channel, d.stage, d.tier,
-                                   d.look_at, d.zone, d.quiet_from, d.quiet_until) AS x;
-        UPDATE pg_temp.lifecycle_due u
-        SET at = d.at, reason = d.reason, capped = d.capped,
-            verdict = CASE WHEN d.capped AND d.when_capped = 'skip' THEN 'capped'
-                           WHEN d.at <= now_ THEN 'send' ELSE 'wait' END
-        WHERE u.enrollment_id = d.enrollment_id;
-        IF d.at <= now_ AND NOT (d.capped AND d.when_capped = 'skip') THEN
-            PERFORM lifecycle._make_actions(d.enrollment_id);
-        END IF;
-    END LOOP;
-    PERFORM lifecycle._make_actions(NULL);
-    PERFORM lifecycle._apply_verdicts();
-    RETURN taken;
-END
-$$;
-
 REVOKE ALL ON FUNCTION lifecycle._zone_name(text), lifecycle._usable_zone(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lifecycle._zone_name(text), lifecycle._usable_zone(text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION lifecycle._zone_name(text), lifecycle._usable_zone(text) TO lifecycle_worker;
@@ -3802,5 +3532,64 @@ BEGIN
                                     s.source, s.source::text);
         END IF;
     END LOOP;
+END
+$$;
+
+------------------------------------------------------------------------------------
+-- Issue 21 (merged): the scheduler's scratch table is the engine's own too; a scratch table made before 0.3.0 (ALL granted to PUBLIC) is made again.
+------------------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION lifecycle._scratch_ready(name text) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    c pg_class;
+BEGIN
+    SELECT * INTO c FROM pg_class WHERE oid = to_regclass('pg_temp.' || quote_ident(name));
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    IF c.relkind = 'r' AND c.relpersistence = 't'
+       AND NOT c.relhastriggers AND NOT c.relhasrules AND NOT c.relrowsecurity
+       AND (SELECT r.rolname = current_user OR r.rolsuper FROM pg_roles r
+            WHERE r.oid = c.relowner)
+       -- (made before 0.3.0, which granted ALL, TRIGGER included, to PUBLIC: made again)
+       AND NOT EXISTS (SELECT FROM aclexplode(c.relacl) a WHERE a.grantee = 0) THEN
+        RETURN true;
+    END IF;
+    IF NOT pg_has_role(current_user, c.relowner, 'USAGE') THEN
+        RAISE EXCEPTION 'lifecycle: pg_temp.% is in the way: the engine did not create it', name
+            USING ERRCODE = '42P07',
+                  HINT = 'DROP it, or call the function in a new session.';
+    END IF;
+    EXECUTE format(CASE c.relkind WHEN 'v' THEN 'DROP VIEW pg_temp.%I'
+                                  WHEN 'm' THEN 'DROP MATERIALIZED VIEW pg_temp.%I'
+                                  WHEN 'S' THEN 'DROP SEQUENCE pg_temp.%I'
+                                  WHEN 'f' THEN 'DROP FOREIGN TABLE pg_temp.%I'
+                                  WHEN 'i' THEN 'DROP INDEX pg_temp.%I'
+                                  WHEN 'I' THEN 'DROP INDEX pg_temp.%I'
+                                  WHEN 'c' THEN 'DROP TYPE pg_temp.%I'
+                                  ELSE 'DROP TABLE pg_temp.%I' END, name);
+    RETURN false;
+END
+$$;
+
+
+CREATE OR REPLACE FUNCTION lifecycle._due_table() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF lifecycle._scratch_ready('lifecycle_due') THEN
+        RETURN;
+    END IF;
+    CREATE TEMP TABLE lifecycle_due (
+        enrollment_id bigint PRIMARY KEY, source_id integer, customer text COLLATE "C",
+        playbook text, step integer, step_time timestamptz, look_at timestamptz,
+        channel text, kind text, message_key text, when_capped text,
+        next_no integer, next_delay interval, zone text, quiet_from time, quiet_until time,
+        granted boolean, stage text, tier text, waited text,
+        at timestamptz, reason text, capped boolean, verdict text)
+        ON COMMIT DELETE ROWS;
+    -- (No index on (source_id, customer): "no other step of the customer's is due in this
+    -- pass" is a window count in _schedule_pass's INSERT, not an anti-join, which with
+    -- hash and merge joins off was quadratic: 9 s for 9k steps, bench/playbooks.sh.)
+    GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON pg_temp.lifecycle_due TO lifecycle_worker;
 END
 $$;

@@ -362,11 +362,13 @@ END
 $$;
 
 -- The scratch table of one scheduling pass: per due enrolment, its step and what the
--- pass decided.
+-- pass decided. Used only when it is the engine's own (lifecycle._scratch_ready, as for
+-- the refresh's), open to the worker's role only: a table owner's code that runs while
+-- the engine reads a source (a forced RLS policy) runs in the engine's session.
 CREATE FUNCTION lifecycle._due_table() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF to_regclass('pg_temp.lifecycle_due') IS NOT NULL THEN
+    IF lifecycle._scratch_ready('lifecycle_due') THEN
         RETURN;
     END IF;
     CREATE TEMP TABLE lifecycle_due (
@@ -380,7 +382,7 @@ BEGIN
     -- (No index on (source_id, customer): "no other step of the customer's is due in this
     -- pass" is a window count in _schedule_pass's INSERT, not an anti-join, which with
     -- hash and merge joins off was quadratic: 9 s for 9k steps, bench/playbooks.sh.)
-    GRANT ALL ON pg_temp.lifecycle_due TO PUBLIC;
+    GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON pg_temp.lifecycle_due TO lifecycle_worker;
 END
 $$;
 

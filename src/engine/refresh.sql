@@ -20,10 +20,11 @@ $$;
 -- create a table of that name in the temporary schema first, with a trigger, a rule, a
 -- DEFAULT or a policy that would run its code as the engine's role. So the table is used
 -- only if it is owned by this role (or by a superuser, who may use what a superuser
--- made: a DBA's refresh() before a gate) and has none of those; otherwise it is dropped
--- when this role may drop it, and the engine refuses to go on when it may not. (The
--- engine grants no TRIGGER, REFERENCES or any right to PUBLIC on its tables, so nobody
--- else can hang anything on them.)
+-- made: a DBA's refresh() before a gate), has none of those and grants nothing to PUBLIC;
+-- otherwise it is dropped when this role may drop it, and the engine refuses to go on
+-- when it may not. (The engine grants no TRIGGER, REFERENCES or any right to PUBLIC on
+-- its tables, so nobody else can hang anything on them: not even a table owner's code
+-- that runs in the engine's session while it reads the table, a forced RLS policy.)
 CREATE FUNCTION lifecycle._scratch_ready(name text) RETURNS boolean
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -36,7 +37,9 @@ BEGIN
     IF c.relkind = 'r' AND c.relpersistence = 't'
        AND NOT c.relhastriggers AND NOT c.relhasrules AND NOT c.relrowsecurity
        AND (SELECT r.rolname = current_user OR r.rolsuper FROM pg_roles r
-            WHERE r.oid = c.relowner) THEN
+            WHERE r.oid = c.relowner)
+       -- (made before 0.3.0, which granted ALL, TRIGGER included, to PUBLIC: made again)
+       AND NOT EXISTS (SELECT FROM aclexplode(c.relacl) a WHERE a.grantee = 0) THEN
         RETURN true;
     END IF;
     IF NOT pg_has_role(current_user, c.relowner, 'USAGE') THEN

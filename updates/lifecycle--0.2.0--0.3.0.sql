@@ -413,6 +413,10 @@ BEGIN
         INSERT INTO pg_temp.lifecycle_new (customer, day, spend)
         SELECT n.customer, n.day, n.spend
         FROM lifecycle._source_new_orders(s.id, s.watermark, bound) AS n;
+        -- the rows it left out, recorded as the INSERT trigger records them
+        INSERT INTO lifecycle.rejected_rows (source_id, reason, customer, amount, row_count)
+        SELECT r.source, r.reason, r.customer, r.amount, r.row_count
+        FROM lifecycle._source_rejected(s.id, s.watermark, bound) AS r;
     END IF;
     UPDATE lifecycle.sources t
     SET watermark = bound, watermark_seen = position, watermark_holders = holders,
@@ -421,7 +425,6 @@ BEGIN
     RETURN bound < safe;
 END
 $$;
-
 -- Whether `tab` is a table distributed by Citus (whose shards live on other nodes: no
 -- trigger on it sees their rows).
 CREATE FUNCTION lifecycle._is_distributed(tab regclass) RETURNS boolean
@@ -475,8 +478,24 @@ LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     position bigint := coalesce((SELECT p.last_value FROM lifecycle._sequence_position(s.id) p), 0);
     holders text[] := lifecycle._sequence_holders(s.watermark_sequence);
+    patience interval := current_setting('lock_timeout')::interval;
+    deadline timestamptz := clock_timestamp() + patience;
+    waited_for text;
 BEGIN
     WHILE lifecycle._still_holding(s.watermark_sequence, holders) LOOP
+        IF patience > interval '0' AND clock_timestamp() >= deadline THEN
+            SELECT string_agg(DISTINCT format('pid %s (virtual transaction %s)', l.pid,
+                                              l.virtualtransaction), ', ')
+            INTO waited_for
+            FROM pg_locks l
+            WHERE l.virtualtransaction = ANY (holders)
+              AND l.locktype = 'relation' AND l.relation = s.watermark_sequence;
+            RAISE EXCEPTION 'argument "watermark_column": gave up after % waiting for the transactions that hold sequence % to end: %',
+                current_setting('lock_timeout'), s.watermark_sequence, waited_for
+                USING ERRCODE = '55P03',
+                      DETAIL = 'track() starts the watermark where every id handed out so far is final.',
+                      HINT = 'Retry once those transactions have committed or rolled back.';
+        END IF;
         PERFORM pg_sleep(0.01);
     END LOOP;
     RETURN position;
@@ -507,8 +526,12 @@ DECLARE
     s lifecycle.sources;
     trig text;
     distributed boolean := lifecycle._is_distributed(tab);
+    caller_lock_timeout text;
 BEGIN
-    PERFORM lifecycle._lock_refresh();
+    -- No refresh lock: nothing a tick reads or writes is touched here until this commits
+    -- (the new source's rows are its own), and its 'initial' transitions are never
+    -- announced nor enrolled, so their ids need not follow commit order (docs/design.md).
+    caller_lock_timeout := lifecycle._bound_waits();
     IF NOT EXISTS (SELECT FROM lifecycle.policies p WHERE p.name = policy_name) THEN
         RAISE EXCEPTION 'argument "policy": no policy named "%"', policy_name
             USING ERRCODE = '22023', HINT = 'The policies are in lifecycle.policies.';
@@ -570,8 +593,14 @@ BEGIN
             USING HINT = format('CREATE INDEX ON %s (%I);', tab, customer_col);
     END IF;
     PERFORM lifecycle._collect_all(s, s.tracked_on);
+    -- the rows already there that the engine leaves out (those written later are
+    -- recorded by the capture)
+    INSERT INTO lifecycle.rejected_rows (source_id, reason, customer, amount, row_count)
+    SELECT r.source, r.reason, r.customer, r.amount, r.row_count
+    FROM lifecycle._source_rejected(s.id, NULL, NULL) AS r;
     PERFORM lifecycle._write_stages(s, s.tracked_on, 'initial');
     PERFORM lifecycle._rescore(s.id, s.tracked_on);
+    PERFORM set_config('lock_timeout', caller_lock_timeout, true);
     RETURN s.id;
 END
 $$;
@@ -728,9 +757,11 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 SET enable_hashjoin = off SET enable_mergejoin = off AS $$
 DECLARE
     truncated boolean;
+    corrected boolean;
 BEGIN
     written := 0;
     logged := 0;
+    PERFORM lifecycle._fold_rejected(s.id);
     PERFORM lifecycle._work_table();
     -- (empty unless an earlier source of this refresh used them; DELETE, not TRUNCATE,
     -- which would give each a new file and a catalog update every tick)
@@ -751,7 +782,7 @@ BEGIN
                                           FROM lifecycle.change_queue WHERE source_id = s.id) k
                                     WHERE k.n >= budget ORDER BY k.id LIMIT 1),
                                    9223372036854775807))
-        RETURNING q.customer, q.day, q.spend, q.customers, q.days, q.spends
+        RETURNING q.customer, q.day, q.spend, q.customers, q.days, q.spends, q.correction
     ), changes AS (    -- a row per order or changed customer
         SELECT t.customer, t.day, t.spend FROM taken t WHERE t.customers IS NULL
         UNION ALL
@@ -771,10 +802,23 @@ BEGIN
         FROM days GROUP BY customer
         ORDER BY customer  -- in the index's order: neighbouring customers share pages
     )
-    SELECT coalesce(bool_or(customer IS NULL AND customers IS NULL), false) INTO truncated
+    SELECT coalesce(bool_or(customer IS NULL AND customers IS NULL), false),
+           coalesce(bool_or(correction), false)
+    INTO truncated, corrected
     FROM taken;
     IF truncated THEN
         PERFORM lifecycle._collect_all(s, as_of);
+        IF corrected THEN
+            -- resync()'s request: every change logged as a correction and every customer
+            -- rescored, as resync() did itself before 0.3.0, but here, under the refresh
+            -- lock, so that the corrections' ids follow commit order. Like the rest of a
+            -- refresh's work, the purchases it finds count for enrolments (orders queued
+            -- since the request are in this recomputation too).
+            logged := lifecycle._write_stages(s, as_of, 'correction');
+            PERFORM lifecycle._record_purchases(s);
+            DELETE FROM pg_temp.lifecycle_work;
+            PERFORM lifecycle._rescore(s.id, as_of);
+        END IF;
         RETURN;
     END IF;
     SELECT w.written, w.logged INTO written, logged FROM lifecycle._write_purchases(s, as_of) w;
@@ -827,7 +871,7 @@ CREATE FUNCTION lifecycle._write_purchases(s lifecycle.sources, as_of date,
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 SET enable_hashjoin = on SET enable_mergejoin = off SET enable_nestloop = off AS $$
 DECLARE
-    model lifecycle.models := (SELECT k FROM lifecycle.models k WHERE is_current);
+    model lifecycle.models := lifecycle._scoring_model();
     horizon integer := lifecycle._churn_horizon(model, s.policy);
     -- (lifecycle_bought is read only against enrolments: none, nothing to keep)
     enrolled boolean := EXISTS (SELECT FROM lifecycle.enrollments e WHERE e.source_id = s.id);
@@ -1238,7 +1282,7 @@ $$;
 CREATE OR REPLACE FUNCTION lifecycle._due_table() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF to_regclass('pg_temp.lifecycle_due') IS NOT NULL THEN
+    IF lifecycle._scratch_ready('lifecycle_due') THEN
         RETURN;
     END IF;
     CREATE TEMP TABLE lifecycle_due (
@@ -1252,7 +1296,7 @@ BEGIN
     -- (No index on (source_id, customer): "no other step of the customer's is due in this
     -- pass" is a window count in _schedule_pass's INSERT, not an anti-join, which with
     -- hash and merge joins off was quadratic: 9 s for 9k steps, bench/playbooks.sh.)
-    GRANT ALL ON pg_temp.lifecycle_due TO PUBLIC;
+    GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON pg_temp.lifecycle_due TO lifecycle_worker;
 END
 $$;
 
@@ -1509,9 +1553,15 @@ GRANT SELECT ON lifecycle.stage_history, lifecycle.stage_counts_daily, lifecycle
 CREATE FUNCTION lifecycle._work_waiting() RETURNS boolean
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    RETURN EXISTS (SELECT FROM lifecycle.change_queue)
+    -- (not for a source waiting after a failure until its retry_at: the worker would
+    -- tick every poll for nothing; the changes of the first 1,000 queue rows only, so that
+    -- the check stays bounded while such a source has many queued)
+    RETURN EXISTS (SELECT FROM (SELECT q.source_id FROM lifecycle.change_queue q LIMIT 1000) q
+                   WHERE NOT EXISTS (SELECT FROM lifecycle.sources s
+                                     WHERE s.id = q.source_id AND s.retry_at > now()))
         OR EXISTS (SELECT FROM lifecycle.sources s
                    WHERE s.watermark_column IS NOT NULL
+                     AND NOT coalesce(s.retry_at > now(), false)
                      AND ((SELECT p.last_value FROM lifecycle._sequence_position(s.id) p)
                               > s.watermark_seen
                           OR (s.watermark < s.watermark_seen
@@ -1519,6 +1569,7 @@ BEGIN
                                                                s.watermark_holders))));
 END
 $$;
+
 REVOKE ALL ON FUNCTION lifecycle._work_waiting() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lifecycle._work_waiting() TO lifecycle_worker;
 
@@ -1550,7 +1601,9 @@ BEGIN
     IF c.relkind = 'r' AND c.relpersistence = 't'
        AND NOT c.relhastriggers AND NOT c.relhasrules AND NOT c.relrowsecurity
        AND (SELECT r.rolname = current_user OR r.rolsuper FROM pg_roles r
-            WHERE r.oid = c.relowner) THEN
+            WHERE r.oid = c.relowner)
+       -- (made before 0.3.0, which granted ALL, TRIGGER included, to PUBLIC: made again)
+       AND NOT EXISTS (SELECT FROM aclexplode(c.relacl) a WHERE a.grantee = 0) THEN
         RETURN true;
     END IF;
     IF NOT pg_has_role(current_user, c.relowner, 'USAGE') THEN
@@ -1663,35 +1716,6 @@ CREATE EVENT TRIGGER lifecycle_on_ddl ON ddl_command_end EXECUTE FUNCTION lifecy
 
 ALTER TABLE lifecycle.change_queue ADD COLUMN correction boolean;
 
-CREATE OR REPLACE FUNCTION lifecycle._watermark_start(s lifecycle.sources) RETURNS bigint
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    position bigint := coalesce((SELECT p.last_value FROM lifecycle._sequence_position(s.id) p), 0);
-    holders text[] := lifecycle._sequence_holders(s.watermark_sequence);
-    patience interval := current_setting('lock_timeout')::interval;
-    deadline timestamptz := clock_timestamp() + patience;
-    waited_for text;
-BEGIN
-    WHILE lifecycle._still_holding(s.watermark_sequence, holders) LOOP
-        IF patience > interval '0' AND clock_timestamp() >= deadline THEN
-            SELECT string_agg(DISTINCT format('pid %s (virtual transaction %s)', l.pid,
-                                              l.virtualtransaction), ', ')
-            INTO waited_for
-            FROM pg_locks l
-            WHERE l.virtualtransaction = ANY (holders)
-              AND l.locktype = 'relation' AND l.relation = s.watermark_sequence;
-            RAISE EXCEPTION 'argument "watermark_column": gave up after % waiting for the transactions that hold sequence % to end: %',
-                current_setting('lock_timeout'), s.watermark_sequence, waited_for
-                USING ERRCODE = '55P03',
-                      DETAIL = 'track() starts the watermark where every id handed out so far is final.',
-                      HINT = 'Retry once those transactions have committed or rolled back.';
-        END IF;
-        PERFORM pg_sleep(0.01);
-    END LOOP;
-    RETURN position;
-END
-$$;
-
 CREATE FUNCTION lifecycle._bound_waits() RETURNS text
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -1768,104 +1792,6 @@ BEGIN
     END IF;
     PERFORM set_config('lock_timeout', caller_lock_timeout, true);
     RETURN corrections;
-END
-$$;
-
-CREATE OR REPLACE FUNCTION lifecycle._collect_queued(s lifecycle.sources, as_of date, budget bigint,
-                                          OUT written bigint, OUT logged bigint)
--- Index lookups, whatever the planner guesses of the scratch tables: the cost must follow
--- the number of changed customers, not the size of the stage table.
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
-SET enable_hashjoin = off SET enable_mergejoin = off AS $$
-DECLARE
-    truncated boolean;
-    corrected boolean;
-BEGIN
-    written := 0;
-    logged := 0;
-    PERFORM lifecycle._work_table();
-    -- (empty unless an earlier source of this refresh used them; DELETE, not TRUNCATE,
-    -- which would give each a new file and a catalog update every tick)
-    DELETE FROM pg_temp.lifecycle_work;
-    DELETE FROM pg_temp.lifecycle_incoming;
-    DELETE FROM pg_temp.lifecycle_bought;
-    -- The oldest queue rows up to `budget` changes (a row of orders counts its orders, any
-    -- other row one): everything up to the id where the running count reaches it (a range
-    -- of the primary key, read in order until then). No budget, no bound: the count that
-    -- finds it is skipped.
-    WITH taken AS (
-        DELETE FROM lifecycle.change_queue q
-        WHERE q.source_id = s.id
-          AND (budget = 9223372036854775807
-               OR q.id <= coalesce((SELECT k.id
-                                    FROM (SELECT id, sum(coalesce(cardinality(customers), 1))
-                                                     OVER (ORDER BY id) AS n
-                                          FROM lifecycle.change_queue WHERE source_id = s.id) k
-                                    WHERE k.n >= budget ORDER BY k.id LIMIT 1),
-                                   9223372036854775807))
-        RETURNING q.customer, q.day, q.spend, q.customers, q.days, q.spends, q.correction
-    ), changes AS (    -- a row per order or changed customer
-        SELECT t.customer, t.day, t.spend FROM taken t WHERE t.customers IS NULL
-        UNION ALL
-        SELECT o.customer, o.day, o.spend
-        FROM taken t, unnest(t.customers, t.days, t.spends) AS o (customer, day, spend)
-    ), captured AS (   -- what _capture_watermark just read of this source, if anything
-        DELETE FROM pg_temp.lifecycle_new RETURNING customer, day, spend
-    ), days AS (       -- per customer and day (several orders may be of the same day)
-        SELECT customer, day, sum(spend) AS spend
-        FROM (TABLE changes UNION ALL TABLE captured) q
-        WHERE customer IS NOT NULL
-        GROUP BY customer, day
-    ), kept AS (
-        INSERT INTO pg_temp.lifecycle_incoming (customer, first_day, last_day, days, spend, odd)
-        SELECT customer, min(day), max(day), count(day), sum(spend),
-               bool_or(day IS NULL OR day > as_of)
-        FROM days GROUP BY customer
-        ORDER BY customer  -- in the index's order: neighbouring customers share pages
-    )
-    SELECT coalesce(bool_or(customer IS NULL AND customers IS NULL), false),
-           coalesce(bool_or(correction), false)
-    INTO truncated, corrected
-    FROM taken;
-    IF truncated THEN
-        PERFORM lifecycle._collect_all(s, as_of);
-        IF corrected THEN
-            -- resync()'s request: every change logged as a correction and every customer
-            -- rescored, as resync() did itself before 0.3.0, but here, under the refresh
-            -- lock, so that the corrections' ids follow commit order. Like the rest of a
-            -- refresh's work, the purchases it finds count for enrolments (orders queued
-            -- since the request are in this recomputation too).
-            logged := lifecycle._write_stages(s, as_of, 'correction');
-            PERFORM lifecycle._record_purchases(s);
-            DELETE FROM pg_temp.lifecycle_work;
-            PERFORM lifecycle._rescore(s.id, as_of);
-        END IF;
-        RETURN;
-    END IF;
-    SELECT w.written, w.logged INTO written, logged FROM lifecycle._write_purchases(s, as_of) w;
-    -- The others: one primary-key probe each, whatever the statistics say (with a source
-    -- tracked after the last ANALYZE the planner took its rows for one, kept them in a
-    -- Materialize and joined by a filter: 180k queued x 20k known, 6 minutes).
-    INSERT INTO pg_temp.lifecycle_work (customer, recompute, known, old_stage, old_last,
-                                        old_spend, row_id, first_purchase, last_purchase,
-                                        purchases, spend)
-    SELECT i.customer, i.odd OR c.customer IS NOT NULL, c.customer IS NOT NULL, c.stage,
-           c.last_purchase, c.spend, c.row_id,
-           i.first_day, i.last_day, i.days, i.spend  -- (a known customer's: recomputed)
-    FROM pg_temp.lifecycle_incoming i
-    LEFT JOIN LATERAL (SELECT x.customer, x.stage, x.last_purchase, x.spend, x.ctid AS row_id
-                       FROM lifecycle.customer_stage x
-                       WHERE x.source_id = s.id AND x.customer = i.customer LIMIT 1) AS c
-      ON true;
-    -- Customers whose order dated in the future has come due.
-    INSERT INTO pg_temp.lifecycle_work (customer, recompute, known, old_stage, old_last,
-                                        old_spend, row_id)
-    SELECT customer, true, true, stage, last_purchase, spend, ctid FROM lifecycle.customer_stage
-    WHERE source_id = s.id AND wake_on <= as_of AND next_change <= as_of AND next_order <= as_of
-    ON CONFLICT (customer) DO UPDATE SET recompute = true;
-    IF EXISTS (SELECT FROM pg_temp.lifecycle_work WHERE recompute) THEN
-        PERFORM lifecycle._recompute_from_source(s, as_of, false);
-    END IF;
 END
 $$;
 
@@ -2226,7 +2152,7 @@ $$;
 CREATE FUNCTION lifecycle._forget_gone_source(sid integer) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    -- (refresh() holds it already; so does untrack(), which could be forgetting it too)
+    -- (refresh() holds it already: no other refresh is forgetting it at the same time)
     LOCK TABLE lifecycle.refresh_lock IN EXCLUSIVE MODE;
     IF NOT EXISTS (SELECT FROM lifecycle.sources t
                    WHERE t.id = sid AND NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = t.source))
@@ -2235,85 +2161,6 @@ BEGIN
     END IF;
     PERFORM lifecycle._forget_source(sid);
     RETURN true;
-END
-$$;
-
--- Writes, in one statement, the customers of lifecycle_incoming whose new days all come
--- on or after their last purchase day, with nothing else queued (no UPDATE, DELETE, future
--- day, nor a future order of theirs): the new history is the old one plus those days (the
--- last purchase day counted once), so the row
--- is updated where the primary key finds it, its stage, next change and scores computed
--- as it is written, and a transition logged if the stage changed (moved_from is the
--- stage it left: an UPDATE returns only the new row). It is the one path a plain
--- purchase takes, without a scratch row in lifecycle_work. They leave
--- lifecycle_incoming, for lifecycle_bought when the source has enrolments to count them
--- for (_record_purchases). Returns the customers written and the transitions logged.
-CREATE OR REPLACE FUNCTION lifecycle._write_purchases(s lifecycle.sources, as_of date,
-                                           OUT written bigint, OUT logged bigint)
--- Whatever the planner guesses of the stage table: the rows are read by one index scan of
--- the primary key for the incoming customers (= ANY of their ids: one descent each, as
--- many rows as customers) and hash-joined to lifecycle_incoming; nested loops are off.
--- A plain join let the planner, on statistics that knew nothing of a newly tracked
--- source, run a nested loop over the source's rows with a scan of lifecycle_incoming
--- inside: 10k x 5k rows, 7 s a tick (bench/latency.sh p99 14 s). (Probing each customer's
--- ctid first and writing through a TID scan is as safe, but costs about 20 % of a 10k
--- tick against 6 % for this, in paired runs.)
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
-SET enable_hashjoin = on SET enable_mergejoin = off SET enable_nestloop = off AS $$
-DECLARE
-    model lifecycle.models := lifecycle._scoring_model();
-    horizon integer := lifecycle._churn_horizon(model, s.policy);
-    -- (lifecycle_bought is read only against enrolments: none, nothing to keep)
-    enrolled boolean := EXISTS (SELECT FROM lifecycle.enrollments e WHERE e.source_id = s.id);
-BEGIN
-    WITH changed AS (
-        UPDATE lifecycle.customer_stage c
-        SET (last_purchase, purchases, spend, stage, stage_since, next_change, wake_on,
-             r, f, m, segment, churn_risk, expected_value, moved_from, updated_at) = (
-            SELECT h.last, h.n, h.spend, x.stage,
-                   CASE WHEN x.stage = c.stage THEN c.stage_since ELSE as_of END,
-                   x.next_change,
-                   lifecycle._wake_on(c.wake_on, as_of, x.next_change),
-                   (x.rfm).r, (x.rfm).f, (x.rfm).m, (x.rfm).segment,
-                   lifecycle._churn_risk(model, c.first_purchase, h.last, h.n, as_of, horizon),
-                   lifecycle._expected_value(model, c.first_purchase, h.last, h.n, h.spend, as_of),
-                   CASE WHEN x.stage <> c.stage THEN c.stage END, now()
-            FROM (SELECT i.last_day AS last,
-                         c.purchases + i.days
-                             - CASE WHEN i.first_day = c.last_purchase THEN 1 ELSE 0 END AS n,
-                         CASE WHEN c.spend IS NULL AND i.spend IS NULL THEN NULL
-                              ELSE coalesce(c.spend, 0) + coalesce(i.spend, 0) END AS spend) h
-            CROSS JOIN LATERAL (
-                SELECT lifecycle.lifecycle_stage(c.first_purchase, h.last, h.n, as_of, s.policy)
-                           AS stage,
-                       lifecycle.next_stage_change(c.first_purchase, h.last, h.n, as_of, s.policy)
-                           AS next_change,
-                       lifecycle._rfm_of(c.first_purchase, h.last, h.n, h.spend, as_of,
-                                         s.rfm_breakpoints) AS rfm
-                OFFSET 0) x)   -- (each function once, not once per column it feeds)
-        FROM pg_temp.lifecycle_incoming i
-        WHERE c.source_id = s.id
-          AND c.customer = ANY (ARRAY(SELECT n.customer FROM pg_temp.lifecycle_incoming n
-                                      WHERE NOT n.odd))
-          AND c.customer = i.customer AND NOT i.odd
-          AND c.next_order IS NULL AND i.first_day >= c.last_purchase
-        RETURNING c.customer, c.moved_from, c.stage, c.last_purchase, i.spend, i.ctid AS taken
-    ), transitions AS (
-        INSERT INTO lifecycle.transitions (source_id, customer, from_stage, to_stage, effective,
-                                           cause)
-        SELECT s.id, x.customer, x.moved_from, x.stage, as_of, 'purchase'
-        FROM changed x WHERE x.moved_from IS NOT NULL
-        ORDER BY x.customer
-        RETURNING 1
-    ), bought AS (
-        INSERT INTO pg_temp.lifecycle_bought (customer, last_purchase, spend_added)
-        SELECT customer, last_purchase, spend FROM changed WHERE enrolled
-    ), done AS (
-        DELETE FROM pg_temp.lifecycle_incoming
-        WHERE ctid = ANY (ARRAY(SELECT taken FROM changed))
-    )
-    SELECT (SELECT count(*) FROM changed), (SELECT count(*) FROM transitions)
-    INTO written, logged;
 END
 $$;
 
@@ -2465,32 +2312,6 @@ BEGIN
     SET rescoring = NOT finished, rescore_from = CASE WHEN NOT finished THEN upto END,
         rfm_scored_at = CASE WHEN finished THEN now() ELSE t.rfm_scored_at END
     WHERE t.id = src_id;
-END
-$$;
-
--- Whether a tick would find work that came in since the last one: changed orders queued;
--- or a watermark source whose sequence handed out ids since its last capture, or whose
--- last capture was held back by transactions that have all ended since (not while they
--- run: the worker would tick every poll for nothing). PL/pgSQL keeps its plans between
--- calls (a SQL function is planned again on every call); not parallel safe, as the
--- owner's read of the sequence is not.
-CREATE OR REPLACE FUNCTION lifecycle._work_waiting() RETURNS boolean
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    -- (not for a source waiting after a failure until its retry_at: the worker would
-    -- tick every poll for nothing; the changes of the first 1,000 queue rows only, so that
-    -- the check stays bounded while such a source has many queued)
-    RETURN EXISTS (SELECT FROM (SELECT q.source_id FROM lifecycle.change_queue q LIMIT 1000) q
-                   WHERE NOT EXISTS (SELECT FROM lifecycle.sources s
-                                     WHERE s.id = q.source_id AND s.retry_at > now()))
-        OR EXISTS (SELECT FROM lifecycle.sources s
-                   WHERE s.watermark_column IS NOT NULL
-                     AND NOT coalesce(s.retry_at > now(), false)
-                     AND ((SELECT p.last_value FROM lifecycle._sequence_position(s.id) p)
-                              > s.watermark_seen
-                          OR (s.watermark < s.watermark_seen
-                              AND NOT lifecycle._still_holding(s.watermark_sequence,
-                                                               s.watermark_holders))));
 END
 $$;
 
@@ -2708,21 +2529,6 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION lifecycle._forget_gone_source(sid integer) RETURNS boolean
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    -- (refresh() holds it already: no other refresh is forgetting it at the same time)
-    LOCK TABLE lifecycle.refresh_lock IN EXCLUSIVE MODE;
-    IF NOT EXISTS (SELECT FROM lifecycle.sources t
-                   WHERE t.id = sid AND NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = t.source))
-    THEN
-        RETURN false;
-    END IF;
-    PERFORM lifecycle._forget_source(sid);
-    RETURN true;
-END
-$$;
-
 ------------------------------------------------------------------------------------
 -- Issue 21 (values the engine cannot use): rows with a NaN or infinite amount, an
 -- amount beyond +/-1e15, an infinite time or a customer id over 1,000 bytes are left out
@@ -2821,53 +2627,6 @@ CREATE FUNCTION lifecycle._source_rejected(source_id integer, after bigint, upto
 RETURNS TABLE (source integer, reason text, customer text, amount text, row_count bigint)
 AS 'MODULE_PATHNAME', 'lifecycle_source_rejected' LANGUAGE C VOLATILE;
 
-CREATE OR REPLACE FUNCTION lifecycle._capture_watermark(s lifecycle.sources, budget bigint) RETURNS boolean
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    position bigint;
-    holders text[];
-    floors bigint[];
-    bound bigint;
-    safe bigint;
-BEGIN
-    IF current_setting('transaction_isolation') <> 'read committed' THEN
-        RETURN false;
-    END IF;
-    -- the position first, then the holders (see above)
-    position := coalesce((SELECT p.last_value
-                          FROM lifecycle._sequence_position(s.id) p),
-                         s.watermark_seen);
-    IF position = s.watermark_seen AND s.watermark = s.watermark_seen THEN
-        RETURN false;   -- no id handed out since the last look, none held back: no read
-    END IF;
-    holders := lifecycle._sequence_holders(s.watermark_sequence);
-    SELECT coalesce(array_agg(coalesce(f.floor, s.watermark_seen) ORDER BY h.ord), '{}')
-    INTO floors
-    FROM unnest(holders) WITH ORDINALITY AS h (holder, ord)
-    LEFT JOIN unnest(s.watermark_holders, s.watermark_floors) AS f (holder, floor)
-      ON f.holder = h.holder;
-    safe := greatest(s.watermark, least(position, (SELECT min(x) FROM unnest(floors) AS x)));
-    bound := safe;
-    IF safe > s.watermark THEN
-        -- (any id up to a safe bound is a safe bound too)
-        bound := (SELECT c.id FROM lifecycle._source_id_cap(s.id, s.watermark, safe, budget) c);
-        -- for the gather that follows (_collect_queued), as if queued
-        PERFORM lifecycle._work_table();
-        INSERT INTO pg_temp.lifecycle_new (customer, day, spend)
-        SELECT n.customer, n.day, n.spend
-        FROM lifecycle._source_new_orders(s.id, s.watermark, bound) AS n;
-        -- the rows it left out, recorded as the INSERT trigger records them
-        INSERT INTO lifecycle.rejected_rows (source_id, reason, customer, amount, row_count)
-        SELECT r.source, r.reason, r.customer, r.amount, r.row_count
-        FROM lifecycle._source_rejected(s.id, s.watermark, bound) AS r;
-    END IF;
-    UPDATE lifecycle.sources t
-    SET watermark = bound, watermark_seen = position, watermark_holders = holders,
-        watermark_floors = floors
-    WHERE t.id = s.id;
-    RETURN bound < safe;
-END
-$$;
 CREATE OR REPLACE FUNCTION lifecycle._forget_source(sid integer) RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
@@ -2908,90 +2667,6 @@ BEGIN ATOMIC
     WHERE r.id = k.id AND k.n = 5 AND k.reason = f.reason;
 END;
 
-CREATE OR REPLACE FUNCTION lifecycle._collect_queued(s lifecycle.sources, as_of date, budget bigint,
-                                          OUT written bigint, OUT logged bigint)
--- Index lookups, whatever the planner guesses of the scratch tables: the cost must follow
--- the number of changed customers, not the size of the stage table.
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
-SET enable_hashjoin = off SET enable_mergejoin = off AS $$
-DECLARE
-    truncated boolean;
-BEGIN
-    written := 0;
-    logged := 0;
-    PERFORM lifecycle._fold_rejected(s.id);
-    PERFORM lifecycle._work_table();
-    -- (empty unless an earlier source of this refresh used them; DELETE, not TRUNCATE,
-    -- which would give each a new file and a catalog update every tick)
-    DELETE FROM pg_temp.lifecycle_work;
-    DELETE FROM pg_temp.lifecycle_incoming;
-    DELETE FROM pg_temp.lifecycle_bought;
-    -- The oldest queue rows up to `budget` changes (a row of orders counts its orders, any
-    -- other row one): everything up to the id where the running count reaches it (a range
-    -- of the primary key, read in order until then). No budget, no bound: the count that
-    -- finds it is skipped.
-    WITH taken AS (
-        DELETE FROM lifecycle.change_queue q
-        WHERE q.source_id = s.id
-          AND (budget = 9223372036854775807
-               OR q.id <= coalesce((SELECT k.id
-                                    FROM (SELECT id, sum(coalesce(cardinality(customers), 1))
-                                                     OVER (ORDER BY id) AS n
-                                          FROM lifecycle.change_queue WHERE source_id = s.id) k
-                                    WHERE k.n >= budget ORDER BY k.id LIMIT 1),
-                                   9223372036854775807))
-        RETURNING q.customer, q.day, q.spend, q.customers, q.days, q.spends
-    ), changes AS (    -- a row per order or changed customer
-        SELECT t.customer, t.day, t.spend FROM taken t WHERE t.customers IS NULL
-        UNION ALL
-        SELECT o.customer, o.day, o.spend
-        FROM taken t, unnest(t.customers, t.days, t.spends) AS o (customer, day, spend)
-    ), captured AS (   -- what _capture_watermark just read of this source, if anything
-        DELETE FROM pg_temp.lifecycle_new RETURNING customer, day, spend
-    ), days AS (       -- per customer and day (several orders may be of the same day)
-        SELECT customer, day, sum(spend) AS spend
-        FROM (TABLE changes UNION ALL TABLE captured) q
-        WHERE customer IS NOT NULL
-        GROUP BY customer, day
-    ), kept AS (
-        INSERT INTO pg_temp.lifecycle_incoming (customer, first_day, last_day, days, spend, odd)
-        SELECT customer, min(day), max(day), count(day), sum(spend),
-               bool_or(day IS NULL OR day > as_of)
-        FROM days GROUP BY customer
-        ORDER BY customer  -- in the index's order: neighbouring customers share pages
-    )
-    SELECT coalesce(bool_or(customer IS NULL AND customers IS NULL), false) INTO truncated
-    FROM taken;
-    IF truncated THEN
-        PERFORM lifecycle._collect_all(s, as_of);
-        RETURN;
-    END IF;
-    SELECT w.written, w.logged INTO written, logged FROM lifecycle._write_purchases(s, as_of) w;
-    -- The others: one primary-key probe each, whatever the statistics say (with a source
-    -- tracked after the last ANALYZE the planner took its rows for one, kept them in a
-    -- Materialize and joined by a filter: 180k queued x 20k known, 6 minutes).
-    INSERT INTO pg_temp.lifecycle_work (customer, recompute, known, old_stage, old_last,
-                                        old_spend, row_id, first_purchase, last_purchase,
-                                        purchases, spend)
-    SELECT i.customer, i.odd OR c.customer IS NOT NULL, c.customer IS NOT NULL, c.stage,
-           c.last_purchase, c.spend, c.row_id,
-           i.first_day, i.last_day, i.days, i.spend  -- (a known customer's: recomputed)
-    FROM pg_temp.lifecycle_incoming i
-    LEFT JOIN LATERAL (SELECT x.customer, x.stage, x.last_purchase, x.spend, x.ctid AS row_id
-                       FROM lifecycle.customer_stage x
-                       WHERE x.source_id = s.id AND x.customer = i.customer LIMIT 1) AS c
-      ON true;
-    -- Customers whose order dated in the future has come due.
-    INSERT INTO pg_temp.lifecycle_work (customer, recompute, known, old_stage, old_last,
-                                        old_spend, row_id)
-    SELECT customer, true, true, stage, last_purchase, spend, ctid FROM lifecycle.customer_stage
-    WHERE source_id = s.id AND wake_on <= as_of AND next_change <= as_of AND next_order <= as_of
-    ON CONFLICT (customer) DO UPDATE SET recompute = true;
-    IF EXISTS (SELECT FROM pg_temp.lifecycle_work WHERE recompute) THEN
-        PERFORM lifecycle._recompute_from_source(s, as_of, false);
-    END IF;
-END
-$$;
 REVOKE ALL ON FUNCTION lifecycle._reject_sql(lifecycle.sources),
     lifecycle._rejected_sql(lifecycle.sources, text, text),
     lifecycle._source_rejected(integer, bigint, bigint),
@@ -3009,192 +2684,6 @@ GRANT USAGE ON SEQUENCE lifecycle.rejected_rows_id_seq TO lifecycle_worker;
 ------------------------------------------------------------------------------------
 -- Issue 21 (merged): _track and _collect_queued with the rejected rows (values the engine cannot use) and the gate locks both.
 ------------------------------------------------------------------------------------
-CREATE OR REPLACE FUNCTION lifecycle._track(tab regclass, customer_col name, time_col name,
-                                 amount_col name, policy_name text, watermark_col name)
-RETURNS integer
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    s lifecycle.sources;
-    trig text;
-    distributed boolean := lifecycle._is_distributed(tab);
-    caller_lock_timeout text;
-BEGIN
-    -- No refresh lock: nothing a tick reads or writes is touched here until this commits
-    -- (the new source's rows are its own), and its 'initial' transitions are never
-    -- announced nor enrolled, so their ids need not follow commit order (docs/design.md).
-    caller_lock_timeout := lifecycle._bound_waits();
-    IF NOT EXISTS (SELECT FROM lifecycle.policies p WHERE p.name = policy_name) THEN
-        RAISE EXCEPTION 'argument "policy": no policy named "%"', policy_name
-            USING ERRCODE = '22023', HINT = 'The policies are in lifecycle.policies.';
-    END IF;
-    IF EXISTS (SELECT FROM lifecycle.sources t WHERE t.source = tab) THEN
-        RAISE EXCEPTION 'argument "source": % is tracked already', tab
-            USING ERRCODE = '42710', HINT = 'Call lifecycle.untrack first to change how.';
-    END IF;
-    PERFORM lifecycle._check_trackable(tab);
-    IF distributed AND watermark_col IS NULL THEN
-        RAISE EXCEPTION 'argument "watermark_column": % is distributed by Citus, where no trigger sees the rows',
-            tab
-            USING ERRCODE = '0A000',
-                  HINT = 'Track it by a watermark: an identity or bigserial column, e.g. watermark_column => ''id''.';
-    END IF;
-    IF watermark_col IS NOT NULL THEN
-        s := lifecycle._watermark_of(tab, watermark_col, s);
-    END IF;
-    s.customer_type := lifecycle._column_type(tab, customer_col, 'customer_column', 'customer');
-    s.time_type := lifecycle._column_type(tab, time_col, 'time_column', 'time');
-    IF amount_col IS NOT NULL THEN
-        s.amount_type := lifecycle._column_type(tab, amount_col, 'amount_column', 'amount');
-    END IF;
-    INSERT INTO lifecycle.sources (source, customer_column, time_column, amount_column,
-                                   customer_type, time_type, amount_type, time_zone, policy,
-                                   tracked_on, watermark_column, watermark_type,
-                                   watermark_sequence)
-    VALUES (tab, customer_col, time_col, amount_col, s.customer_type, s.time_type,
-            s.amount_type, current_setting('TimeZone'), policy_name, lifecycle.engine_date(),
-            s.watermark_column, s.watermark_type, s.watermark_sequence)
-    RETURNING * INTO s;
-    IF watermark_col IS NOT NULL THEN
-        s.watermark := lifecycle._watermark_start(s);
-        UPDATE lifecycle.sources t
-        SET watermark = s.watermark, watermark_seen = s.watermark, watermark_holders = '{}',
-            watermark_floors = '{}'
-        WHERE t.id = s.id;
-    END IF;
-    -- ENABLE ALWAYS: rows written with session_replication_role = replica are captured too.
-    -- A watermark source's inserts are read by id; a distributed table gets no trigger.
-    FOREACH trig IN ARRAY CASE WHEN distributed THEN '{}'::text[]
-                               WHEN watermark_col IS NOT NULL THEN ARRAY['update', 'delete', 'truncate']
-                               ELSE ARRAY['insert', 'update', 'delete', 'truncate'] END LOOP
-        EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s %s FOR EACH STATEMENT
-                        EXECUTE FUNCTION lifecycle._capture()',
-                       'lifecycle_capture_' || trig, upper(trig), tab,
-                       CASE trig WHEN 'insert' THEN 'REFERENCING NEW TABLE AS lifecycle_new'
-                                 WHEN 'update' THEN 'REFERENCING OLD TABLE AS lifecycle_old
-                                                     NEW TABLE AS lifecycle_new'
-                                 WHEN 'delete' THEN 'REFERENCING OLD TABLE AS lifecycle_old'
-                                 ELSE '' END);
-        EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', tab, 'lifecycle_capture_' || trig);
-    END LOOP;
-    IF NOT EXISTS (SELECT FROM pg_index i JOIN pg_attribute a
-                       ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-                   WHERE i.indrelid = tab AND a.attname = customer_col) THEN
-        RAISE NOTICE 'no index on %(%): each refresh will scan the table',
-            tab, quote_ident(customer_col)
-            USING HINT = format('CREATE INDEX ON %s (%I);', tab, customer_col);
-    END IF;
-    PERFORM lifecycle._collect_all(s, s.tracked_on);
-    -- the rows already there that the engine leaves out (those written later are
-    -- recorded by the capture)
-    INSERT INTO lifecycle.rejected_rows (source_id, reason, customer, amount, row_count)
-    SELECT r.source, r.reason, r.customer, r.amount, r.row_count
-    FROM lifecycle._source_rejected(s.id, NULL, NULL) AS r;
-    PERFORM lifecycle._write_stages(s, s.tracked_on, 'initial');
-    PERFORM lifecycle._rescore(s.id, s.tracked_on);
-    PERFORM set_config('lock_timeout', caller_lock_timeout, true);
-    RETURN s.id;
-END
-$$;
-
-CREATE OR REPLACE FUNCTION lifecycle._collect_queued(s lifecycle.sources, as_of date, budget bigint,
-                                          OUT written bigint, OUT logged bigint)
--- Index lookups, whatever the planner guesses of the scratch tables: the cost must follow
--- the number of changed customers, not the size of the stage table.
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
-SET enable_hashjoin = off SET enable_mergejoin = off AS $$
-DECLARE
-    truncated boolean;
-    corrected boolean;
-BEGIN
-    written := 0;
-    logged := 0;
-    PERFORM lifecycle._fold_rejected(s.id);
-    PERFORM lifecycle._work_table();
-    -- (empty unless an earlier source of this refresh used them; DELETE, not TRUNCATE,
-    -- which would give each a new file and a catalog update every tick)
-    DELETE FROM pg_temp.lifecycle_work;
-    DELETE FROM pg_temp.lifecycle_incoming;
-    DELETE FROM pg_temp.lifecycle_bought;
-    -- The oldest queue rows up to `budget` changes (a row of orders counts its orders, any
-    -- other row one): everything up to the id where the running count reaches it (a range
-    -- of the primary key, read in order until then). No budget, no bound: the count that
-    -- finds it is skipped.
-    WITH taken AS (
-        DELETE FROM lifecycle.change_queue q
-        WHERE q.source_id = s.id
-          AND (budget = 9223372036854775807
-               OR q.id <= coalesce((SELECT k.id
-                                    FROM (SELECT id, sum(coalesce(cardinality(customers), 1))
-                                                     OVER (ORDER BY id) AS n
-                                          FROM lifecycle.change_queue WHERE source_id = s.id) k
-                                    WHERE k.n >= budget ORDER BY k.id LIMIT 1),
-                                   9223372036854775807))
-        RETURNING q.customer, q.day, q.spend, q.customers, q.days, q.spends, q.correction
-    ), changes AS (    -- a row per order or changed customer
-        SELECT t.customer, t.day, t.spend FROM taken t WHERE t.customers IS NULL
-        UNION ALL
-        SELECT o.customer, o.day, o.spend
-        FROM taken t, unnest(t.customers, t.days, t.spends) AS o (customer, day, spend)
-    ), captured AS (   -- what _capture_watermark just read of this source, if anything
-        DELETE FROM pg_temp.lifecycle_new RETURNING customer, day, spend
-    ), days AS (       -- per customer and day (several orders may be of the same day)
-        SELECT customer, day, sum(spend) AS spend
-        FROM (TABLE changes UNION ALL TABLE captured) q
-        WHERE customer IS NOT NULL
-        GROUP BY customer, day
-    ), kept AS (
-        INSERT INTO pg_temp.lifecycle_incoming (customer, first_day, last_day, days, spend, odd)
-        SELECT customer, min(day), max(day), count(day), sum(spend),
-               bool_or(day IS NULL OR day > as_of)
-        FROM days GROUP BY customer
-        ORDER BY customer  -- in the index's order: neighbouring customers share pages
-    )
-    SELECT coalesce(bool_or(customer IS NULL AND customers IS NULL), false),
-           coalesce(bool_or(correction), false)
-    INTO truncated, corrected
-    FROM taken;
-    IF truncated THEN
-        PERFORM lifecycle._collect_all(s, as_of);
-        IF corrected THEN
-            -- resync()'s request: every change logged as a correction and every customer
-            -- rescored, as resync() did itself before 0.3.0, but here, under the refresh
-            -- lock, so that the corrections' ids follow commit order. Like the rest of a
-            -- refresh's work, the purchases it finds count for enrolments (orders queued
-            -- since the request are in this recomputation too).
-            logged := lifecycle._write_stages(s, as_of, 'correction');
-            PERFORM lifecycle._record_purchases(s);
-            DELETE FROM pg_temp.lifecycle_work;
-            PERFORM lifecycle._rescore(s.id, as_of);
-        END IF;
-        RETURN;
-    END IF;
-    SELECT w.written, w.logged INTO written, logged FROM lifecycle._write_purchases(s, as_of) w;
-    -- The others: one primary-key probe each, whatever the statistics say (with a source
-    -- tracked after the last ANALYZE the planner took its rows for one, kept them in a
-    -- Materialize and joined by a filter: 180k queued x 20k known, 6 minutes).
-    INSERT INTO pg_temp.lifecycle_work (customer, recompute, known, old_stage, old_last,
-                                        old_spend, row_id, first_purchase, last_purchase,
-                                        purchases, spend)
-    SELECT i.customer, i.odd OR c.customer IS NOT NULL, c.customer IS NOT NULL, c.stage,
-           c.last_purchase, c.spend, c.row_id,
-           i.first_day, i.last_day, i.days, i.spend  -- (a known customer's: recomputed)
-    FROM pg_temp.lifecycle_incoming i
-    LEFT JOIN LATERAL (SELECT x.customer, x.stage, x.last_purchase, x.spend, x.ctid AS row_id
-                       FROM lifecycle.customer_stage x
-                       WHERE x.source_id = s.id AND x.customer = i.customer LIMIT 1) AS c
-      ON true;
-    -- Customers whose order dated in the future has come due.
-    INSERT INTO pg_temp.lifecycle_work (customer, recompute, known, old_stage, old_last,
-                                        old_spend, row_id)
-    SELECT customer, true, true, stage, last_purchase, spend, ctid FROM lifecycle.customer_stage
-    WHERE source_id = s.id AND wake_on <= as_of AND next_change <= as_of AND next_order <= as_of
-    ON CONFLICT (customer) DO UPDATE SET recompute = true;
-    IF EXISTS (SELECT FROM pg_temp.lifecycle_work WHERE recompute) THEN
-        PERFORM lifecycle._recompute_from_source(s, as_of, false);
-    END IF;
-END
-$$;
-
 ------------------------------------------------------------------------------------
 -- Issue 21 (stored values valid for everyone): time zones are checked as full zone
 -- names, whatever the caller's session settings (src/pg/time_zones.cpp), and a stored
@@ -3538,58 +3027,3 @@ $$;
 ------------------------------------------------------------------------------------
 -- Issue 21 (merged): the scheduler's scratch table is the engine's own too; a scratch table made before 0.3.0 (ALL granted to PUBLIC) is made again.
 ------------------------------------------------------------------------------------
-CREATE OR REPLACE FUNCTION lifecycle._scratch_ready(name text) RETURNS boolean
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    c pg_class;
-BEGIN
-    SELECT * INTO c FROM pg_class WHERE oid = to_regclass('pg_temp.' || quote_ident(name));
-    IF NOT FOUND THEN
-        RETURN false;
-    END IF;
-    IF c.relkind = 'r' AND c.relpersistence = 't'
-       AND NOT c.relhastriggers AND NOT c.relhasrules AND NOT c.relrowsecurity
-       AND (SELECT r.rolname = current_user OR r.rolsuper FROM pg_roles r
-            WHERE r.oid = c.relowner)
-       -- (made before 0.3.0, which granted ALL, TRIGGER included, to PUBLIC: made again)
-       AND NOT EXISTS (SELECT FROM aclexplode(c.relacl) a WHERE a.grantee = 0) THEN
-        RETURN true;
-    END IF;
-    IF NOT pg_has_role(current_user, c.relowner, 'USAGE') THEN
-        RAISE EXCEPTION 'lifecycle: pg_temp.% is in the way: the engine did not create it', name
-            USING ERRCODE = '42P07',
-                  HINT = 'DROP it, or call the function in a new session.';
-    END IF;
-    EXECUTE format(CASE c.relkind WHEN 'v' THEN 'DROP VIEW pg_temp.%I'
-                                  WHEN 'm' THEN 'DROP MATERIALIZED VIEW pg_temp.%I'
-                                  WHEN 'S' THEN 'DROP SEQUENCE pg_temp.%I'
-                                  WHEN 'f' THEN 'DROP FOREIGN TABLE pg_temp.%I'
-                                  WHEN 'i' THEN 'DROP INDEX pg_temp.%I'
-                                  WHEN 'I' THEN 'DROP INDEX pg_temp.%I'
-                                  WHEN 'c' THEN 'DROP TYPE pg_temp.%I'
-                                  ELSE 'DROP TABLE pg_temp.%I' END, name);
-    RETURN false;
-END
-$$;
-
-
-CREATE OR REPLACE FUNCTION lifecycle._due_table() RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    IF lifecycle._scratch_ready('lifecycle_due') THEN
-        RETURN;
-    END IF;
-    CREATE TEMP TABLE lifecycle_due (
-        enrollment_id bigint PRIMARY KEY, source_id integer, customer text COLLATE "C",
-        playbook text, step integer, step_time timestamptz, look_at timestamptz,
-        channel text, kind text, message_key text, when_capped text,
-        next_no integer, next_delay interval, zone text, quiet_from time, quiet_until time,
-        granted boolean, stage text, tier text, waited text,
-        at timestamptz, reason text, capped boolean, verdict text)
-        ON COMMIT DELETE ROWS;
-    -- (No index on (source_id, customer): "no other step of the customer's is due in this
-    -- pass" is a window count in _schedule_pass's INSERT, not an anti-join, which with
-    -- hash and merge joins off was quadratic: 9 s for 9k steps, bench/playbooks.sh.)
-    GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON pg_temp.lifecycle_due TO lifecycle_worker;
-END
-$$;

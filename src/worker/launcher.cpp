@@ -21,6 +21,7 @@ extern "C" {
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 #include "utils/varlena.h"
 
 PGDLLEXPORT void lifecycle_launcher_main(Datum);

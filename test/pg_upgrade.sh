@@ -22,6 +22,8 @@
 #                 and a listener catching up by id (id > the last it saw) gets exactly
 #                 them, none lost or repeated; its notifications name no older id
 #   stages_after  the stage table equals the recomputation again, after the new orders
+#   drop          DROP EXTENSION lifecycle CASCADE succeeds and leaves no dependency on it
+#                 and no relation, type or function in its schema
 # Ends with "pg_upgrade: N passed, N failed". Where either major's server, pg_upgrade or
 # lifecycle built for it is missing: "pg_upgrade: SKIP (why)" and exit status 0.
 #   PGU_OLD=15 PGU_NEW=19 test/pg_upgrade.sh    (PGU_OLD_BIN, PGU_NEW_BIN: the bindirs;
@@ -362,6 +364,22 @@ $(wc -l <"$dir/announced_last") notifications up to ${announced_max:-none}"
 differences=$(q -c "SELECT stage_differences()" 2>&1)
 verdict stages_after "$([ "$differences" = 0 ] && echo true || echo false)" \
     "$differences rows differ from the recomputation after the new orders"
+
+# Last: the extension goes, with the row and array types the restore made its members.
+stop_listener
+ext_oid=$(q -c "SELECT oid FROM pg_extension WHERE extname = 'lifecycle'")
+dropped=$(q -c "SET client_min_messages = warning" -c "DROP EXTENSION lifecycle CASCADE" \
+            -c "SELECT format('%s pg_depend rows of the extension; in schema lifecycle (created for it, not a member) %s relations, %s types, %s functions',
+                              (SELECT count(*) FROM pg_depend WHERE refclassid = 'pg_extension'::regclass
+                                                                AND refobjid = ${ext_oid:-0}),
+                              (SELECT count(*) FROM pg_class WHERE relnamespace::regnamespace::text = 'lifecycle'),
+                              (SELECT count(*) FROM pg_type WHERE typnamespace::regnamespace::text = 'lifecycle'),
+                              (SELECT count(*) FROM pg_proc WHERE pronamespace::regnamespace::text = 'lifecycle'))" \
+          2>&1 | tr '\n' ' ')
+dropped=${dropped% }
+ok=false
+[ "$dropped" = "0 pg_depend rows of the extension; in schema lifecycle (created for it, not a member) 0 relations, 0 types, 0 functions" ] && ok=true
+verdict drop "$ok" "DROP EXTENSION lifecycle CASCADE: $dropped"
 
 if [ "$failed" -ne 0 ]; then grep -E 'ERROR|FATAL|PANIC' "$dir/new/server.log" | tail -n 20; fi
 echo "pg_upgrade: $passed passed, $failed failed"

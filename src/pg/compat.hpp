@@ -7,6 +7,7 @@
 
 extern "C" {
 #include "catalog/pg_class.h"
+#include "postmaster/bgworker.h"
 #include "utils/acl.h"
 #include "utils/guc.h"
 }
@@ -35,5 +36,16 @@ inline void restrict_search_path() {
                             GUC_ACTION_SAVE, true, 0, false);
 #endif
 }
+
+// The flags of a background worker connected to one database. PostgreSQL 19's
+// BGWORKER_INTERRUPTIBLE lets CREATE DATABASE ... TEMPLATE, ALTER DATABASE and DROP
+// DATABASE of that database end the worker rather than fail with "database is being
+// accessed by other users"; the launcher starts it again while the database is listed in
+// lifecycle.databases. Before 19 only DROP DATABASE ... WITH (FORCE) ends it.
+constexpr int kDatabaseWorkerFlags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION
+#if PG_VERSION_NUM >= 190000
+                                     | BGWORKER_INTERRUPTIBLE
+#endif
+    ;
 
 }  // namespace lifecycle::pg

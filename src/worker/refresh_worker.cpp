@@ -17,6 +17,8 @@
 // destructor lives in these frames.
 #include "worker/refresh_worker.hpp"
 
+#include "pg/compat.hpp"
+
 #include "worker/settings.hpp"
 
 extern "C" {
@@ -333,7 +335,7 @@ void wait_for_work(long interval) {
 }  // namespace
 
 void describe_refresh_worker(BackgroundWorker* worker, const char* database) {
-    worker->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    worker->bgw_flags = lifecycle::pg::kDatabaseWorkerFlags;
     worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
     worker->bgw_restart_time = BGW_NEVER_RESTART;  // the launcher restarts it
     strlcpy(worker->bgw_library_name, "lifecycle", BGW_MAXLEN);

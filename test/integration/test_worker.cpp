@@ -467,3 +467,30 @@ TEST(Worker, PollingPicksUpPurchasesBetweenTicks) {
     EXPECT_TRUE(it::wait_until([&] { return logged(2); })) << "not picked up after the reset";
     untrack_all(db);
 }
+
+// DROP DATABASE of a database the worker serves: from PostgreSQL 19 on the worker is
+// marked BGWORKER_INTERRUPTIBLE (src/pg/compat.hpp) and the DROP ends it; before 19 the
+// DROP fails while the worker is connected ("being accessed by other users") and only
+// WITH (FORCE) ends it. Either way the other databases' workers go on.
+TEST(Worker, DroppingAServedDatabaseEndsOnlyItsWorker) {
+    it::Connection db;
+    const long version = db.number("SHOW server_version_num");
+    db.exec("CREATE DATABASE it_dropped");
+    db.exec("ALTER SYSTEM SET lifecycle.databases = 'lifecycle_it, it_dropped'");
+    db.exec("SELECT pg_reload_conf()");
+    const std::string served =
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = 'it_dropped' "
+        "AND backend_type = 'lifecycle worker'";
+    ASSERT_TRUE(it::wait_until([&] { return db.number(served) == 1; }))
+        << "no worker for it_dropped";
+    if (version >= 190000) {
+        EXPECT_NO_THROW(db.exec("DROP DATABASE it_dropped"));
+    } else {
+        EXPECT_THROW(db.exec("DROP DATABASE it_dropped"), std::runtime_error);
+        db.exec("DROP DATABASE it_dropped WITH (FORCE)");
+    }
+    EXPECT_EQ(db.number("SELECT count(*) FROM pg_database WHERE datname = 'it_dropped'"), 0);
+    db.exec("ALTER SYSTEM RESET lifecycle.databases");
+    db.exec("SELECT pg_reload_conf()");
+    it::wait_for_tick(db);  // lifecycle_it's worker still ticks
+}

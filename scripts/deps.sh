@@ -14,6 +14,7 @@ packages=(
     # the Debian package and its suite (test/package.sh): dpkg-buildpackage, dh and
     # pg_buildext (dh --with pgxs_loop), jq for META.json
     dpkg-dev debhelper postgresql-server-dev-all jq
+    debootstrap  # the versions suite's Debian tree of the other majors (test/versions.sh)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -50,8 +50,10 @@ remove() {  # the package under test, if it was not installed before, and the fi
     if DEBIAN_FRONTEND=noninteractive $sudo apt-get remove -y -q -o DPkg::Lock::Timeout=600 "$pkg" >"$work/remove.log" 2>&1; then
         echo "removed $pkg (it was not installed before)"
     else cat "$work/remove.log"; failed=$((failed + 1)); fi
-    if [ -s "$work/before-$v.tar" ]; then
-        $sudo tar -xf "$work/before-$v.tar" -C / && echo "put back the $(tar -tf "$work/before-$v.tar" | grep -vc '/$') files that were there before"
+    local kept
+    kept=$(tar -tf "$work/before-$v.tar" 2>/dev/null | grep -vc '/$')
+    if [ "$kept" -gt 0 ]; then
+        $sudo tar -xf "$work/before-$v.tar" -C / && echo "put back the $kept files that were there before"
     fi
 }
 finish() {

@@ -56,8 +56,20 @@ SELECT (jsonb_populate_record(s, jsonb_build_object(
             'source', 'pg_temp.t55_orders'::regclass::oid::text))).*
 FROM lifecycle.sources s WHERE s.source = 'a55_orders'::regclass;
 SELECT id AS temp_id FROM lifecycle.sources WHERE source::text LIKE '%t55_orders' \gset
+SELECT pg_backend_pid() AS temp_session \gset
 \c
 SET client_min_messages = warning;
+-- (\c does not wait for the old session to end, which drops its temporary table: wait)
+SELECT set_config('lc55.temp_session', :'temp_session', false) IS NOT NULL AS noted;
+DO $$
+BEGIN
+    FOR i IN 1..600 LOOP
+        EXIT WHEN NOT EXISTS (SELECT FROM pg_stat_activity
+                              WHERE pid = current_setting('lc55.temp_session')::int);
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+END
+$$;
 SET lifecycle.as_of = '2026-03-01';
 -- (still tracked, its table gone with its session)
 SELECT count(*) AS tracked, count(*) FILTER (WHERE EXISTS (SELECT FROM pg_class c WHERE c.oid = s.source))

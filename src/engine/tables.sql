@@ -12,19 +12,13 @@ CREATE FUNCTION lifecycle._load() RETURNS void
 -- When a customer's stage will next change if nothing is bought (the stage engine keeps
 -- it in customer_stage.next_change and wakes the customer then).
 CREATE FUNCTION lifecycle.next_stage_change(
-    first date, last date, n bigint, as_of date DEFAULT CURRENT_DATE, policy text DEFAULT 'default')
+    first date, last date, n bigint, as_of date DEFAULT lifecycle.engine_date(),
+    policy text DEFAULT 'default')
 RETURNS date
 AS 'MODULE_PATHNAME', 'lifecycle_next_stage_change'
 LANGUAGE C STABLE PARALLEL SAFE;
 
--- The engine's today: the setting lifecycle.as_of, or the current date.
-CREATE FUNCTION lifecycle.engine_date() RETURNS date
-LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
-BEGIN
-    PERFORM lifecycle._load();
-    RETURN coalesce(nullif(current_setting('lifecycle.as_of'), '')::date, CURRENT_DATE);
-END
-$$;
+-- (lifecycle.engine_date(), the engine's today, is defined in src/lifecycle.sql.)
 
 ------------------------------------------------------------------------------------
 -- Tracked sources and the change queue

@@ -63,7 +63,11 @@ CREATE TABLE lifecycle.sources (
     last_error_at      timestamptz,
     consecutive_errors integer NOT NULL DEFAULT 0,
     errors             bigint NOT NULL DEFAULT 0,
-    retry_at           timestamptz   -- refresh() skips the source until then
+    retry_at           timestamptz,  -- refresh() skips the source until then
+    -- The engine's date at the source's last refresh (NULL: none yet; 0.3.0, last as
+    -- ALTER TABLE ADD COLUMN puts it). A refresh at an earlier date is refused for the
+    -- source (the engine's date must not go backwards while it is tracked).
+    refreshed_on       date
 );
 COMMENT ON TABLE lifecycle.sources IS 'Orders tables tracked by the stage engine (lifecycle.track)';
 

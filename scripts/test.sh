@@ -18,7 +18,9 @@
 #  10. sqlsmith  random SQL against the extension for SQLSMITH_SECONDS; fails on a crash
 #  11. report    the HTML report of the CDNOW sample in headless Chromium: a screenshot,
 #                every chart drew (test/report.sh)
-#  12. citus     the engine on a 3-node Citus cluster (test/citus.sh); prints SKIP and
+#  12. docs      every sql block of README.md and docs/*.md run as written against the
+#                CDNOW sample, quoted outputs compared (test/docs.sh)
+#  13. citus     the engine on a 3-node Citus cluster (test/citus.sh); prints SKIP and
 #                counts nothing where Citus is not installed for PG_CONFIG (as in CI)
 # Installs missing Debian packages first (scripts/deps.sh). Safe to run as root.
 set -uo pipefail
@@ -133,6 +135,12 @@ test/report.sh >build/report.log 2>&1
 cat build/report.log
 rp_line=$(sed -n 's/^report: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' build/report.log | tail -n 1)
 if [ -n "$rp_line" ]; then count report $rp_line; else count report 0 1; fi
+
+echo "== docs: every sql block of README.md and docs/*.md, run as written"
+test/docs.sh >build/docs.log 2>&1
+cat build/docs.log
+dc_line=$(sed -n 's/^docs: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' build/docs.log | tail -n 1)
+if [ -n "$dc_line" ]; then count docs $dc_line; else count docs 0 1; fi
 
 echo "== citus: the engine on a coordinator and two workers (SKIP without Citus)"
 test/citus.sh >build/citus.log 2>&1

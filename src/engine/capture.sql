@@ -563,12 +563,22 @@ RETURNS regtype
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     t regtype;
+    virtual boolean;
 BEGIN
-    SELECT atttypid INTO t FROM pg_attribute
+    SELECT atttypid, attgenerated = 'v' INTO t, virtual FROM pg_attribute
     WHERE attrelid = tab AND attname = col AND attnum > 0 AND NOT attisdropped;
     IF t IS NULL THEN
         RAISE EXCEPTION 'argument "%": % has no column %', argument, tab, quote_ident(col)
             USING ERRCODE = '42703';
+    END IF;
+    -- (PostgreSQL 18's virtual generated columns: computed when read, so the capture
+    -- triggers' transition tables cannot give them; core says "unexpected virtual
+    -- generated column reference" and the application's INSERT would fail.)
+    IF virtual THEN
+        RAISE EXCEPTION 'argument "%": column % of % is a virtual generated column, which the engine cannot track',
+            argument, quote_ident(col), tab
+            USING ERRCODE = '0A000',
+                  HINT = 'Make it STORED, or track the column it is computed from.';
     END IF;
     IF NOT lifecycle._allowed_type(kind, t) THEN
         RAISE EXCEPTION 'argument "%": column % of % is of type %, which the engine cannot track',

@@ -8,6 +8,7 @@
 extern "C" {
 #include "catalog/pg_class.h"
 #include "utils/acl.h"
+#include "utils/guc.h"
 }
 
 namespace lifecycle::pg {
@@ -19,6 +20,19 @@ inline bool owns_relation(Oid relid, Oid role) {
     return object_ownercheck(RelationRelationId, relid, role);
 #else
     return pg_class_ownercheck(relid, role);
+#endif
+}
+
+// search_path = pg_catalog, pg_temp until the caller's AtEOXact_GUC() at its nest level
+// puts the session's back. PostgreSQL 17 has this as RestrictSearchPath(), the call its
+// maintenance commands (VACUUM, ANALYZE, REFRESH MATERIALIZED VIEW...) make before they
+// run a table owner's code; before 17 it is the same set_config_option() spelled out.
+inline void restrict_search_path() {
+#if PG_VERSION_NUM >= 170000
+    RestrictSearchPath();
+#else
+    (void)set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+                            GUC_ACTION_SAVE, true, 0, false);
 #endif
 }
 

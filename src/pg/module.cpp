@@ -1,6 +1,7 @@
 // The shared library's identity and its start: the settings are defined whenever the
 // library is loaded; the background worker is registered only from
-// shared_preload_libraries (the postmaster starts it).
+// shared_preload_libraries (the postmaster starts it), and not by a server in
+// binary-upgrade mode (pg_upgrade's).
 #include "core/interrupt.hpp"
 #include "pg/postgres_headers.hpp"
 #include "worker/launcher.hpp"
@@ -32,7 +33,11 @@ bool interrupt_pending() {
 void _PG_init(void) {
     lifecycle::set_interrupt_callback(&interrupt_pending);
     lifecycle::worker::define_settings();
-    if (process_shared_preload_libraries_in_progress) lifecycle::worker::register_launcher();
+    // Not in binary-upgrade mode (the servers pg_upgrade starts, old and new, with the
+    // configuration file's shared_preload_libraries): no tick may write to a cluster
+    // being read or restored, or take OIDs and relfilenodes the restore must assign.
+    if (process_shared_preload_libraries_in_progress && !IsBinaryUpgrade)
+        lifecycle::worker::register_launcher();
 }
 
 // lifecycle._load(): does nothing; calling it loads the library, so that SQL code can

@@ -34,7 +34,6 @@ extern "C" {
 
 namespace {
 
-constexpr const char* kSafeSearchPath = "pg_catalog, pg_temp";
 constexpr long kFetchRows = 10000;
 
 // The built-in types a tracked column may have, by its role in the source.
@@ -344,8 +343,7 @@ void read_as_owner(Oid relid, const char* query, const Arguments& args, Tuplesto
     SetUserIdAndSecContext(owner, saved_context | SECURITY_LOCAL_USERID_CHANGE |
                                       SECURITY_RESTRICTED_OPERATION);
     const int nest_level = NewGUCNestLevel();
-    (void)set_config_option("search_path", kSafeSearchPath, PGC_USERSET, PGC_S_SESSION,
-                            GUC_ACTION_SAVE, true, 0, false);
+    lifecycle::pg::restrict_search_path();
     // The source's zone read as the capture trigger reads it, whatever abbreviations the
     // session running the engine has (AT TIME ZONE tries them before zone names).
     (void)set_config_option("timezone_abbreviations", "Default", PGC_USERSET, PGC_S_SESSION,
@@ -586,8 +584,7 @@ LIFECYCLE_FUNCTION(lifecycle_owner_gate) {
     // not one the owner owns.
     SetUserIdAndSecContext(owner, saved_context | SECURITY_LOCAL_USERID_CHANGE);
     const int nest_level = NewGUCNestLevel();
-    (void)set_config_option("search_path", kSafeSearchPath, PGC_USERSET, PGC_S_SESSION,
-                            GUC_ACTION_SAVE, true, 0, false);
+    lifecycle::pg::restrict_search_path();
     if (SPI_execute("SELECT lifecycle._work_table()", false, 1) != SPI_OK_SELECT)
         elog(ERROR, "lifecycle: lifecycle._work_table() failed");
     SetUserIdAndSecContext(owner, saved_context | SECURITY_LOCAL_USERID_CHANGE |

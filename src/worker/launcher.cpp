@@ -185,6 +185,9 @@ void register_launcher() {
 
 void lifecycle_launcher_main(Datum) {
     using namespace lifecycle::worker;
+    // _PG_init registers no launcher in binary-upgrade mode; should one start anyway,
+    // it starts no worker (an exit code of 0 unregisters it).
+    if (IsBinaryUpgrade) proc_exit(0);
     pqsignal(SIGHUP, SignalHandlerForConfigReload);
     pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
     BackgroundWorkerUnblockSignals();

@@ -18,9 +18,11 @@
 #  10. sqlsmith  random SQL against the extension for SQLSMITH_SECONDS; fails on a crash
 #  11. report    the HTML report of the CDNOW sample in headless Chromium: a screenshot,
 #                every chart drew (test/report.sh)
-#  12. citus     the engine on a 3-node Citus cluster (test/citus.sh); prints SKIP and
+#  12. docs      every sql block of README.md and docs/*.md run as written against the
+#                CDNOW sample, quoted outputs compared (test/docs.sh)
+#  13. citus     the engine on a 3-node Citus cluster (test/citus.sh); prints SKIP and
 #                counts nothing where Citus is not installed for PG_CONFIG (as in CI)
-#  13. versions  the other PostgreSQL majors Debian's registry offers (17, 18, 19 on
+#  14. versions  the other PostgreSQL majors Debian's registry offers (17, 18, 19 on
 #                2026-12-08), in a Debian tree built once per machine outside the clone:
 #                regress, integration, isolation on each, and pg_upgrade from this
 #                machine's major to the newest (test/versions.sh)
@@ -34,7 +36,7 @@ root=$(pwd)
 SQLSMITH_SECONDS=${SQLSMITH_SECONDS:-150}
 CRASH_CYCLES=${CRASH_CYCLES:-3}
 all_suites=(unit regress package dump_restore integration upgrade isolation crash_cycle
-            crash_cycle_watermark clients sqlsmith report citus versions)
+            crash_cycle_watermark clients sqlsmith report docs citus versions)
 passed=0
 failed=0
 failures=()
@@ -184,6 +186,14 @@ suite_report() {
     mkdir -p build
     test/report.sh >build/report.log 2>&1
     count_script report report build/report.log
+}
+
+suite_docs() {
+    echo "== docs: every sql block of README.md and docs/*.md, run as written"
+    build_extension || return
+    mkdir -p build
+    test/docs.sh >build/docs.log 2>&1
+    count_script docs docs build/docs.log
 }
 
 suite_citus() {

@@ -75,6 +75,35 @@ FROM lifecycle.policies ORDER BY name;
 SELECT lifecycle.lifecycle_stage(current_date - 400, current_date - 100, 4) AS defaulted,
        lifecycle.lifecycle_stage(current_date - 400, current_date - 100, 4, current_date, 'default') AS explicit;
 
+-- With lifecycle.as_of set, the forms without as_of judge by the engine's date, as the
+-- stage engine does (lifecycle.engine_date()); checked against the explicit forms and
+-- the day by hand: last purchase 2024-06-01, 29 days before 2024-06-30 (active), far
+-- more than 90 days before today (lapsed).
+SET lifecycle.as_of = '2024-06-30';
+SELECT lifecycle.engine_date() AS engine_date,
+       lifecycle.lifecycle_stage(date '2024-01-01', date '2024-06-01', 3) AS defaulted,
+       lifecycle.lifecycle_stage(date '2024-01-01', date '2024-06-01', 3, date '2024-06-30') AS explicit,
+       lifecycle.lifecycle_stage(date '2024-01-01', date '2024-06-01', 3, current_date) AS today,
+       lifecycle.lifecycle_stage(timestamptz '2024-01-01 10:00+00', timestamptz '2024-06-01 10:00+00', 3) AS defaulted_tstz,
+       lifecycle.next_stage_change(date '2024-01-01', date '2024-06-01', 3) AS next_change,
+       lifecycle.next_stage_change(date '2024-01-01', date '2024-06-01', 3, date '2024-06-30') AS next_change_explicit;
+-- In Tokyo the engine's date is the same day (a date has no zone).
+SET TimeZone = 'Asia/Tokyo';
+SELECT lifecycle.lifecycle_stage(timestamptz '2024-01-01 10:00+00', timestamptz '2024-06-01 10:00+00', 3) AS tokyo;
+RESET TimeZone;
+-- The boundary: the at_risk window (30 days) ends on 2024-07-01, the engine's date moved.
+SET lifecycle.as_of = '2024-07-02';
+SELECT lifecycle.lifecycle_stage(date '2024-01-01', date '2024-06-01', 3) AS a_day_later;
+RESET lifecycle.as_of;
+SELECT lifecycle.engine_date() = current_date AS engine_date_is_today;
+-- No function of the extension defaults to CURRENT_DATE or now() any more: every
+-- defaulted day is the engine's.
+SELECT p.oid::regprocedure AS function, pg_get_expr(p.proargdefaults, 0) AS defaults
+FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'lifecycle'
+WHERE pg_get_expr(p.proargdefaults, 0) ~* 'current_date|now\(\)|engine_date'
+ORDER BY 1::text;
+
 -- timestamptz: judged by the date in the session's TimeZone (as_of is May 31 in both;
 -- the last purchase is March 1 in UTC, 91 days before, and March 2 in Tokyo, 90 days).
 SET TimeZone = 'UTC';

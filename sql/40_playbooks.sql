@@ -133,8 +133,9 @@ UPDATE lifecycle.playbooks SET enabled = true, holdout_share = 0 WHERE name = 'b
 SELECT lifecycle.set_contact('pb_orders', 'a', 'Europe/Berlin', '1990-08-20');
 SELECT lifecycle.set_contact('pb_orders', 'k', NULL, '1992-02-29');
 SELECT lifecycle.opt_in('pb_orders', 'a', 'email', 'birthday form');
-SELECT pb_days('2026-08-17', '2026-08-21');
+SELECT pb_days('2026-08-17', '2026-08-20');
 SELECT pb_days('2026-08-20', '2026-08-20');  -- the same day again: nothing twice
+SELECT pb_days('2026-08-21', '2026-08-21');  -- (the engine's date never goes back)
 SELECT set_config('lifecycle.as_of', '2027-02-28', false) IS NOT NULL AS as_of_set;
 SELECT (lifecycle.refresh()).actions IS NOT NULL AS refreshed;
 SELECT count(*) AS birthday_actions_2027_02_28 FROM lifecycle.actions

@@ -239,3 +239,37 @@ DROP FUNCTION c50_model;
 DROP TABLE c50_good, c50_bad;
 DROP ROLE c50_owner, c50_nobody, c50_editor;
 RESET lifecycle.as_of;
+
+-- 8. The engine's date going backwards while a source is tracked is refused for that
+-- source: it fails as a source fails (a WARNING, kept in source_status with SQLSTATE
+-- 55000 in the warning, retried with backoff), nothing of it is rewritten at the earlier
+-- day, and a source tracked at that earlier day is refreshed in the same tick.
+SET lifecycle.as_of = '2026-05-10';
+CREATE TABLE c50_ahead (customer int, ordered date);
+INSERT INTO c50_ahead VALUES (1, '2026-05-01'), (2, '2026-02-01');
+SELECT lifecycle.track('c50_ahead', 'customer', 'ordered') > 0 AS tracked;
+SET lifecycle.as_of = '2026-05-20';
+SELECT sources, due FROM lifecycle.refresh();
+SELECT refreshed_on FROM lifecycle.sources WHERE source = 'c50_ahead'::regclass;
+SELECT customer, stage, stage_since FROM lifecycle.customer_stage ORDER BY customer;
+SET lifecycle.as_of = '2026-05-12';
+CREATE TABLE c50_behind (customer int, ordered date);
+INSERT INTO c50_behind VALUES (3, '2026-05-11');
+SELECT lifecycle.track('c50_behind', 'customer', 'ordered') > 0 AS tracked;
+INSERT INTO c50_ahead VALUES (1, '2026-05-11');
+INSERT INTO c50_behind VALUES (3, '2026-05-12');
+SELECT sources, queued FROM lifecycle.refresh();
+SELECT source, last_error, consecutive_errors, waiting, queued FROM lifecycle.source_status ORDER BY source;
+SELECT s.source::text, c.customer, c.stage, c.stage_since, c.last_purchase
+FROM lifecycle.customer_stage c JOIN lifecycle.sources s ON s.id = c.source_id ORDER BY 1, 2;
+-- Forward again (the same day as the last refresh, once the backoff is over): the source
+-- takes its queued order and its error is cleared.
+SET lifecycle.as_of = '2026-05-20';
+UPDATE lifecycle.sources SET retry_at = NULL WHERE source = 'c50_ahead'::regclass;
+SELECT sources, queued FROM lifecycle.refresh();
+SELECT source, consecutive_errors, waiting, queued FROM lifecycle.source_status ORDER BY source;
+SELECT customer, last_purchase FROM lifecycle.customer_stage c JOIN lifecycle.sources s ON s.id = c.source_id
+WHERE s.source = 'c50_ahead'::regclass ORDER BY customer;
+SELECT lifecycle.untrack('c50_ahead'), lifecycle.untrack('c50_behind');
+DROP TABLE c50_ahead, c50_behind;
+RESET lifecycle.as_of;

@@ -57,6 +57,15 @@ CREATE TRIGGER policies_user_row BEFORE INSERT OR UPDATE ON lifecycle.policies
 
 SELECT pg_catalog.pg_extension_config_dump('lifecycle.policies', 'WHERE NOT builtin');
 
+-- The engine's today: the setting lifecycle.as_of when set, else the current date. The
+-- stage engine judges by it, and so do the forms below that take no as_of (their
+-- default): with lifecycle.as_of set, lifecycle_stage(first, last, n) agrees with the
+-- stage table. (SQL, so a default argument inlines to a current_setting() call: no
+-- PL/pgSQL call per row. STABLE: a setting may change between statements.)
+CREATE FUNCTION lifecycle.engine_date() RETURNS date
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN coalesce(nullif(current_setting('lifecycle.as_of', true), '')::date, CURRENT_DATE);
+
 -- The IMMUTABLE form: every window is an argument (indexable, pushes down to Citus).
 CREATE FUNCTION lifecycle.lifecycle_stage(
     first date, last date, n bigint, as_of date,
@@ -68,15 +77,17 @@ LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 -- The STABLE form: the windows of a named policy from lifecycle.policies.
 CREATE FUNCTION lifecycle.lifecycle_stage(
-    first date, last date, n bigint, as_of date DEFAULT CURRENT_DATE, policy text DEFAULT 'default')
+    first date, last date, n bigint, as_of date DEFAULT lifecycle.engine_date(),
+    policy text DEFAULT 'default')
 RETURNS lifecycle.stage
 AS 'MODULE_PATHNAME', 'lifecycle_stage_policy'
 LANGUAGE C STABLE PARALLEL SAFE;
 
--- Timestamps are judged by their date in the session's TimeZone.
+-- Timestamps are judged by their date in the session's TimeZone (the default as_of is
+-- the engine's date, at midnight there).
 CREATE FUNCTION lifecycle.lifecycle_stage(
-    first timestamptz, last timestamptz, n bigint, as_of timestamptz DEFAULT now(),
-    policy text DEFAULT 'default')
+    first timestamptz, last timestamptz, n bigint,
+    as_of timestamptz DEFAULT lifecycle.engine_date(), policy text DEFAULT 'default')
 RETURNS lifecycle.stage
 LANGUAGE sql STABLE PARALLEL SAFE
 RETURN lifecycle.lifecycle_stage(first::date, last::date, n, as_of::date, policy);

@@ -2443,6 +2443,17 @@ BEGIN
                     PERFORM lifecycle._forget_gone_source(s.id);
                     EXIT part;
                 END IF;
+                -- The engine's date must not go backwards while the source is tracked:
+                -- its stages, log and history views are as of a later day. Refused as
+                -- the source's failure (kept in source_status, a WARNING, retried with
+                -- backoff), so nothing of it is rewritten at the earlier date.
+                IF as_of < greatest(s.tracked_on, s.refreshed_on) THEN
+                    RAISE EXCEPTION 'the engine''s date (%) is before the day % was last refreshed or tracked at (%): it must not go backwards',
+                        as_of, s.source, greatest(s.tracked_on, s.refreshed_on)
+                        USING ERRCODE = '55000',
+                              HINT = format('Set lifecycle.as_of to %s or later (or empty), or untrack %s and track it again.',
+                                            greatest(s.tracked_on, s.refreshed_on), s.source);
+                END IF;
                 r.sources := r.sources + 1;
                 IF s.watermark_column IS NOT NULL THEN
                     -- its new rows into the queue (a batch at a time)
@@ -2479,8 +2490,10 @@ BEGIN
                     OR EXISTS (SELECT FROM lifecycle.change_queue WHERE source_id = s.id)
                     OR EXISTS (SELECT FROM lifecycle.customer_stage
                                WHERE source_id = s.id AND wake_on <= as_of);
-                IF s.consecutive_errors > 0 OR s.retry_at IS NOT NULL THEN
-                    UPDATE lifecycle.sources t SET consecutive_errors = 0, retry_at = NULL
+                IF s.consecutive_errors > 0 OR s.retry_at IS NOT NULL
+                   OR s.refreshed_on IS DISTINCT FROM as_of THEN
+                    UPDATE lifecycle.sources t SET consecutive_errors = 0, retry_at = NULL,
+                                                   refreshed_on = as_of
                     WHERE t.id = s.id;
                 END IF;
                 IF without_model IS NOT NULL THEN
@@ -3037,3 +3050,137 @@ $$;
 ------------------------------------------------------------------------------------
 -- Issue 21 (merged): the scheduler's scratch table is the engine's own too; a scratch table made before 0.3.0 (ALL granted to PUBLIC) is made again.
 ------------------------------------------------------------------------------------
+
+------------------------------------------------------------------------------------
+-- Changed (issue 23): one engine date. The forms that take no as_of judge by the
+-- engine's date, lifecycle.engine_date() (lifecycle.as_of when set, else the current
+-- date), as the stage engine does: their defaults were CURRENT_DATE / now(). The
+-- defaults change, so the functions are made again (CREATE OR REPLACE keeps owners and
+-- grants); engine_date() itself is SQL now (inlined where it is a default).
+-- And the date must not go backwards while a source is tracked: sources.refreshed_on
+-- keeps the engine's date at each source's last refresh, and refresh() (above) refuses
+-- a source whose date went back (NULL for the sources of before: their track day is the
+-- floor until their next refresh).
+------------------------------------------------------------------------------------
+
+ALTER TABLE lifecycle.sources ADD COLUMN refreshed_on date;
+
+CREATE OR REPLACE FUNCTION lifecycle.engine_date() RETURNS date
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN coalesce(nullif(current_setting('lifecycle.as_of', true), '')::date, CURRENT_DATE);
+
+CREATE OR REPLACE FUNCTION lifecycle.lifecycle_stage(
+    first date, last date, n bigint, as_of date DEFAULT lifecycle.engine_date(),
+    policy text DEFAULT 'default')
+RETURNS lifecycle.stage
+AS 'MODULE_PATHNAME', 'lifecycle_stage_policy'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION lifecycle.lifecycle_stage(
+    first timestamptz, last timestamptz, n bigint,
+    as_of timestamptz DEFAULT lifecycle.engine_date(), policy text DEFAULT 'default')
+RETURNS lifecycle.stage
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN lifecycle.lifecycle_stage(first::date, last::date, n, as_of::date, policy);
+
+CREATE OR REPLACE FUNCTION lifecycle.next_stage_change(
+    first date, last date, n bigint, as_of date DEFAULT lifecycle.engine_date(),
+    policy text DEFAULT 'default')
+RETURNS date
+AS 'MODULE_PATHNAME', 'lifecycle_next_stage_change'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION lifecycle.fit_model(name text, source regclass, customer_column name,
+                                    time_column name, amount_column name,
+                                    calibration_end date DEFAULT lifecycle.engine_date(),
+                                    unit text DEFAULT 'week', make_current boolean DEFAULT true,
+                                    model text DEFAULT 'auto', holdout_end date DEFAULT NULL,
+                                    horizon_days integer DEFAULT NULL, risk text DEFAULT 'model')
+RETURNS lifecycle.models
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    m lifecycle.models;
+BEGIN
+    PERFORM lifecycle._unit_days(unit);
+    IF model NOT IN ('auto', 'bgnbd', 'mbgnbd', 'pareto_nbd') THEN
+        RAISE EXCEPTION 'argument "model" must be ''auto'', ''bgnbd'', ''mbgnbd'' or ''pareto_nbd'', got %',
+            quote_literal(model) USING ERRCODE = '22023';
+    END IF;
+    IF holdout_end <= calibration_end THEN
+        RAISE EXCEPTION 'argument "holdout_end" (%) must be after "calibration_end" (%)',
+            holdout_end, calibration_end USING ERRCODE = '22023';
+    END IF;
+    IF risk NOT IN ('model', 'calibrated') THEN
+        RAISE EXCEPTION 'argument "risk" must be ''model'' or ''calibrated'', got %',
+            quote_literal(risk) USING ERRCODE = '22023';
+    END IF;
+    IF risk = 'calibrated' AND holdout_end IS NULL THEN
+        RAISE EXCEPTION 'argument "risk": a calibrated risk needs "holdout_end"'
+            USING ERRCODE = '22023';
+    END IF;
+    IF holdout_end IS NOT NULL THEN
+        SELECT c.model, c.calibrated_auc, c.recency_auc, holdout_end - calibration_end
+        INTO m.calibrated, m.calibrated_auc, m.recency_auc, m.calibrated_horizon_days
+        FROM lifecycle.fit_calibrated_risk(source, customer_column, time_column, amount_column,
+                                           calibration_end, holdout_end, unit) AS c;
+        IF NOT m.calibrated_auc > m.recency_auc THEN
+            m.calibrated := NULL;   -- kept only when it beats the recency rule
+        END IF;
+    END IF;
+    m.risk := risk;
+    IF risk = 'calibrated' AND m.calibrated IS NULL THEN
+        RAISE EXCEPTION 'argument "risk": the calibrated risk did not beat the recency rule on held-out customers (AUC % against %)',
+            round(m.calibrated_auc::numeric, 4), round(m.recency_auc::numeric, 4)
+            USING ERRCODE = '22023', HINT = 'Use risk => ''model''.';
+    END IF;
+    SELECT lifecycle.bgnbd_fit(s.frequency, s.recency, s.t),
+           lifecycle.mbgnbd_fit(s.frequency, s.recency, s.t),
+           lifecycle.pareto_nbd_fit(s.frequency, s.recency, s.t), count(*),
+           CASE WHEN count(*) FILTER (WHERE s.frequency > 0) >= 2
+                THEN lifecycle.gamma_gamma_fit(s.frequency, s.monetary_value) END
+    INTO m.bgnbd, m.mbgnbd, m.pareto_nbd, m.customers, m.gamma_gamma
+    FROM lifecycle.model_summary(source, customer_column, time_column, amount_column,
+                                 calibration_end, unit) AS s;
+    IF model <> 'auto' THEN
+        m.kind := model;
+        m.chosen_by := 'user';
+    ELSIF holdout_end IS NOT NULL THEN
+        SELECT c.model, format('holdout AUC %s (%s to %s)', round(c.churn_auc::numeric, 4),
+                               calibration_end, holdout_end)
+        INTO m.kind, m.chosen_by
+        FROM lifecycle.compare_models(source, customer_column, time_column, amount_column,
+                                      calibration_end, holdout_end, unit) AS c
+        WHERE c.model <> 'recency' ORDER BY c.churn_auc DESC, c.model LIMIT 1;
+    ELSE
+        SELECT k.kind, format('log-likelihood %s (lowest BIC)', round(k.ll::numeric, 2))
+        INTO m.kind, m.chosen_by
+        FROM (VALUES ('bgnbd', (m.bgnbd).log_likelihood), ('mbgnbd', (m.mbgnbd).log_likelihood),
+                     ('pareto_nbd', (m.pareto_nbd).log_likelihood)) AS k (kind, ll)
+        WHERE k.ll IS NOT NULL ORDER BY k.ll DESC, k.kind LIMIT 1;
+    END IF;
+    IF make_current THEN
+        UPDATE lifecycle.models SET is_current = false WHERE is_current;
+    END IF;
+    INSERT INTO lifecycle.models AS k (name, source, customer_column, time_column, amount_column,
+                                       calibration_end, unit, customers, kind, chosen_by, bgnbd,
+                                       mbgnbd, pareto_nbd, gamma_gamma, horizon_days, calibrated,
+                                       calibrated_horizon_days, calibrated_auc, recency_auc,
+                                       risk, is_current)
+    VALUES (fit_model.name, source::text, customer_column, time_column, amount_column,
+            calibration_end, unit, m.customers, m.kind, m.chosen_by, m.bgnbd, m.mbgnbd,
+            m.pareto_nbd, m.gamma_gamma, horizon_days, m.calibrated, m.calibrated_horizon_days,
+            m.calibrated_auc, m.recency_auc, m.risk, make_current)
+    ON CONFLICT ON CONSTRAINT models_pkey DO UPDATE SET
+        fitted_at = now(), source = excluded.source, customer_column = excluded.customer_column,
+        time_column = excluded.time_column, amount_column = excluded.amount_column,
+        calibration_end = excluded.calibration_end, unit = excluded.unit,
+        customers = excluded.customers, kind = excluded.kind, chosen_by = excluded.chosen_by,
+        bgnbd = excluded.bgnbd, mbgnbd = excluded.mbgnbd, pareto_nbd = excluded.pareto_nbd,
+        gamma_gamma = excluded.gamma_gamma, horizon_days = excluded.horizon_days,
+        calibrated = excluded.calibrated, calibrated_horizon_days = excluded.calibrated_horizon_days,
+        calibrated_auc = excluded.calibrated_auc, recency_auc = excluded.recency_auc,
+        risk = excluded.risk, is_current = excluded.is_current
+    RETURNING * INTO m;
+    RETURN m;
+END
+$$;

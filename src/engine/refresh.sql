@@ -851,6 +851,17 @@ BEGIN
                     PERFORM lifecycle._forget_gone_source(s.id);
                     EXIT part;
                 END IF;
+                -- The engine's date must not go backwards while the source is tracked:
+                -- its stages, log and history views are as of a later day. Refused as
+                -- the source's failure (kept in source_status, a WARNING, retried with
+                -- backoff), so nothing of it is rewritten at the earlier date.
+                IF as_of < greatest(s.tracked_on, s.refreshed_on) THEN
+                    RAISE EXCEPTION 'the engine''s date (%) is before the day % was last refreshed or tracked at (%): it must not go backwards',
+                        as_of, s.source, greatest(s.tracked_on, s.refreshed_on)
+                        USING ERRCODE = '55000',
+                              HINT = format('Set lifecycle.as_of to %s or later (or empty), or untrack %s and track it again.',
+                                            greatest(s.tracked_on, s.refreshed_on), s.source);
+                END IF;
                 r.sources := r.sources + 1;
                 IF s.watermark_column IS NOT NULL THEN
                     -- its new rows into the queue (a batch at a time)
@@ -887,8 +898,10 @@ BEGIN
                     OR EXISTS (SELECT FROM lifecycle.change_queue WHERE source_id = s.id)
                     OR EXISTS (SELECT FROM lifecycle.customer_stage
                                WHERE source_id = s.id AND wake_on <= as_of);
-                IF s.consecutive_errors > 0 OR s.retry_at IS NOT NULL THEN
-                    UPDATE lifecycle.sources t SET consecutive_errors = 0, retry_at = NULL
+                IF s.consecutive_errors > 0 OR s.retry_at IS NOT NULL
+                   OR s.refreshed_on IS DISTINCT FROM as_of THEN
+                    UPDATE lifecycle.sources t SET consecutive_errors = 0, retry_at = NULL,
+                                                   refreshed_on = as_of
                     WHERE t.id = s.id;
                 END IF;
                 IF without_model IS NOT NULL THEN

@@ -12,19 +12,13 @@ CREATE FUNCTION lifecycle._load() RETURNS void
 -- When a customer's stage will next change if nothing is bought (the stage engine keeps
 -- it in customer_stage.next_change and wakes the customer then).
 CREATE FUNCTION lifecycle.next_stage_change(
-    first date, last date, n bigint, as_of date DEFAULT CURRENT_DATE, policy text DEFAULT 'default')
+    first date, last date, n bigint, as_of date DEFAULT lifecycle.engine_date(),
+    policy text DEFAULT 'default')
 RETURNS date
 AS 'MODULE_PATHNAME', 'lifecycle_next_stage_change'
 LANGUAGE C STABLE PARALLEL SAFE;
 
--- The engine's today: the setting lifecycle.as_of, or the current date.
-CREATE FUNCTION lifecycle.engine_date() RETURNS date
-LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
-BEGIN
-    PERFORM lifecycle._load();
-    RETURN coalesce(nullif(current_setting('lifecycle.as_of'), '')::date, CURRENT_DATE);
-END
-$$;
+-- (lifecycle.engine_date(), the engine's today, is defined in src/lifecycle.sql.)
 
 ------------------------------------------------------------------------------------
 -- Tracked sources and the change queue
@@ -69,7 +63,11 @@ CREATE TABLE lifecycle.sources (
     last_error_at      timestamptz,
     consecutive_errors integer NOT NULL DEFAULT 0,
     errors             bigint NOT NULL DEFAULT 0,
-    retry_at           timestamptz   -- refresh() skips the source until then
+    retry_at           timestamptz,  -- refresh() skips the source until then
+    -- The engine's date at the source's last refresh (NULL: none yet; 0.3.0, last as
+    -- ALTER TABLE ADD COLUMN puts it). A refresh at an earlier date is refused for the
+    -- source (the engine's date must not go backwards while it is tracked).
+    refreshed_on       date
 );
 COMMENT ON TABLE lifecycle.sources IS 'Orders tables tracked by the stage engine (lifecycle.track)';
 

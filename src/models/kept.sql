@@ -200,7 +200,7 @@ $$;
 -- log-likelihood (the same as the lowest BIC: every model has four parameters).
 CREATE FUNCTION lifecycle.fit_model(name text, source regclass, customer_column name,
                                     time_column name, amount_column name,
-                                    calibration_end date DEFAULT CURRENT_DATE,
+                                    calibration_end date DEFAULT lifecycle.engine_date(),
                                     unit text DEFAULT 'week', make_current boolean DEFAULT true,
                                     model text DEFAULT 'auto', holdout_end date DEFAULT NULL,
                                     horizon_days integer DEFAULT NULL, risk text DEFAULT 'model')

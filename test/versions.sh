@@ -50,8 +50,11 @@ in_tree() { chroot "$tree" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HO
 
 # What the suites need in the tree besides the servers. (tzdata-legacy: sid's tzdata no
 # longer has the zone EST, which 53_stored_values sets, as Debian 12's does.)
+# (git, debhelper, dpkg-dev, postgresql-server-dev-all, jq: the package suite, when
+# VERSIONS_SUITES names it.)
 tools=(g++ make cmake pkg-config procps libboost-date-time-dev libboost-math-dev
-       libnlopt-cxx-dev libgtest-dev tzdata-legacy)
+       libnlopt-cxx-dev libgtest-dev tzdata-legacy
+       git build-essential debhelper dpkg-dev postgresql-server-dev-all jq)
 ensure_tools() {  # installs what of $tools the tree lacks
     local missing=() p
     for p in "${tools[@]}"; do
@@ -126,6 +129,10 @@ copy_sources() {  # dir
     rm -rf "$tree$1" && mkdir -p "$tree$1"
     (git ls-files -co --exclude-standard 2>/dev/null || find . -path ./.git -prune -o -type f -print) |
         grep -v '^build/' | tar -cf - -T - | tar -xf - -C "$tree$1"
+    # a git checkout of its own: test/package.sh copies what git knows
+    in_tree bash -c "cd $1 && git init -q && git add -A &&
+        git -c user.name=versions -c user.email=versions@localhost commit -q -m copy" ||
+        echo "versions: the copy in $1 is not a git checkout (the package suite needs one)"
 }
 
 summary=()
@@ -137,7 +144,8 @@ for m in "${majors[@]}"; do
     echo "== versions: PostgreSQL $m ($(in_tree "$pgc" --version)): ${suites[*]}"
     start=$SECONDS
     copy_sources /src/lifecycle-$m
-    in_tree bash -c "cd /src/lifecycle-$m && PG_CONFIG=$pgc LIFECYCLE_DEPS=skip scripts/test.sh ${suites[*]}" \
+    # (PG_SUPPORTED_VERSIONS: the package suite builds the package of this major alone)
+    in_tree bash -c "cd /src/lifecycle-$m && PG_CONFIG=$pgc PG_SUPPORTED_VERSIONS=$m LIFECYCLE_DEPS=skip scripts/test.sh ${suites[*]}" \
         >"$cache/test-$m.log" 2>&1
     sed -e "s/^/[$m] /" "$cache/test-$m.log"
     line=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$cache/test-$m.log" | tail -n 1)

@@ -23,10 +23,15 @@ SELECT g % 30, date '2026-01-01' + g, g FROM generate_series(1, 140) g;
 SELECT lifecycle.track('ddl_orders', 'customer_id', 'ordered_at', 'amount', 'engine_test') > 0 AS tracked;
 -- ... and a tracked table cannot become one of them.
 SELECT expect_error($$CREATE TABLE ddl_child () INHERITS (ddl_orders)$$);
-SELECT expect_error($$ALTER TABLE ddl_orders INHERIT parent_orders$$);
+-- (The guard refuses these two. PostgreSQL minors whose FindTriggerIncompatibleWithInheritance
+-- refused statement triggers with transition tables too, 16.2 for one, refuse them first,
+-- over the capture triggers, with the same SQLSTATE: either refusal is the right one.)
+SELECT left(e, 5) AS sqlstate, e LIKE '%lifecycle tracks public.ddl_orders%' OR e LIKE '%prevents table "ddl_orders" from becoming%' AS refused
+FROM expect_error($$ALTER TABLE ddl_orders INHERIT parent_orders$$) e;
 CREATE TABLE part_like (id integer, customer_id bigint, ordered_at date, amount numeric)
     PARTITION BY RANGE (ordered_at);
-SELECT expect_error($$ALTER TABLE part_like ATTACH PARTITION ddl_orders FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')$$);
+SELECT left(e, 5) AS sqlstate, e LIKE '%lifecycle tracks public.ddl_orders%' OR e LIKE '%prevents table "ddl_orders" from becoming%' AS refused
+FROM expect_error($$ALTER TABLE part_like ATTACH PARTITION ddl_orders FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')$$) e;
 SELECT count(*) AS ddl_orders_inherits FROM pg_inherits WHERE 'ddl_orders'::regclass IN (inhrelid, inhparent);
 -- The capture triggers fire always, even for replicated writes.
 SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'ddl_orders'::regclass ORDER BY tgname;

@@ -59,7 +59,9 @@ SELECT expect_error($$ALTER TABLE dora.other INHERIT dora.orders$$);
 -- parent (refused by PostgreSQL: a tracked table is never partitioned)
 CREATE TABLE dora.by_day (customer_id bigint, ordered_at date, amount numeric)
     PARTITION BY RANGE (ordered_at);
-SELECT expect_error($$ALTER TABLE dora.by_day ATTACH PARTITION dora.orders FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')$$);
+-- (or by PostgreSQL itself, over the capture triggers, on minors such as 16.2: see 32_ddl)
+SELECT left(e, 5) AS sqlstate, e LIKE '%lifecycle tracks dora.orders%' OR e LIKE '%prevents table "orders" from becoming a partition%' AS refused
+FROM expect_error($$ALTER TABLE dora.by_day ATTACH PARTITION dora.orders FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')$$) e;
 -- (as the parent PostgreSQL refuses it itself, in words that differ between majors)
 SELECT expect_error($$ALTER TABLE dora.orders ATTACH PARTITION dora.other FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')$$)
        <> 'no error' AS refused_as_parent;

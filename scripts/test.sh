@@ -110,14 +110,11 @@ suite_regress() {
 }
 
 suite_package() {
-    echo "== package: the .deb built, installed with apt-get, pg_regress against its files"
     # It builds from a copy with the objects the build just compiled (the compile is most
     # of its time); it removes the package at the end and puts back the files `make
     # install` had put at the same paths, which the suites after use.
-    build_extension || return
-    mkdir -p build
-    PACKAGE_REUSE_OBJECTS=1 test/package.sh >build/package.log 2>&1
-    count_script package package build/package.log
+    script_suite package package "the .deb built, installed with apt-get, pg_regress against its files" \
+        env PACKAGE_REUSE_OBJECTS=1 test/package.sh
 }
 
 suite_dump_restore() {
@@ -126,54 +123,40 @@ suite_dump_restore() {
     if test/dump_restore.sh; then count dump_restore 1 0; else count dump_restore 0 1; fi
 }
 
+# A suite that is one of test/'s scripts, ending with "NAME: N passed, N failed": its
+# output goes to build/SUITE.log, shown whole, then counted.
+script_suite() {  # suite name what command...
+    echo "== $1: $3"
+    [ "$1" = versions ] || build_extension || return
+    mkdir -p build
+    "${@:4}" >"build/$1.log" 2>&1
+    count_script "$1" "$2" "build/$1.log"
+}
+
 suite_integration() {
-    echo "== integration: the engine and the worker against a live server"
-    build_extension || return
-    mkdir -p build
-    test/integration.sh >build/integration.log 2>&1
-    count_script integration integration build/integration.log
+    script_suite integration integration "the engine and the worker against a live server" \
+        test/integration.sh
 }
-
 suite_upgrade() {
-    echo "== upgrade: ALTER EXTENSION UPDATE of a live 0.2.0 database, against a fresh install"
-    build_extension || return
-    mkdir -p build
-    test/upgrade.sh >build/upgrade.log 2>&1
-    count_script upgrade upgrade build/upgrade.log
+    script_suite upgrade upgrade "ALTER EXTENSION UPDATE of a live 0.2.0 database, against a fresh install" \
+        test/upgrade.sh
 }
-
 suite_isolation() {
-    echo "== isolation: writers, refreshes, untrack and TRUNCATE interleaved (pg_isolation_regress)"
-    build_extension || return
-    mkdir -p build
-    test/isolation.sh >build/isolation.log 2>&1
-    count_script isolation isolation build/isolation.log
+    script_suite isolation isolation "writers, refreshes, untrack and TRUNCATE interleaved (pg_isolation_regress)" \
+        test/isolation.sh
 }
-
 suite_crash_cycle() {
-    echo "== crash_cycle: $CRASH_CYCLES crash cycles under a write load, then stages vs recomputation"
-    build_extension || return
-    mkdir -p build
-    test/crash_cycle.sh "$CRASH_CYCLES" >build/crash_cycle.log 2>&1
-    count_script crash_cycle crash_cycle build/crash_cycle.log
+    script_suite crash_cycle crash_cycle "$CRASH_CYCLES crash cycles under a write load, then stages vs recomputation" \
+        test/crash_cycle.sh "$CRASH_CYCLES"
 }
-
 suite_crash_cycle_watermark() {
-    echo "== crash_cycle_watermark: the same, the table tracked by its watermark (no INSERT trigger)"
-    build_extension || return
-    mkdir -p build
-    CAPTURE=watermark test/crash_cycle.sh "$CRASH_CYCLES" >build/crash_cycle_watermark.log 2>&1
-    count_script crash_cycle_watermark crash_cycle build/crash_cycle_watermark.log
+    script_suite crash_cycle_watermark crash_cycle "the same, the table tracked by its watermark (no INSERT trigger)" \
+        env CAPTURE=watermark test/crash_cycle.sh "$CRASH_CYCLES"
 }
-
 suite_clients() {
-    echo "== clients: the example LISTEN clients, their connections killed mid-stream"
-    build_extension || return
-    mkdir -p build
-    test/clients.sh >build/clients.log 2>&1
-    count_script clients clients build/clients.log
+    script_suite clients clients "the example LISTEN clients, their connections killed mid-stream" \
+        test/clients.sh
 }
-
 suite_sqlsmith() {
     echo "== sqlsmith: ${SQLSMITH_SECONDS}s of random SQL, failing on any backend crash"
     build_extension || return
@@ -181,34 +164,19 @@ suite_sqlsmith() {
 }
 
 suite_report() {
-    echo "== report: the HTML report (scripts/report.sh) screenshot in headless Chromium"
-    build_extension || return
-    mkdir -p build
-    test/report.sh >build/report.log 2>&1
-    count_script report report build/report.log
+    script_suite report report "the HTML report (scripts/report.sh) screenshot in headless Chromium" \
+        test/report.sh
 }
-
 suite_docs() {
-    echo "== docs: every sql block of README.md and docs/*.md, run as written"
-    build_extension || return
-    mkdir -p build
-    test/docs.sh >build/docs.log 2>&1
-    count_script docs docs build/docs.log
+    script_suite docs docs "every sql block of README.md and docs/*.md, run as written" test/docs.sh
 }
-
 suite_citus() {
-    echo "== citus: the engine on a coordinator and two workers (SKIP without Citus)"
-    build_extension || return
-    mkdir -p build
-    test/citus.sh >build/citus.log 2>&1
-    count_script citus citus build/citus.log
+    script_suite citus citus "the engine on a coordinator and two workers (SKIP without Citus)" \
+        test/citus.sh
 }
-
 suite_versions() {
-    echo "== versions: the other PostgreSQL majors, in a Debian tree outside the clone"
-    mkdir -p build
-    test/versions.sh >build/versions.log 2>&1
-    count_script versions versions build/versions.log
+    script_suite versions versions "the other PostgreSQL majors, in a Debian tree outside the clone" \
+        test/versions.sh
 }
 
 suites=("$@")

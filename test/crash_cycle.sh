@@ -59,23 +59,7 @@ SELECT 1 + (i * 7919) % 400, date '2026-03-01' - (i * 104729) % 300, (i % 97) + 
 FROM generate_series(1, 2000) AS i;
 SELECT lifecycle.track('orders', 'customer_id', 'ordered_at', 'amount',
                        watermark_column => CASE :'capture' WHEN 'watermark' THEN 'id' END);
--- Rows of the stage table that differ from the recomputation, both ways.
-CREATE FUNCTION stage_differences() RETURNS bigint LANGUAGE sql AS $$
-    WITH ours AS (
-        SELECT customer, first_purchase, last_purchase, purchases,
-               round(spend::numeric, 6) AS spend, stage::text AS stage
-        FROM lifecycle.customer_stage WHERE purchases > 0),
-    plain AS (
-        SELECT customer_id::text, min(ordered_at), max(ordered_at), count(DISTINCT ordered_at),
-               round(sum(amount), 6),
-               lifecycle.lifecycle_stage(min(ordered_at), max(ordered_at),
-                                         count(DISTINCT ordered_at),
-                                         current_setting('lifecycle.as_of')::date, 'default')::text
-        FROM orders WHERE ordered_at <= current_setting('lifecycle.as_of')::date
-        GROUP BY customer_id)
-    SELECT (SELECT count(*) FROM (TABLE ours EXCEPT TABLE plain) a)
-         + (SELECT count(*) FROM (TABLE plain EXCEPT TABLE ours) b)
-$$;
+\i test/stage_differences.sql
 -- Transitions that do not chain: per customer the first from_stage is prospect, each
 -- from_stage the previous to_stage, the last to_stage the stage now.
 CREATE FUNCTION broken_links() RETURNS bigint LANGUAGE sql AS $$

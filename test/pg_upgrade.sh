@@ -174,23 +174,7 @@ INSERT INTO orders (customer_id, ordered_at, amount)
 SELECT 1 + (i * 7919) % 300, date '2026-03-01' - (i * 104729) % 365, (i % 97) + 0.5
 FROM generate_series(1, 1500) AS i;
 SELECT lifecycle.track('orders', 'customer_id', 'ordered_at', 'amount');
--- Rows of the stage table that differ from the recomputation, both ways (crash_cycle.sh).
-CREATE FUNCTION stage_differences() RETURNS bigint LANGUAGE sql AS $$
-    WITH ours AS (
-        SELECT customer, first_purchase, last_purchase, purchases,
-               round(spend::numeric, 6) AS spend, stage::text AS stage
-        FROM lifecycle.customer_stage WHERE purchases > 0),
-    plain AS (
-        SELECT customer_id::text, min(ordered_at), max(ordered_at), count(DISTINCT ordered_at),
-               round(sum(amount), 6),
-               lifecycle.lifecycle_stage(min(ordered_at), max(ordered_at),
-                                         count(DISTINCT ordered_at),
-                                         current_setting('lifecycle.as_of')::date, 'default')::text
-        FROM orders WHERE ordered_at <= current_setting('lifecycle.as_of')::date
-        GROUP BY customer_id)
-    SELECT (SELECT count(*) FROM (TABLE ours EXCEPT TABLE plain) a)
-         + (SELECT count(*) FROM (TABLE plain EXCEPT TABLE ours) b)
-$$;
+\i test/stage_differences.sql
 -- The shipped win-back, enabled, nobody held out; every customer may get e-mail.
 UPDATE lifecycle.playbooks SET enabled = true, holdout_share = 0 WHERE name = 'winback';
 SELECT lifecycle.opt_in('orders', c::text, 'email', 'signup') FROM generate_series(1, 400) c;

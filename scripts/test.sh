@@ -20,9 +20,12 @@
 #                every chart drew (test/report.sh)
 #  12. docs      every sql block of README.md and docs/*.md run as written against the
 #                CDNOW sample, quoted outputs compared (test/docs.sh)
-#  13. citus     the engine on a 3-node Citus cluster (test/citus.sh); prints SKIP and
+#  13. standby   the engine under replication: a physical standby (no worker there, the
+#                stage table replayed, promotion) and a logical subscriber (the apply
+#                fires no statement trigger: the gap resync() repairs) (test/standby.sh)
+#  14. citus     the engine on a 3-node Citus cluster (test/citus.sh); prints SKIP and
 #                counts nothing where Citus is not installed for PG_CONFIG (as in CI)
-#  14. versions  the other PostgreSQL majors Debian's registry offers (17, 18, 19 on
+#  15. versions  the other PostgreSQL majors Debian's registry offers (17, 18, 19 on
 #                2026-12-08), in a Debian tree built once per machine outside the clone:
 #                regress, integration, isolation on each, and pg_upgrade from this
 #                machine's major to the newest (test/versions.sh)
@@ -36,7 +39,7 @@ root=$(pwd)
 SQLSMITH_SECONDS=${SQLSMITH_SECONDS:-150}
 CRASH_CYCLES=${CRASH_CYCLES:-3}
 all_suites=(unit regress package dump_restore integration upgrade isolation crash_cycle
-            crash_cycle_watermark clients sqlsmith report docs citus versions)
+            crash_cycle_watermark clients sqlsmith report docs standby citus versions)
 passed=0
 failed=0
 failures=()
@@ -169,6 +172,10 @@ suite_report() {
 }
 suite_docs() {
     script_suite docs docs "every sql block of README.md and docs/*.md, run as written" test/docs.sh
+}
+suite_standby() {
+    script_suite standby standby "a physical standby and its promotion, a logical subscriber, and the engine" \
+        test/standby.sh
 }
 suite_citus() {
     script_suite citus citus "the engine on a coordinator and two workers (SKIP without Citus)" \

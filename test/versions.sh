@@ -72,9 +72,13 @@ ensure_tools() {  # installs what of $tools the tree lacks
 make_tree() {
     local start=$SECONDS
     echo "versions: making the Debian tree $tree (debootstrap sid from $mirror)"
-    # Never delete a tree with something mounted in it (/dev is bound there).
-    for m in dev/shm dev proc; do mountpoint -q "$tree/$m" && umount "$tree/$m"; done
-    rm -rf "$tree"
+    # Never delete a tree with something mounted in it (/dev is bound there): an umount
+    # that fails stops here, and rm stays on the tree's own file system whatever it meets.
+    local m
+    for m in dev/shm dev proc; do
+        if mountpoint -q "$tree/$m"; then umount "$tree/$m" || fail "$tree/$m is still mounted"; fi
+    done
+    rm -rf --one-file-system "$tree"
     mkdir -p "$cache"
     command -v debootstrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >/dev/null ||
         fail "could not install debootstrap"
